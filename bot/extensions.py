@@ -1,0 +1,52 @@
+"""Per-app singletons (database, short-lived store, readiness checks) and their accessors.
+
+Invariants: each app owns exactly one :class:`~storage.db.Database` and one store; services get
+them as arguments, handlers fetch them here. Nothing here reads ``flask.request``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+
+from bot.config import Settings
+from storage.db import Database
+from storage.ephemeral import EphemeralStore, make_store
+
+ReadinessCheck = Callable[[], dict[str, Any]]
+
+
+def init_extensions(app: Flask, settings: Settings) -> None:
+    """Create the database and store for ``app``."""
+    database = Database(settings.database_url)
+    app.extensions["wangzheng.settings"] = settings
+    app.extensions["wangzheng.db"] = database
+    app.extensions["wangzheng.store"] = make_store(settings.redis_url, database)
+    app.extensions["wangzheng.readiness"] = {}
+
+
+def settings(app: Flask | None = None) -> Settings:
+    """The app's settings."""
+    return (app or current_app).extensions["wangzheng.settings"]  # type: ignore[no-any-return]
+
+
+def database(app: Flask | None = None) -> Database:
+    """The app's database."""
+    return (app or current_app).extensions["wangzheng.db"]  # type: ignore[no-any-return]
+
+
+def store(app: Flask | None = None) -> EphemeralStore:
+    """The app's short-lived store."""
+    return (app or current_app).extensions["wangzheng.store"]  # type: ignore[no-any-return]
+
+
+def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
+    """Register a check for ``/readyz``; it returns a dict and raises when not ready."""
+    app.extensions["wangzheng.readiness"][name] = check
+
+
+def readiness_checks(app: Flask | None = None) -> dict[str, ReadinessCheck]:
+    """Every registered readiness check."""
+    return dict((app or current_app).extensions["wangzheng.readiness"])

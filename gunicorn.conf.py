@@ -1,0 +1,47 @@
+"""gunicorn settings. Workers and threads come from the environment so operators can size them.
+
+Invariants:
+- ``PROMETHEUS_MULTIPROC_DIR`` is set and emptied before any worker starts, so ``/metrics``
+  aggregates all workers; a dead worker's files are marked by ``child_exit``.
+- ``preload_app`` is on: the app (and its config check) loads once in the master, so a bad
+  production config fails the start before any worker forks. Database pools are disposed after
+  fork so no connection is shared across processes.
+"""
+
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("WANGZHENG_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WANGZHENG_WORKERS", "2"))
+threads = int(os.environ.get("WANGZHENG_THREADS", "4"))
+worker_class = "gthread"
+timeout = int(os.environ.get("WANGZHENG_WORKER_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+preload_app = True
+max_requests = 5000
+max_requests_jitter = 500
+accesslog = None  # the app writes its own structured access lines
+errorlog = "-"
+
+_metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(tempfile.gettempdir(), f"wangzheng-metrics-{os.getpid()}"),
+)
+shutil.rmtree(_metrics_dir, ignore_errors=True)
+os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def post_fork(server, worker):  # noqa: ANN001 - gunicorn hook signature
+    """Give each worker its own database connections."""
+    from bot.extensions import database
+
+    database(worker.app.wsgi()).dispose()
+
+
+def child_exit(server, worker):  # noqa: ANN001 - gunicorn hook signature
+    """Let prometheus_client forget a dead worker's live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

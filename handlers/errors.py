@@ -1,0 +1,145 @@
+"""The single place where errors become responses.
+
+Invariants:
+- Any :class:`~bot.errors.WangzhengError` becomes ``{"error": {"code", "message"}}`` with its
+  status for API clients, or the HTML error page for browsers.
+- Validation failures, malformed bodies, 404/405/413/415 get the same JSON shape and stable codes.
+- An unexpected exception becomes a 500 whose body holds only the request id; the traceback goes
+  to the log (redacted), never to the client. The request's transaction has already rolled back
+  because :meth:`storage.db.Database.transaction` rolls back on any exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import Request, Response, current_app, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from bot.errors import (
+    MalformedBody,
+    UnsupportedMediaType,
+    ValidationFailed,
+    WangzhengError,
+)
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+class WangzhengRequest(Request):
+    """Request whose JSON decoding failure is a stable ``malformed_body`` error."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        """Raise our error instead of werkzeug's generic 400."""
+        raise MalformedBody("The request body is not valid JSON.")
+
+
+def wants_json() -> bool:
+    """API paths always get JSON; elsewhere follow the Accept header (browsers get HTML)."""
+    if request.path.startswith(("/api/", "/admin/api/", "/wechat/", "/openapi")):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best != "text/html"
+
+
+def render_error(error: WangzhengError) -> Response:
+    """JSON or HTML, with the error's status and headers."""
+    if wants_json():
+        response = jsonify(error.to_dict())
+    else:
+        response = Response(
+            render_template("error.html", error=error, request_id=g.get("request_id", "-")),
+            mimetype="text/html",
+        )
+    response.status_code = error.status
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _expected_body(endpoint: str | None) -> str | None:
+    """'json' or 'form' when the endpoint declares a body input in its OpenAPI spec."""
+    view = current_app.view_functions.get(endpoint or "")
+    for _schema, location in getattr(view, "_spec", {}).get("args", []) or []:
+        if location == "json":
+            return "json"
+        if location in ("form", "files", "form_and_files"):
+            return "form"
+    return None
+
+
+def check_content_type() -> None:
+    """415 when a body endpoint receives the wrong content type."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    expected = _expected_body(request.endpoint)
+    if expected == "json" and not request.is_json:
+        raise UnsupportedMediaType("Send the body as application/json.")
+    if expected == "form" and request.mimetype not in _FORM_TYPES:
+        raise UnsupportedMediaType("Send the body as multipart/form-data.")
+
+
+def _from_validation(error: HTTPError) -> WangzhengError:
+    """APIFlask's validation error in our shape, with the per-field messages."""
+    details = error.detail if isinstance(error.detail, dict) else {}
+    return ValidationFailed("The request is not valid.", details={"fields": details})
+
+
+def _from_http(error: HTTPException) -> WangzhengError:
+    """A werkzeug HTTP exception in our shape."""
+    status = error.code or 500
+    code = _HTTP_CODES.get(status, "http_error")
+    return WangzhengError(error.description or error.name, code=code, status=status)
+
+
+def register_error_handlers(app: APIFlask) -> None:
+    """Install every error handler, once, for the whole app."""
+    app.request_class = WangzhengRequest
+    app.before_request(check_content_type)
+
+    @app.errorhandler(WangzhengError)
+    def handle_domain(error: WangzhengError) -> Response:
+        return render_error(error)
+
+    @app.errorhandler(HTTPError)
+    def handle_apiflask(error: HTTPError) -> Response:
+        if error.status_code in (400, 422):
+            return render_error(_from_validation(error))
+        return render_error(
+            WangzhengError(
+                error.message,
+                status=error.status_code,
+                code=_HTTP_CODES.get(error.status_code, "http_error"),
+            )
+        )
+
+    @app.errorhandler(HTTPException)
+    def handle_http(error: HTTPException) -> Response:
+        return render_error(_from_http(error))
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        rid = g.get("request_id", "-")
+        log.error("unhandled %s", type(error).__name__, exc_info=error)
+        return render_error(
+            WangzhengError(
+                f"Internal error. Quote request id {rid} when reporting it.",
+                code="internal_error",
+                status=500,
+            )
+        )

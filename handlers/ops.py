@@ -1,0 +1,66 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response
+
+from bot.extensions import database, readiness_checks, store
+from bot.observability import metrics_payload
+
+ops = APIBlueprint("ops", __name__, tag="Operations")
+
+
+@ops.get("/healthz")
+@ops.doc(summary="The process is alive")
+def healthz() -> dict[str, str]:
+    """Always 200 while the process can answer."""
+    return {"status": "ok"}
+
+
+def _run(check: Any) -> dict[str, Any]:
+    """Run one check, timing it; any exception marks it failed without leaking details."""
+    started = time.perf_counter()
+    try:
+        detail = check() or {}
+        result: dict[str, Any] = {"ok": True, **detail}
+    except Exception as exc:  # noqa: BLE001 - a readiness probe reports, it does not raise
+        result = {"ok": False, "error": type(exc).__name__}
+    result["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def _database_check() -> dict[str, Any]:
+    from sqlalchemy import text
+
+    db = database()
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return {"backend": db.dialect}
+
+
+def _store_check() -> dict[str, Any]:
+    backend = store()
+    backend.ping()
+    return {"backend": backend.backend}
+
+
+@ops.get("/readyz")
+@ops.doc(summary="Every dependency is ready", responses={200: "ready", 503: "not ready"})
+def readyz() -> tuple[dict[str, Any], int]:
+    """200 when every check passes, else 503; the body shows each check."""
+    checks = {"database": _database_check, "store": _store_check, **readiness_checks()}
+    results = {name: _run(check) for name, check in checks.items()}
+    ready = all(item["ok"] for item in results.values())
+    return {"status": "ready" if ready else "not_ready", "checks": results}, 200 if ready else 503
+
+
+@ops.get("/metrics")
+@ops.doc(hide=True)
+def metrics() -> Response:
+    """Prometheus exposition format."""
+    payload, content_type = metrics_payload()
+    return Response(payload, mimetype=content_type.split(";")[0])

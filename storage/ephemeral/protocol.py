@@ -1,0 +1,54 @@
+"""The contract of the short-lived store.
+
+Invariants every implementation keeps (``tests/storage/test_ephemeral_contract.py`` checks them):
+- ``add`` is atomic across threads and processes: of N concurrent callers on one absent key,
+  exactly one gets ``True``.
+- An expired key behaves exactly like an absent one, for every method.
+- ``incr`` starts a fixed window: the TTL is set by the first increment and not extended.
+- ``lock`` is held by one owner at a time, expires after its TTL if the owner dies, and is
+  released only by its owner.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+
+class LockNotAcquired(RuntimeError):
+    """The lock stayed held by someone else for the whole wait."""
+
+
+@runtime_checkable
+class EphemeralStore(Protocol):
+    """Key/value state with expiry, shared across workers."""
+
+    backend: str
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        """Set ``key`` only if absent (or expired); True when this call set it."""
+        ...
+
+    def incr(self, key: str, ttl: float) -> int:
+        """Increment a counter, creating it with ``ttl`` when absent; returns the new value."""
+        ...
+
+    def get(self, key: str) -> str | None:
+        """The value, or None when absent or expired."""
+        ...
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        """Set ``key`` unconditionally with ``ttl``."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+        ...
+
+    def lock(self, name: str, ttl: float, wait: float) -> AbstractContextManager[None]:
+        """Hold a named lock for the block; raise :class:`LockNotAcquired` after ``wait`` s."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the backend cannot be reached."""
+        ...

@@ -1,0 +1,92 @@
+"""Redis implementation of :class:`~storage.ephemeral.protocol.EphemeralStore`.
+
+Invariants: every key carries the ``wz:`` prefix; TTLs are in milliseconds so sub-second
+windows work; ``incr`` sets the expiry only on creation (fixed window) via one Lua script.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+from storage.ephemeral.protocol import LockNotAcquired
+
+_INCR_SCRIPT = """
+local value = redis.call('INCR', KEYS[1])
+if value == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return value
+"""
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _ms(ttl: float) -> int:
+    """TTL in whole milliseconds, at least 1."""
+    return max(1, int(ttl * 1000))
+
+
+class RedisStore:
+    """Short-lived state in Redis; required when several machines share the service."""
+
+    backend = "redis"
+
+    def __init__(self, client: redis.Redis, prefix: str = "wz:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._incr = client.register_script(_INCR_SCRIPT)
+        self._release = client.register_script(_RELEASE_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        """Connect lazily to ``url``."""
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        return cls(client)
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        """SET NX PX: atomic in Redis."""
+        return bool(self.client.set(self._k(key), value, px=_ms(ttl), nx=True))
+
+    def incr(self, key: str, ttl: float) -> int:
+        """INCR, with PEXPIRE on the first increment only."""
+        return int(self._incr(keys=[self._k(key)], args=[_ms(ttl)]))
+
+    def get(self, key: str) -> str | None:
+        """GET, decoded."""
+        raw = self.client.get(self._k(key))
+        return None if raw is None else bytes(raw).decode()  # type: ignore[arg-type]
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        """SET PX."""
+        self.client.set(self._k(key), value, px=_ms(ttl))
+
+    def delete(self, key: str) -> None:
+        """DEL."""
+        self.client.delete(self._k(key))
+
+    @contextmanager
+    def lock(self, name: str, ttl: float, wait: float) -> Iterator[None]:
+        """A lock keyed ``lock:<name>`` with an owner token, released only by its owner."""
+        owner = secrets.token_hex(16)
+        key = self._k("lock:" + name)
+        deadline = time.monotonic() + wait
+        while not self.client.set(key, owner, px=_ms(ttl), nx=True):
+            if time.monotonic() >= deadline:
+                raise LockNotAcquired(name)
+            time.sleep(0.02)
+        try:
+            yield
+        finally:
+            self._release(keys=[key], args=[owner])
+
+    def ping(self) -> None:
+        """PING."""
+        self.client.ping()

@@ -1,0 +1,118 @@
+"""SQL implementation of :class:`~storage.ephemeral.protocol.EphemeralStore`.
+
+Invariants:
+- Each call is one short transaction of its own, on its own connection, independent of any
+  request transaction (a nonce consumed by a request that later fails stays consumed).
+- Atomicity comes from single-statement upserts (``INSERT ... ON CONFLICT ... WHERE expired``),
+  which SQLite (3.24+) and PostgreSQL both run atomically, so it is correct across threads and
+  across gunicorn worker processes sharing one database.
+- Expired rows are treated as absent and purged opportunistically.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Table, case, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.db import Database
+from storage.ephemeral.protocol import LockNotAcquired
+from storage.models.ephemeral import EphemeralEntry
+
+_table: Table = EphemeralEntry.__table__  # type: ignore[assignment]
+
+
+class SqlStore:
+    """Short-lived state in the main database; the embedded default."""
+
+    backend = "sql"
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
+
+    def _purge_sometimes(self, now: float) -> None:
+        """Delete expired rows on about one call in a hundred."""
+        if random.random() < 0.01:  # noqa: S311 - scheduling, not security
+            with self.database.engine.begin() as conn:
+                conn.execute(delete(_table).where(_table.c.expires_at <= now))
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        """Insert, or take over an expired row; rowcount tells whether this call won."""
+        now = time.time()
+        stmt = self._insert(_table).values(key=key, value=value, counter=0, expires_at=now + ttl)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_table.c.key],
+            set_={"value": value, "counter": 0, "expires_at": now + ttl},
+            where=_table.c.expires_at <= now,
+        )
+        with self.database.engine.begin() as conn:
+            won = conn.execute(stmt).rowcount == 1
+        self._purge_sometimes(now)
+        return won
+
+    def incr(self, key: str, ttl: float) -> int:
+        """Upsert that restarts the window when the row has expired."""
+        now = time.time()
+        stmt = self._insert(_table).values(key=key, value="", counter=1, expires_at=now + ttl)
+        expired = _table.c.expires_at <= now
+
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[_table.c.key],
+            set_={
+                "counter": case((expired, 1), else_=_table.c.counter + 1),
+                "expires_at": case((expired, now + ttl), else_=_table.c.expires_at),
+            },
+        ).returning(_table.c.counter)
+        with self.database.engine.begin() as conn:
+            return int(conn.execute(upsert).scalar_one())
+
+    def get(self, key: str) -> str | None:
+        """The live value or None."""
+        with self.database.engine.connect() as conn:
+            row = conn.execute(
+                select(_table.c.value).where(_table.c.key == key, _table.c.expires_at > time.time())
+            ).first()
+        return None if row is None else str(row[0])
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        """Unconditional upsert."""
+        now = time.time()
+        stmt = self._insert(_table).values(key=key, value=value, counter=0, expires_at=now + ttl)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_table.c.key],
+            set_={"value": value, "counter": 0, "expires_at": now + ttl},
+        )
+        with self.database.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def delete(self, key: str) -> None:
+        """Delete the row."""
+        with self.database.engine.begin() as conn:
+            conn.execute(delete(_table).where(_table.c.key == key))
+
+    @contextmanager
+    def lock(self, name: str, ttl: float, wait: float) -> Iterator[None]:
+        """``add`` of an owner token under ``lock:<name>``; released by owner-matched delete."""
+        owner = secrets.token_hex(16)
+        key = "lock:" + name
+        deadline = time.monotonic() + wait
+        while not self.add(key, owner, ttl):
+            if time.monotonic() >= deadline:
+                raise LockNotAcquired(name)
+            time.sleep(0.02)
+        try:
+            yield
+        finally:
+            with self.database.engine.begin() as conn:
+                conn.execute(delete(_table).where(_table.c.key == key, _table.c.value == owner))
+
+    def ping(self) -> None:
+        """A trivial query on the table."""
+        with self.database.engine.connect() as conn:
+            conn.execute(select(_table.c.key).limit(1))

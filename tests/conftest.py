@@ -1,0 +1,141 @@
+"""Shared fixtures: ``app``, ``client``, ``runner`` with a clean database and store per test.
+
+Backends: SQLite and the SQL store by default. When ``WANGZHENG_TEST_DATABASE_URL`` (PostgreSQL)
+and ``WANGZHENG_TEST_REDIS_URL`` are set, the ``database_url``/``store_kind`` fixtures are
+parametrised over those as well, and on CI (``CI=true``) they are required, never skipped.
+Every test that uses a storage fixture is marked ``storage``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot import create_app
+from storage.db import Database, normalise_url
+from storage.models import Base
+
+PG_URL = os.environ.get("WANGZHENG_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("WANGZHENG_TEST_REDIS_URL", "")
+ON_CI = os.environ.get("CI", "").lower() == "true"
+STORAGE_FIXTURES = {"app", "client", "runner", "db", "database_url", "store", "store_kind"}
+
+
+def _database_params() -> list[str]:
+    return ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+def _store_params() -> list[str]:
+    return ["sql", "redis"] if REDIS_URL else ["sql"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every storage-dependent test, so CI can rerun exactly those on PostgreSQL/Redis."""
+    for item in items:
+        if STORAGE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.storage)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """On CI a skipped test is a failure: every backend must really run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if ON_CI and skipped:
+        reporter.write_line(f"CI: {skipped} test(s) skipped; skips are failures on CI.", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def pg_schema_ready() -> bool:
+    """Create the PostgreSQL tables once per session (each test truncates them)."""
+    if not PG_URL:
+        return False
+    database = Database(PG_URL)
+    Base.metadata.drop_all(database.engine)
+    with database.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    Base.metadata.create_all(database.engine)
+    database.dispose()
+    return True
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A clean, migrated-by-metadata database for one test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        database = Database(url)
+        Base.metadata.create_all(database.engine)
+        database.dispose()
+        yield url
+        return
+    request.getfixturevalue("pg_schema_ready")
+    url = normalise_url(PG_URL)
+    database = Database(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    database.dispose()
+    yield url
+
+
+@pytest.fixture(params=_store_params())
+def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``sql`` or ``redis``; a Redis store starts from an empty test database."""
+    if request.param == "redis":
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        yield REDIS_URL
+        return
+    yield ""
+
+
+@pytest.fixture
+def app_config(database_url: str, store_kind: str, tmp_path: Path) -> dict[str, Any]:
+    """Settings overrides for a test app; tests may extend it before ``app`` is built."""
+    return {
+        "env": "testing",
+        "instance_path": tmp_path / "instance",
+        "database_url": database_url,
+        "redis_url": store_kind,
+        "log_level": "DEBUG",
+        "admin_key": "test-admin-key-" + "x" * 32,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Any]:
+    """A fresh app on a clean database and store."""
+    application = create_app(app_config)
+    yield application
+    application.extensions["wangzheng.db"].dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """A test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Any) -> Any:
+    """A CLI runner."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app: Any) -> Database:
+    """The app's database."""
+    return app.extensions["wangzheng.db"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(app: Any) -> Any:
+    """The app's short-lived store."""
+    return app.extensions["wangzheng.store"]
