@@ -139,3 +139,23 @@ def db(app: Any) -> Database:
 def store(app: Any) -> Any:
     """The app's short-lived store."""
     return app.extensions["wangzheng.store"]
+
+
+@pytest.fixture
+def login(app: Any) -> Any:
+    """``login(openid, device_id)`` opens a mini-program session directly (no WeChat round trip)."""
+    from bot.devices.sessions import SessionTokens, open_session
+
+    def _login(openid: str = "o-test-citizen", device_id: str = "device-1") -> SessionTokens:
+        settings = app.extensions["wangzheng.settings"]
+        with app.extensions["wangzheng.db"].transaction() as session:
+            return open_session(
+                session,
+                openid=openid,
+                unionid=None,
+                session_key="dGVzdC1zZXNzaW9uLWtleQ==",
+                device_id=device_id,
+                data_key=settings.data_key,
+            )
+
+    return _login

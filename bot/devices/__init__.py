@@ -1,0 +1,1 @@
+"""Devices and mini-program sessions: which phone a citizen uses, and our tokens for it."""

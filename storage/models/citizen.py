@@ -1,0 +1,25 @@
+"""A citizen as WeChat knows them: one row per mini-program openid."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base, UtcDateTime, utcnow
+
+
+class Citizen(Base):
+    """The mini-program user; ``session_key`` is WeChat's, sealed under the data key."""
+
+    __tablename__ = "citizens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), default=None)
+    session_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    current_device_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    notify_on_verification: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
