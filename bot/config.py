@@ -61,6 +61,17 @@ class Settings:
     face_model_root: Path = DEFAULT_INSTANCE / "face"
     face_model_pack: str = "yunet-sface"
     face_load_on_start: bool = False
+    face_max_image_bytes: int = 5 * 1024 * 1024
+    face_max_image_pixels: int = 24_000_000
+    face_min_interocular_px: int = 40
+    face_min_sharpness: int = 40
+    face_min_brightness: int = 50
+    face_max_brightness: int = 210
+    face_max_yaw_deg: int = 25
+    face_liveness_steps: int = 2
+    face_liveness_max_yaw_deg: int = 45
+    face_liveness_yaw_margin_deg: int = 8
+    face_ort_threads: int = 1
     # WeChat
     wechat_app_id: str = ""
     wechat_app_secret: str = ""
