@@ -19,7 +19,6 @@ install: $(STAMP)
 ## Serve on http://$(HOST):$(PORT) with the embedded default (SQLite, SQL store, WeChat emulator).
 run: install
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/flask --app wsgi dev prepare
 	WANGZHENG_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 ## The whole suite on SQLite and the SQL store (plus PostgreSQL/Redis when their test URLs are set).

@@ -35,6 +35,8 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?<![\w])\d{15}(?![\w])"),
     # Python bytes literals (image data, keys) longer than a few bytes.
     re.compile(r"b(['\"])(?:\\x[0-9a-f]{2}|[^'\"\\]|\\.){16,}?.*?\1"),
+    # Padded base64 values (keys, session keys, ciphertexts) of 16+ characters.
+    re.compile(r"[A-Za-z0-9+/]{16,}={1,2}(?![\w=])"),
     # Long base64 / hex blobs: images, keys, ciphertexts.
     re.compile(r"[A-Za-z0-9+/_-]{48,}={0,2}"),
 )

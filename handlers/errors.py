@@ -73,14 +73,13 @@ def render_error(error: WangzhengError) -> Response:
 
 
 def _expected_body(endpoint: str | None) -> str | None:
-    """'json' or 'form' when the endpoint declares a body input in its OpenAPI spec."""
+    """The body content type an endpoint declares through APIFlask's ``@input``, if any."""
     view = current_app.view_functions.get(endpoint or "")
-    for _schema, location in getattr(view, "_spec", {}).get("args", []) or []:
-        if location == "json":
-            return "json"
-        if location in ("form", "files", "form_and_files"):
-            return "form"
-    return None
+    spec = getattr(view, "_spec", None) or {}
+    if "body" not in spec:
+        return None
+    declared = str(spec.get("content_type") or "application/json")
+    return "json" if declared == "application/json" else "form"
 
 
 def check_content_type() -> None:

@@ -77,6 +77,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     request.getfixturevalue("pg_schema_ready")
     url = normalise_url(PG_URL)
     database = Database(url)
+    Base.metadata.create_all(database.engine)  # a test may have dropped one
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with database.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

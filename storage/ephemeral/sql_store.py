@@ -43,16 +43,17 @@ class SqlStore:
                 conn.execute(delete(_table).where(_table.c.expires_at <= now))
 
     def add(self, key: str, value: str, ttl: float) -> bool:
-        """Insert, or take over an expired row; rowcount tells whether this call won."""
+        """Insert, or take over an expired row; RETURNING tells whether this call won."""
         now = time.time()
         stmt = self._insert(_table).values(key=key, value=value, counter=0, expires_at=now + ttl)
-        stmt = stmt.on_conflict_do_update(
+        claim = stmt.on_conflict_do_update(
             index_elements=[_table.c.key],
             set_={"value": value, "counter": 0, "expires_at": now + ttl},
             where=_table.c.expires_at <= now,
-        )
+        ).returning(_table.c.key)
         with self.database.engine.begin() as conn:
-            won = conn.execute(stmt).rowcount == 1
+            # A row comes back only when this statement inserted or took over an expired row.
+            won = conn.execute(claim).first() is not None
         self._purge_sometimes(now)
         return won
 

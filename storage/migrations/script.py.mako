@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import storage.models.base
+
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

@@ -2,7 +2,28 @@
 
 from storage.models.app_session import AppSession
 from storage.models.base import Base
+from storage.models.card_event import CardEvent
 from storage.models.citizen import Citizen
+from storage.models.credential import Credential
 from storage.models.ephemeral import EphemeralEntry
+from storage.models.merchant import Merchant
+from storage.models.outbox import OutboxMessage
+from storage.models.reference_embedding import ReferenceEmbedding
+from storage.models.registry_record import RegistryRecord
+from storage.models.signing_key import SigningKey
+from storage.models.verification_audit import VerificationAudit
 
-__all__ = ["AppSession", "Base", "Citizen", "EphemeralEntry"]
+__all__ = [
+    "AppSession",
+    "Base",
+    "CardEvent",
+    "Citizen",
+    "Credential",
+    "EphemeralEntry",
+    "Merchant",
+    "OutboxMessage",
+    "ReferenceEmbedding",
+    "RegistryRecord",
+    "SigningKey",
+    "VerificationAudit",
+]
