@@ -49,4 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     register_error_handlers(app)
     register_blueprints(app)
     register_db_commands(app)
+    from bot.face import register_face
+
+    register_face(app)
     return app

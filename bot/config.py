@@ -64,7 +64,7 @@ class Settings:
     face_max_image_bytes: int = 5 * 1024 * 1024
     face_max_image_pixels: int = 24_000_000
     face_min_interocular_px: int = 40
-    face_min_sharpness: int = 40
+    face_min_sharpness: int = 60
     face_min_brightness: int = 50
     face_max_brightness: int = 210
     face_max_yaw_deg: int = 25

@@ -10,3 +10,6 @@ def register_blueprints(app: APIFlask) -> None:
     from handlers.ops import ops
 
     app.register_blueprint(ops)
+    from handlers.liveness import liveness
+
+    app.register_blueprint(liveness)

@@ -1,0 +1,61 @@
+"""Face engine: model packs, detection, quality gates, embeddings, matching and liveness.
+
+Invariants: importing this package loads no model; :func:`bot.face.service.get_engine` loads
+one engine per process on first use (or at start with ``WANGZHENG_FACE_LOAD_ON_START``).
+Selfies and frames are processed in memory only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from bot.face.errors import FaceError, LivenessFailed
+from bot.face.service import (
+    Challenge,
+    FaceEngine,
+    FaceSample,
+    LivenessResult,
+    MatchResult,
+    get_engine,
+    new_challenge,
+    verify_liveness,
+)
+
+__all__ = [
+    "Challenge",
+    "FaceEngine",
+    "FaceError",
+    "FaceSample",
+    "LivenessFailed",
+    "LivenessResult",
+    "MatchResult",
+    "get_engine",
+    "new_challenge",
+    "register_face",
+    "verify_liveness",
+]
+
+
+def register_face(app: Flask) -> None:
+    """Add ``flask face ...``, the ``face_model`` readiness check, and optionally load now."""
+    from bot.extensions import add_readiness_check, settings
+    from bot.face.cli import face_cli
+    from bot.face.packs import pack_status
+    from bot.face.service import engine_loaded
+
+    config = settings(app)
+    app.cli.add_command(face_cli)
+
+    def check() -> dict[str, Any]:
+        status = pack_status(config.face_model_root, config.face_model_pack)
+        seconds = engine_loaded(config)
+        status["loaded"] = seconds is not None
+        if seconds is not None:
+            status["load_s"] = round(seconds, 2)
+        return status
+
+    add_readiness_check(app, "face_model", check)
+    if config.face_load_on_start:
+        get_engine(config)

@@ -1,0 +1,228 @@
+"""The face engine: decode, detect, gate, align, embed, compare.
+
+Invariants:
+- One engine holds the ONNX sessions of one pack; sessions are thread-safe for ``run``, so one
+  engine serves every thread of a worker.
+- Embeddings are float32 and L2-normalised, so cosine similarity is a dot product.
+- The decision threshold is the pack manifest's, never a constant here.
+- Gates run in a fixed order and the first failure raises its own :class:`FaceError` code:
+  image checks, no face, several faces (selfie), too small, pose, dark/overexposed, blurred.
+- Images and crops live only in memory for the duration of the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from bot.face import quality
+from bot.face.detectors import Detector, ScrfdDetector, YuNetDetector
+from bot.face.errors import (
+    FaceBlurred,
+    FaceModelUnavailable,
+    FaceMultiple,
+    FaceNotFound,
+    FaceOverexposed,
+    FacePose,
+    FaceTooDark,
+    FaceTooSmall,
+)
+from bot.face.images import decode_image
+from bot.face.packs import PackManifest, verify_files
+
+log = logging.getLogger(__name__)
+Purpose = Literal["selfie", "reference"]
+Embedding = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Outcome of comparing two embeddings with the pack's threshold."""
+
+    similarity: float
+    threshold: float
+    decision: bool
+    pack_id: str
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One analysed face. ``aligned`` is the 112x112 BGR crop (memory only, never stored)."""
+
+    embedding: Embedding
+    yaw: float
+    bbox: tuple[float, float, float, float]
+    landmarks: NDArray[np.float32]
+    quality: dict[str, float]
+    aligned: NDArray[np.uint8] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """Image and quality limits of one engine (from settings)."""
+
+    max_bytes: int
+    max_pixels: int
+    gates: quality.QualityLimits
+
+
+class FaceEngine:
+    """Detector + recogniser of one pack, with the quality gates."""
+
+    def __init__(self, manifest: PackManifest, limits: EngineLimits, threads: int = 1) -> None:
+        # insightface's norm_crop calls a scikit-image method deprecated in 0.26; the
+        # result is unchanged, so silence exactly that warning instead of logging it per call.
+        warnings.filterwarnings(
+            "ignore", category=FutureWarning, module=r"insightface\.utils\.face_align"
+        )
+        verify_files(manifest)
+        self.manifest = manifest
+        self.limits = limits
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(0, threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.detector = self._detector(manifest, options)
+        self.recogniser = self._recogniser(manifest, options)
+
+    @staticmethod
+    def _detector(manifest: PackManifest, options: ort.SessionOptions) -> Detector:
+        """YuNet via our decoder, SCRFD via insightface."""
+        det = manifest.detection
+        if manifest.detector_kind == "yunet":
+            return YuNetDetector(manifest.path / det.file, det.options, options)
+        if manifest.detector_kind == "scrfd":
+            return ScrfdDetector(manifest.path, det.options, options)
+        raise FaceModelUnavailable(f"unknown detector decoder {manifest.detector_kind!r}")
+
+    @staticmethod
+    def _recogniser(manifest: PackManifest, options: ort.SessionOptions) -> Any:
+        """insightface's ArcFaceONNX, with preprocessing set from the manifest."""
+        from insightface.model_zoo import get_model
+
+        model = get_model(
+            str(manifest.path),
+            model_task="recognition",
+            providers=["CPUExecutionProvider"],
+            sess_options=options,
+        )
+        # Explicit, whatever ArcFaceONNX guessed from node names (it guesses 127.5 for SFace).
+        model.input_mean = manifest.recognition.mean
+        model.input_std = manifest.recognition.std
+        return model
+
+    @property
+    def pack_id(self) -> str:
+        """The loaded pack's id."""
+        return self.manifest.pack_id
+
+    @property
+    def threshold(self) -> float:
+        """The pack's cosine-similarity decision threshold."""
+        return self.manifest.threshold
+
+    def detect(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Every face in a BGR image: ``(bboxes[N,5], kpss[N,5,2])``."""
+        return self.detector.detect(image)
+
+    def embed(self, image: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> Embedding:
+        """Align with ``norm_crop`` and embed; returns the L2-normalised embedding."""
+        return self._embed_aligned(self.align(image, landmarks))
+
+    def align(self, image: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """The 112x112 crop insightface's ArcFace template expects."""
+        from insightface.utils.face_align import norm_crop
+
+        size = self.manifest.recognition.input_size[0]
+        return np.asarray(norm_crop(image, landmark=landmarks, image_size=size), np.uint8)
+
+    def _embed_aligned(self, aligned: NDArray[np.uint8]) -> Embedding:
+        """Run the recogniser on an aligned crop."""
+        raw = np.asarray(self.recogniser.get_feat(aligned), np.float32).reshape(-1)
+        norm = float(np.linalg.norm(raw))
+        if not np.isfinite(norm) or norm < 1e-6:
+            raise FaceNotFound("No usable face was found in the photo.")
+        return (raw / norm).astype(np.float32)
+
+    def analyse(
+        self, image_bytes: bytes, *, purpose: Purpose, max_yaw_deg: float | None = None
+    ) -> FaceSample:
+        """Decode, gate and embed the face of a photo; raises a :class:`FaceError` subclass."""
+        image = decode_image(
+            image_bytes, max_bytes=self.limits.max_bytes, max_pixels=self.limits.max_pixels
+        )
+        return self.analyse_array(image, purpose=purpose, max_yaw_deg=max_yaw_deg)
+
+    def _choose_face(
+        self, bboxes: NDArray[np.float32], kpss: NDArray[np.float32], purpose: Purpose
+    ) -> int:
+        """Index of the face to use; selfies must show exactly one (ignoring specks)."""
+        if len(bboxes) == 0:
+            raise FaceNotFound("No face was found in the photo.")
+        sizes = [quality.interocular(k) for k in kpss]
+        largest = int(np.argmax(sizes))
+        floor = max(self.limits.gates.min_interocular_px / 2, sizes[largest] / 4)
+        if purpose == "selfie" and sum(size >= floor for size in sizes) > 1:
+            raise FaceMultiple("More than one face is in the selfie.")
+        return largest
+
+    def analyse_array(
+        self, image: NDArray[np.uint8], *, purpose: Purpose, max_yaw_deg: float | None = None
+    ) -> FaceSample:
+        """As :meth:`analyse`, on an already decoded BGR image."""
+        gates = self.limits.gates
+        bboxes, kpss = self.detect(image)
+        index = self._choose_face(bboxes, kpss, purpose)
+        landmarks = kpss[index]
+        eyes = quality.interocular(landmarks)
+        if eyes < gates.min_interocular_px:
+            raise FaceTooSmall("The face is too small; move closer to the camera.")
+        yaw = quality.estimate_yaw(landmarks)
+        limit = gates.max_yaw_deg if max_yaw_deg is None else max_yaw_deg
+        if abs(yaw) > limit:
+            raise FacePose("Look straight at the camera.")
+        aligned = self.align(image, landmarks)
+        light = quality.brightness(aligned)
+        if light < gates.min_brightness:
+            raise FaceTooDark("The face is too dark; find more light.")
+        if light > gates.max_brightness:
+            raise FaceOverexposed("The face is overexposed; avoid direct light.")
+        sharp = quality.sharpness(aligned)
+        if sharp < gates.min_sharpness:
+            raise FaceBlurred("The face is blurred; hold the camera still.")
+        x1, y1, x2, y2, score = (float(v) for v in bboxes[index])
+        return FaceSample(
+            embedding=self._embed_aligned(aligned),
+            yaw=yaw,
+            bbox=(x1, y1, x2, y2),
+            landmarks=landmarks,
+            quality={
+                "detector_score": score,
+                "interocular_px": eyes,
+                "yaw_deg": yaw,
+                "brightness": light,
+                "sharpness": sharp,
+            },
+            aligned=aligned,
+        )
+
+    def match(self, a: Embedding, b: Embedding) -> MatchResult:
+        """Cosine similarity of two L2-normalised embeddings against the pack threshold."""
+        first = np.asarray(a, np.float32).reshape(-1)
+        second = np.asarray(b, np.float32).reshape(-1)
+        if first.shape != second.shape:
+            raise ValueError("embeddings come from different models")
+        norms = float(np.linalg.norm(first) * np.linalg.norm(second))
+        similarity = float(np.dot(first, second)) / norms if norms > 0 else 0.0
+        return MatchResult(
+            similarity=similarity,
+            threshold=self.threshold,
+            decision=similarity >= self.threshold,
+            pack_id=self.pack_id,
+        )

@@ -1,0 +1,36 @@
+"""``POST /api/v1/liveness/challenges``: issue a head-turn challenge for the liveness check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+
+from bot.extensions import settings, store
+from bot.face.liveness import CHALLENGE_TTL_S, new_challenge
+from handlers.auth import current_citizen
+
+liveness = APIBlueprint("liveness", __name__, tag="Liveness", url_prefix="/api/v1/liveness")
+
+
+@liveness.post("/challenges")
+@liveness.doc(
+    summary="Issue a liveness challenge",
+    description=(
+        "Returns a random sequence of head turns. Send one frame looking straight at the camera, "
+        "then one frame per step, within 60 s; the challenge can be answered once."
+    ),
+    responses={201: "challenge issued"},
+    security=[{"bearer": []}],
+)
+def issue_challenge() -> tuple[dict[str, Any], int]:
+    """Create a challenge in the short-lived store, for a signed-in citizen only."""
+    current_citizen()
+    challenge = new_challenge(store(), steps=settings().face_liveness_steps)
+    return {
+        "challenge_id": challenge.id,
+        "steps": list(challenge.steps),
+        "frames": len(challenge.steps) + 1,
+        "expires_in": CHALLENGE_TTL_S,
+        "expires_at": int(challenge.expires_at),
+    }, 201
