@@ -49,6 +49,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     register_error_handlers(app)
     register_blueprints(app)
     register_db_commands(app)
+    from bot.credentials.cli import register_keys_commands
+    from bot.identity.cli import register_registry_commands
+    from bot.merchants.cli import register_merchant_commands
+
+    register_registry_commands(app)
+    register_keys_commands(app)
+    register_merchant_commands(app)
     from bot.face import register_face
 
     register_face(app)

@@ -80,12 +80,23 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_replay_window_s: int = 300
     wechat_card_enabled: bool = False
+    wechat_card_id: str = ""
+    wechat_mp_pass_page: str = "pages/pass/index"
+    wechat_max_body_bytes: int = 64 * 1024
+    wechat_http_timeout_s: int = 5
+    wechat_tpl_credential_issued: str = ""
+    wechat_tpl_credential_removed: str = ""
+    wechat_tpl_verified: str = ""
+    wechat_outbox_dispatch: str = "thread"  # thread | sync | off (see bot/wechat/outbox.py)
+    bind: str = "127.0.0.1:8000"  # gunicorn's address; the dev WeChat emulator is reached here
     # Credentials and enrolment
     token_issuer: str = "wangzheng"  # noqa: S105 - an issuer name, not a secret
     presentation_ttl_s: int = 60
     enrol_max_failures_per_id: int = 5
     enrol_max_failures_per_openid: int = 10
     merchant_rate_limit_per_min: int = 600
+    presentation_skew_s: int = 10
+    signing_key_grace_s: int = 86400
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

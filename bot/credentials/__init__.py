@@ -1,0 +1,1 @@
+"""Credentials: issuance and revocation, signing keys, presentation tokens and the JWKS."""

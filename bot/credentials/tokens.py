@@ -1,0 +1,162 @@
+"""Presentation tokens: the short JWT a pass QR carries, and its checks.
+
+Invariants:
+- A token is ES256 over ``{iss, jti, iat, exp, cid, lvl}`` with ``kid`` in the header, and
+  nothing else: no name, no ID number, no credential id. ``cid`` is a fresh random handle per
+  presentation; the store maps it to (credential id, device id) for the token's lifetime plus
+  skew, so merchants cannot link two presentations by any claim.
+- Tokens are minted only for the device the credential is bound to (constant-time check).
+- :func:`decode_presentation` accepts only ES256 (explicit allow-list, checked before any key
+  is used), only a known, still-valid ``kid``, and ``iat``/``exp`` within ``presentation_skew_s``.
+  Every failure raises :class:`PresentationRejected` with a stable reason code.
+- Single use (``jti``) is enforced by the verifier (``bot.merchants.verify``), not here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.credentials.errors import DeviceNotBound, NoActiveCredential, PresentationRejected
+from bot.credentials.keys import ALGORITHM, current_signing_key, verification_key
+from bot.credentials.service import active_credential
+from bot.crypto import same
+from storage.ephemeral import EphemeralStore
+from storage.models.base import utcnow
+from storage.models.credential import LEVELS
+
+ALLOWED_ALGORITHMS = (ALGORITHM,)
+MAX_TOKEN_CHARS = 1024
+HANDLE_PREFIX = "presentation:"
+REQUIRED_CLAIMS = ["iss", "jti", "iat", "exp", "cid", "lvl"]
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """A freshly minted token and when it expires."""
+
+    token: str
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PresentationClaims:
+    """The verified claims of a token."""
+
+    jti: str
+    cid: str
+    level: str
+    issued_at: int
+    expires_at: int
+    kid: str
+
+
+def handle_ttl(settings: Settings) -> int:
+    """How long single-use and handle entries live: the token lifetime plus twice the skew."""
+    return settings.presentation_ttl_s + 2 * settings.presentation_skew_s
+
+
+def mint_presentation(
+    session: Session, store: EphemeralStore, settings: Settings, *, openid: str, device_id: str
+) -> Presentation:
+    """Sign a token for the citizen's active credential, only from its bound device."""
+    credential = active_credential(session, openid)
+    if credential is None or credential.expires_at <= utcnow():
+        raise NoActiveCredential()
+    if not same(credential.device_id, device_id):
+        raise DeviceNotBound()
+    key = current_signing_key(session, settings)
+    now = int(utcnow().timestamp())
+    handle = secrets.token_urlsafe(8)
+    store.set(HANDLE_PREFIX + handle, f"{credential.id}|{device_id}", handle_ttl(settings))
+    claims = {
+        "iss": settings.token_issuer,
+        "jti": secrets.token_urlsafe(8),
+        "iat": now,
+        "exp": now + settings.presentation_ttl_s,
+        "cid": handle,
+        "lvl": credential.level,
+    }
+    token = jwt.encode(
+        claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": None}
+    )
+    return Presentation(token, dt.datetime.fromtimestamp(claims["exp"], dt.UTC))
+
+
+def resolve_handle(store: EphemeralStore, handle: str) -> tuple[str, str] | None:
+    """(credential id, device id) behind a token's ``cid``, or None once it has lapsed."""
+    value = store.get(HANDLE_PREFIX + handle)
+    if not value or "|" not in value:
+        return None
+    credential_id, _, device_id = value.partition("|")
+    return credential_id, device_id
+
+
+def _header(token: str) -> dict[str, Any]:
+    """The unverified header, or ``malformed``."""
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        raise PresentationRejected("malformed")
+    if token.count(".") != 2:
+        raise PresentationRejected("malformed")
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise PresentationRejected("malformed") from exc
+
+
+def decode_presentation(
+    session: Session, settings: Settings, token: str, now: dt.datetime | None = None
+) -> PresentationClaims:
+    """Verify signature, key, issuer and times; raise :class:`PresentationRejected` otherwise."""
+    header = _header(token)
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        raise PresentationRejected("bad_signature")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > 64:
+        raise PresentationRejected("unknown_key")
+    key = verification_key(session, kid, now)
+    if key is None:
+        raise PresentationRejected("unknown_key")
+    moment = (now or utcnow()).timestamp()
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=list(ALLOWED_ALGORITHMS),
+            issuer=settings.token_issuer,
+            leeway=settings.presentation_skew_s,
+            options={"require": REQUIRED_CLAIMS, "verify_iat": True},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise PresentationRejected("expired") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise PresentationRejected("bad_signature") from exc
+    except jwt.PyJWTError as exc:
+        raise PresentationRejected("malformed") from exc
+    return _checked_claims(settings, claims, kid, moment)
+
+
+def _checked_claims(
+    settings: Settings, claims: dict[str, Any], kid: str, moment: float
+) -> PresentationClaims:
+    """Types, lifetime and clock checks that pyjwt does not do for us."""
+    jti, cid, level = claims.get("jti"), claims.get("cid"), claims.get("lvl")
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not all(isinstance(v, str) and 0 < len(v) <= 64 for v in (jti, cid)) or level not in LEVELS:
+        raise PresentationRejected("malformed")
+    if not isinstance(iat, int) or not isinstance(exp, int):
+        raise PresentationRejected("malformed")
+    skew = settings.presentation_skew_s
+    if exp - iat > settings.presentation_ttl_s or exp <= iat:
+        raise PresentationRejected("malformed")
+    if iat > moment + skew:
+        raise PresentationRejected("malformed")
+    if exp + skew <= moment:
+        raise PresentationRejected("expired")
+    return PresentationClaims(str(jti), str(cid), str(level), iat, exp, kid)

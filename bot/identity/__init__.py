@@ -1,0 +1,1 @@
+"""The authority registry: resident ID numbers, names, reference photos and their embeddings."""

@@ -1,0 +1,258 @@
+"""Importing the authority registry from CSV and re-embedding it for a new model pack.
+
+Invariants:
+- One transaction per row: a bad row is reported and skipped, the others are still imported.
+- Idempotent: a row whose keyed digest (ID number, name, expiry, photo bytes) is unchanged and
+  whose embedding for the active pack exists is skipped; a changed row updates the record.
+- A row is rejected, never half-written, when its ID number is invalid, its name or expiry is
+  malformed, its photo is missing or outside DIR, or the face engine refuses the photo (no face,
+  several faces ...). Reports hold the row number and a reason code, never the ID number.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.crypto import keyed_hash, seal, seal_text
+from bot.errors import WangzhengError
+from bot.identity.errors import IdNumberInvalid
+from bot.identity.idnumber import parse_id_number
+from bot.identity.registry import (
+    ID_SEAL_PURPOSE,
+    NAME_SEAL_PURPOSE,
+    PHOTO_SEAL_PURPOSE,
+    Embedder,
+    id_lookup_hash,
+    record_photo,
+    reference_embedding,
+    store_embedding,
+)
+from storage.db import Database
+from storage.models.base import utcnow
+from storage.models.registry_record import RegistryRecord
+
+COLUMNS = ("id_number", "name", "photo", "expires_on")
+MAX_NAME_CHARS = 64
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+
+
+class CsvInvalid(WangzhengError):
+    """The CSV file cannot be read as a registry import (header or encoding)."""
+
+    code = "csv_invalid"
+
+
+class RowRejected(WangzhengError):
+    """One CSV row cannot be imported; ``code`` says why."""
+
+    code = "row_rejected"
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What happened to one row: ``created``, ``updated``, ``unchanged`` or ``failed``."""
+
+    line: int
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass
+class ImportReport:
+    """Counts, failures and timing of an import or re-embed run."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failures: list[RowOutcome] = field(default_factory=list)
+    photos_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        """How many rows failed."""
+        return len(self.failures)
+
+    @property
+    def photos_per_second(self) -> float:
+        """Photos embedded per second of wall time."""
+        return self.photos_embedded / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, outcome: RowOutcome) -> None:
+        """Count one row's outcome."""
+        if outcome.status == "failed":
+            self.failures.append(outcome)
+        else:
+            setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+
+
+def read_rows(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
+    """The CSV's rows with their line numbers; raises :class:`CsvInvalid` on a bad header."""
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise CsvInvalid(f"The CSV lacks the column(s): {', '.join(missing)}.")
+            return [
+                (index + 2, {k: (row.get(k) or "").strip() for k in COLUMNS})
+                for index, row in enumerate(reader)
+            ]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CsvInvalid("The CSV file is not valid UTF-8 CSV.") from exc
+
+
+def _photo_bytes(photos_dir: Path, name: str) -> bytes:
+    """The photo file inside ``photos_dir``; refuses paths that leave it."""
+    if not name:
+        raise RowRejected("The photo column is empty.", code="photo_missing")
+    root = photos_dir.resolve()
+    path = (root / name).resolve()
+    if root not in path.parents:
+        raise RowRejected("The photo path leaves the photo folder.", code="photo_path_invalid")
+    if not path.is_file():
+        raise RowRejected(f"Photo {name!r} does not exist.", code="photo_missing")
+    if path.stat().st_size > MAX_PHOTO_BYTES:
+        raise RowRejected(f"Photo {name!r} is too large.", code="photo_too_large")
+    return path.read_bytes()
+
+
+def _parse_fields(row: dict[str, str]) -> tuple[str, str, dt.date]:
+    """Validated ID number, name and expiry of a row."""
+    try:
+        number = parse_id_number(row["id_number"]).value
+    except IdNumberInvalid as exc:
+        raise RowRejected(exc.message, code=exc.code) from exc
+    name = row["name"]
+    if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise RowRejected("The name is empty, too long or not printable.", code="name_invalid")
+    try:
+        expires_on = dt.date.fromisoformat(row["expires_on"])
+    except ValueError as exc:
+        raise RowRejected("expires_on must be a date YYYY-MM-DD.", code="expiry_invalid") from exc
+    return number, name, expires_on
+
+
+def import_row(
+    session: Session,
+    settings: Settings,
+    row: dict[str, str],
+    photos_dir: Path,
+    embedder: Embedder,
+) -> str:
+    """Import one row in the caller's transaction; returns created/updated/unchanged."""
+    number, name, expires_on = _parse_fields(row)
+    photo = _photo_bytes(photos_dir, row["photo"])
+    photo_digest = hashlib.sha256(photo).hexdigest()
+    digest = keyed_hash(
+        settings.hash_key,
+        "\x1f".join((number, name, str(expires_on), photo_digest)),
+        "registry_row",
+    )
+    id_hash = id_lookup_hash(settings.hash_key, number)
+    record = session.scalars(
+        select(RegistryRecord).where(RegistryRecord.id_hash == id_hash)
+    ).one_or_none()
+    if record is not None and record.row_digest == digest:
+        if reference_embedding(session, record.id, embedder.pack_id) is not None:
+            return "unchanged"
+    try:
+        vector = embedder.embed(photo)
+    except WangzhengError as exc:
+        raise RowRejected(exc.message, code=exc.code) from exc
+    parsed = parse_id_number(number)
+    status = "updated"
+    if record is None:
+        status = "created"
+        record = RegistryRecord(id_hash=id_hash)
+        session.add(record)
+    record.id_number_sealed = seal_text(settings.data_key, number, ID_SEAL_PURPOSE)
+    record.name_sealed = seal_text(settings.data_key, name, NAME_SEAL_PURPOSE)
+    record.photo_sealed = seal(settings.data_key, photo, PHOTO_SEAL_PURPOSE)
+    record.birth_date, record.sex = parsed.birth_date, parsed.sex
+    record.expires_on, record.row_digest, record.updated_at = expires_on, digest, utcnow()
+    session.flush()
+    store_embedding(session, record.id, embedder.pack_id, vector)
+    return status
+
+
+def import_records(
+    database: Database,
+    settings: Settings,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    photos_dir: Path,
+    embedder: Embedder,
+    progress: Callable[[RowOutcome], None] | None = None,
+) -> ImportReport:
+    """Import every row, one transaction each; failures are collected, never raised."""
+    report = ImportReport()
+    started = time.perf_counter()
+    seen: set[str] = set()
+    for line, row in rows:
+        outcome: RowOutcome
+        try:
+            key = row["id_number"].strip().upper()
+            if key in seen:
+                raise RowRejected("The ID number repeats an earlier row.", code="duplicate_row")
+            seen.add(key)
+            with database.transaction() as session:
+                status = import_row(session, settings, row, photos_dir, embedder)
+            outcome = RowOutcome(line, status)
+            if status != "unchanged":
+                report.photos_embedded += 1
+        except RowRejected as exc:
+            outcome = RowOutcome(line, "failed", exc.code, exc.message)
+        report.add(outcome)
+        if progress is not None:
+            progress(outcome)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def record_ids(database: Database) -> list[int]:
+    """Every registry record id, in order."""
+    with database.transaction() as session:
+        return list(session.scalars(select(RegistryRecord.id).order_by(RegistryRecord.id)))
+
+
+def reembed(
+    database: Database,
+    settings: Settings,
+    embedder: Embedder,
+    ids: Iterable[int],
+    progress: Callable[[RowOutcome], None] | None = None,
+) -> ImportReport:
+    """Recompute each record's embedding for ``embedder.pack_id`` from its sealed photo."""
+    report = ImportReport()
+    started = time.perf_counter()
+    for record_id in ids:
+        try:
+            with database.transaction() as session:
+                record = session.get(RegistryRecord, record_id)
+                if record is None:
+                    continue
+                try:
+                    vector = embedder.embed(record_photo(settings, record))
+                except WangzhengError as exc:
+                    raise RowRejected(exc.message, code=exc.code) from exc
+                store_embedding(session, record.id, embedder.pack_id, vector)
+            outcome = RowOutcome(record_id, "updated")
+            report.photos_embedded += 1
+        except RowRejected as exc:
+            outcome = RowOutcome(record_id, "failed", exc.code, exc.message)
+        report.add(outcome)
+        if progress is not None:
+            progress(outcome)
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,135 @@
+"""Reading the authority registry: lookup by ID number, name check, reference embeddings.
+
+Invariants:
+- Lookup is by keyed hash only (:func:`id_lookup_hash`); the plain ID number never reaches SQL.
+- Name comparison is constant time over the NFKC-normalised names.
+- Embeddings are L2-normalised float32 vectors, one per (record, pack); :func:`store_embedding`
+  replaces the pack's previous vector for the record.
+- Every function works inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.crypto import keyed_hash, same, unseal, unseal_text
+from storage.models.reference_embedding import ReferenceEmbedding
+from storage.models.registry_record import RegistryRecord
+
+ID_PURPOSE = "id_number"
+ID_SEAL_PURPOSE = "registry.id_number"
+NAME_SEAL_PURPOSE = "registry.name"
+PHOTO_SEAL_PURPOSE = "registry.photo"
+
+Vector = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Embedder:
+    """A face model pack's reference embedder: ``embed(photo bytes) -> unit float32 vector``.
+
+    ``embed`` raises a :class:`~bot.errors.WangzhengError` (``face_not_found``,
+    ``face_multiple`` ...) when the photo cannot serve as a reference.
+    """
+
+    pack_id: str
+    embed: Callable[[bytes], Vector]
+
+
+def engine_embedder(settings: Settings) -> Embedder:
+    """The active face engine as an :class:`Embedder` (the one place the registry calls it)."""
+    from bot.face.service import get_engine
+
+    engine = get_engine(settings)
+
+    def embed(photo: bytes) -> Vector:
+        sample = engine.analyse(photo, purpose="reference")
+        return np.asarray(sample.embedding, dtype=np.float32)
+
+    return Embedder(pack_id=str(engine.pack_id), embed=embed)
+
+
+def id_lookup_hash(hash_key: bytes, id_number: str) -> str:
+    """The registry's lookup key for a (validated, upper-case) ID number."""
+    return keyed_hash(hash_key, id_number, ID_PURPOSE)
+
+
+def find_record(session: Session, settings: Settings, id_number: str) -> RegistryRecord | None:
+    """The record for ``id_number`` (already validated by ``parse_id_number``), or None."""
+    digest = id_lookup_hash(settings.hash_key, id_number.strip().upper())
+    return session.scalars(
+        select(RegistryRecord).where(RegistryRecord.id_hash == digest)
+    ).one_or_none()
+
+
+def normalise_name(name: str) -> str:
+    """NFKC, without surrounding or inner whitespace (names are compared, never displayed so)."""
+    return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+def record_name(settings: Settings, record: RegistryRecord) -> str:
+    """The record's name in clear (for masking or a ``full_identity`` disclosure)."""
+    return unseal_text(settings.data_key, record.name_sealed, NAME_SEAL_PURPOSE)
+
+
+def record_id_number(settings: Settings, record: RegistryRecord) -> str:
+    """The record's ID number in clear (only for a ``full_identity`` disclosure)."""
+    return unseal_text(settings.data_key, record.id_number_sealed, ID_SEAL_PURPOSE)
+
+
+def record_photo(settings: Settings, record: RegistryRecord) -> bytes:
+    """The reference photo bytes (for re-embedding)."""
+    return unseal(settings.data_key, record.photo_sealed, PHOTO_SEAL_PURPOSE)
+
+
+def name_matches(settings: Settings, record: RegistryRecord, name: str) -> bool:
+    """True when ``name`` is the record's name (constant-time, normalised)."""
+    return same(normalise_name(record_name(settings, record)), normalise_name(name))
+
+
+def vector_to_bytes(vector: Vector) -> bytes:
+    """Little-endian float32 bytes of a vector."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def vector_from_bytes(raw: bytes) -> Vector:
+    """The inverse of :func:`vector_to_bytes`."""
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+
+def reference_embedding(session: Session, record_id: int, pack_id: str) -> Vector | None:
+    """The record's reference embedding for ``pack_id``, or None when not computed."""
+    row = session.scalars(
+        select(ReferenceEmbedding).where(
+            ReferenceEmbedding.record_id == record_id, ReferenceEmbedding.pack_id == pack_id
+        )
+    ).one_or_none()
+    return None if row is None else vector_from_bytes(row.vector)
+
+
+def store_embedding(session: Session, record_id: int, pack_id: str, vector: Vector) -> None:
+    """Insert or replace the record's embedding for ``pack_id``."""
+    norm = float(np.linalg.norm(vector))
+    unit = vector / norm if norm > 0 else vector
+    raw = vector_to_bytes(unit)
+    row = session.scalars(
+        select(ReferenceEmbedding).where(
+            ReferenceEmbedding.record_id == record_id, ReferenceEmbedding.pack_id == pack_id
+        )
+    ).one_or_none()
+    if row is None:
+        session.add(
+            ReferenceEmbedding(
+                record_id=record_id, pack_id=pack_id, dimensions=int(unit.size), vector=raw
+            )
+        )
+    else:
+        row.vector, row.dimensions = raw, int(unit.size)

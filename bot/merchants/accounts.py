@@ -1,0 +1,181 @@
+"""Merchant accounts: creation, key rotation, disabling, and authentication by API key.
+
+Invariants:
+- An API key is ``wzm_`` + 256 random bits, shown once. Only HMAC-SHA256(pepper, key) is
+  stored: the key has full entropy, so a fast hash is enough against brute force, and the
+  server-side pepper (``WANGZHENG_MERCHANT_KEY_PEPPER``, not in the database) makes a stolen
+  database alone useless for checking guesses. A slow password hash would only cost latency on
+  every verify call.
+- Authentication looks the digest up, compares it in constant time, and refuses disabled
+  merchants with the same error as unknown keys (no oracle).
+- Scopes are validated against the category: ``full_identity`` only for hotel, bank, government.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.crypto import same
+from bot.merchants.errors import CategoryInvalid, MerchantKeyInvalid, MerchantNotFound, ScopeInvalid
+from storage.models.base import utcnow
+from storage.models.merchant import Merchant
+
+SCOPES = ("result", "age_over_18", "name_masked", "full_identity")
+CATEGORIES = ("hotel", "internet_cafe", "courier", "bank", "government", "other")
+REGISTRATION_CATEGORIES = frozenset({"hotel", "bank", "government"})
+KEY_PREFIX = "wzm_"
+MAX_KEY_CHARS = 128
+
+
+@dataclass(frozen=True)
+class MerchantPrincipal:
+    """An authenticated merchant, as the verify service needs it."""
+
+    id: int
+    public_id: str
+    name: str
+    category: str
+    scopes: tuple[str, ...]
+    pseudonym_salt: bytes
+
+
+@dataclass(frozen=True)
+class MerchantView:
+    """What the admin API shows of a merchant (never the key or its hash)."""
+
+    public_id: str
+    name: str
+    category: str
+    scopes: tuple[str, ...]
+    enabled: bool
+    key_hint: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A merchant and its new API key (shown once)."""
+
+    merchant: MerchantView
+    api_key: str
+
+
+def key_digest(settings: Settings, api_key: str) -> str:
+    """HMAC-SHA256(pepper, key), hex."""
+    return hmac.new(settings.merchant_key_pepper, api_key.encode(), hashlib.sha256).hexdigest()
+
+
+def validate_scopes(category: str, scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Ordered, de-duplicated scopes (``result`` always included) or raise."""
+    if category not in CATEGORIES:
+        raise CategoryInvalid(f"Category must be one of {', '.join(CATEGORIES)}.")
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ScopeInvalid(f"Scopes must be among {', '.join(SCOPES)}.")
+    if "full_identity" in scopes and category not in REGISTRATION_CATEGORIES:
+        raise ScopeInvalid("full_identity is only for hotel, bank and government merchants.")
+    return tuple(s for s in SCOPES if s in scopes or s == "result")
+
+
+def _view(row: Merchant) -> MerchantView:
+    return MerchantView(
+        row.public_id,
+        row.name,
+        row.category,
+        tuple(row.scopes.split(",")),
+        row.enabled,
+        row.key_hint,
+        row.created_at.isoformat(),
+    )
+
+
+def _new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_merchant(
+    session: Session, settings: Settings, *, name: str, category: str, scopes: list[str]
+) -> IssuedKey:
+    """Create a merchant with a fresh API key."""
+    granted = validate_scopes(category, scopes)
+    clean_name = name.strip()
+    if not clean_name or len(clean_name) > 120 or not clean_name.isprintable():
+        raise ScopeInvalid("The name must be 1 to 120 printable characters.", code="name_invalid")
+    api_key = _new_key()
+    row = Merchant(
+        public_id="m_" + secrets.token_urlsafe(9),
+        name=clean_name,
+        category=category,
+        scopes=",".join(granted),
+        key_hash=key_digest(settings, api_key),
+        key_hint=api_key[:10],
+        pseudonym_salt=secrets.token_bytes(32),
+        enabled=True,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedKey(_view(row), api_key)
+
+
+def _get(session: Session, public_id: str) -> Merchant:
+    row = session.scalars(select(Merchant).where(Merchant.public_id == public_id)).one_or_none()
+    if row is None:
+        raise MerchantNotFound()
+    return row
+
+
+def rotate_key(session: Session, settings: Settings, public_id: str) -> IssuedKey:
+    """Replace the merchant's key; the old key stops working at commit."""
+    row = _get(session, public_id)
+    api_key = _new_key()
+    row.key_hash, row.key_hint, row.key_rotated_at = (
+        key_digest(settings, api_key),
+        api_key[:10],
+        utcnow(),
+    )
+    session.flush()
+    return IssuedKey(_view(row), api_key)
+
+
+def set_enabled(session: Session, public_id: str, enabled: bool) -> MerchantView:
+    """Disable (or re-enable) a merchant; a disabled merchant's key gets 401."""
+    row = _get(session, public_id)
+    row.enabled = enabled
+    row.disabled_at = None if enabled else utcnow()
+    session.flush()
+    return _view(row)
+
+
+def list_merchants(session: Session) -> list[MerchantView]:
+    """Every merchant, oldest first."""
+    return [_view(row) for row in session.scalars(select(Merchant).order_by(Merchant.id))]
+
+
+def get_merchant(session: Session, public_id: str) -> MerchantView:
+    """One merchant, or :class:`MerchantNotFound`."""
+    return _view(_get(session, public_id))
+
+
+def authenticate_merchant(session: Session, settings: Settings, api_key: str) -> MerchantPrincipal:
+    """The enabled merchant owning ``api_key``, else :class:`MerchantKeyInvalid`."""
+    if not api_key or len(api_key) > MAX_KEY_CHARS:
+        raise MerchantKeyInvalid()
+    digest = key_digest(settings, api_key)
+    row = session.scalars(select(Merchant).where(Merchant.key_hash == digest)).one_or_none()
+    if row is None or not same(row.key_hash, digest) or not row.enabled:
+        raise MerchantKeyInvalid()
+    return MerchantPrincipal(
+        row.id,
+        row.public_id,
+        row.name,
+        row.category,
+        tuple(row.scopes.split(",")),
+        row.pseudonym_salt,
+    )

@@ -1,0 +1,87 @@
+"""``flask merchants ...``: create, rotate keys, disable. A key is printed once, to stdout."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from bot.errors import WangzhengError
+from bot.extensions import database, settings
+from bot.merchants.accounts import (
+    CATEGORIES,
+    SCOPES,
+    create_merchant,
+    list_merchants,
+    rotate_key,
+    set_enabled,
+)
+
+merchants_cli = AppGroup("merchants", help="Merchant accounts and their API keys.")
+
+
+def _fail(exc: WangzhengError) -> click.ClickException:
+    return click.ClickException(f"{exc.code}: {exc.message}")
+
+
+@merchants_cli.command("create")
+@click.argument("name")
+@click.option("--category", required=True, type=click.Choice(CATEGORIES))
+@click.option(
+    "--scopes", default="result", show_default=True, help=f"Comma list of {', '.join(SCOPES)}."
+)
+def create_command(name: str, category: str, scopes: str) -> None:
+    """Create merchant NAME and print its API key (shown only this once)."""
+    try:
+        with database().transaction() as session:
+            issued = create_merchant(
+                session,
+                settings(),
+                name=name,
+                category=category,
+                scopes=[s.strip() for s in scopes.split(",") if s.strip()],
+            )
+    except WangzhengError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"merchant {issued.merchant.public_id} scopes={','.join(issued.merchant.scopes)}")
+    click.echo(f"api_key {issued.api_key}")
+
+
+@merchants_cli.command("rotate-key")
+@click.argument("public_id")
+def rotate_command(public_id: str) -> None:
+    """Replace PUBLIC_ID's key and print the new one; the old key stops at once."""
+    try:
+        with database().transaction() as session:
+            issued = rotate_key(session, settings(), public_id)
+    except WangzhengError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"api_key {issued.api_key}")
+
+
+@merchants_cli.command("disable")
+@click.argument("public_id")
+def disable_command(public_id: str) -> None:
+    """Disable PUBLIC_ID; its key gets 401 from now on."""
+    try:
+        with database().transaction() as session:
+            set_enabled(session, public_id, False)
+    except WangzhengError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"merchant {public_id} disabled")
+
+
+@merchants_cli.command("list")
+def list_command() -> None:
+    """Print every merchant (never keys)."""
+    with database().transaction() as session:
+        for view in list_merchants(session):
+            state = "enabled" if view.enabled else "disabled"
+            click.echo(
+                f"{view.public_id} {state} {view.category} {','.join(view.scopes)} {view.name}"
+            )
+
+
+def register_merchant_commands(app: Flask) -> None:
+    """Attach the ``merchants`` group to the app's CLI."""
+    app.cli.add_command(merchants_cli)

@@ -1,0 +1,202 @@
+"""Verifying a presentation token for a merchant.
+
+Invariants:
+- Checks run in this order, and the first failure is the reason: scope granted -> signature
+  (ES256 allow-list, known kid) -> times -> single use of ``jti`` (``store.add`` with a TTL of
+  the token lifetime plus twice the skew) -> handle -> credential status and device binding ->
+  credential expiry -> level. The scope check comes first so a misconfigured merchant never
+  burns a citizen's token.
+- An invalid result carries only ``result`` and ``reason``: no level, no pseudonym, no claims.
+- ``full_identity`` needs the merchant's grant, a registration category and an upgraded credential.
+- Every call writes one audit row in the same transaction (never the token). The caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.credentials.errors import PresentationRejected
+from bot.credentials.tokens import decode_presentation, handle_ttl, resolve_handle
+from bot.crypto import keyed_hash, same
+from bot.identity.masking import mask_name
+from bot.identity.registry import record_id_number, record_name
+from bot.merchants.accounts import REGISTRATION_CATEGORIES, MerchantPrincipal
+from bot.merchants.errors import MerchantRateLimited
+from storage.ephemeral import EphemeralStore
+from storage.models.base import utcnow
+from storage.models.citizen import Citizen
+from storage.models.credential import Credential
+from storage.models.registry_record import RegistryRecord
+from storage.models.verification_audit import VerificationAudit
+
+JTI_PREFIX = "jti:"
+DISCLOSES = {
+    "result": (),
+    "age_over_18": ("age_over_18",),
+    "name_masked": ("name_masked",),
+    "full_identity": ("name", "id_number"),
+}
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """The answer to one verification; everything but ``result``/``reason`` empty when invalid."""
+
+    result: str
+    reason: str | None = None
+    level: str | None = None
+    subject_pseudonym: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API body."""
+        if self.result != "valid":
+            return {"result": self.result, "reason": self.reason}
+        return {
+            "result": self.result,
+            "level": self.level,
+            "subject_pseudonym": self.subject_pseudonym,
+            "claims": self.claims,
+        }
+
+
+def check_rate_limit(store: EphemeralStore, settings: Settings, merchant_id: int) -> None:
+    """Fixed one-minute window per merchant; raise 429 with Retry-After past the limit."""
+    window = int(time.time() // 60)
+    count = store.incr(f"ratelimit:verify:{merchant_id}:{window}", 61)
+    if count > settings.merchant_rate_limit_per_min:
+        retry = str(60 - int(time.time()) % 60)
+        raise MerchantRateLimited(headers={"Retry-After": retry})
+
+
+def pseudonym(salt: bytes, subject_key: str) -> str:
+    """The merchant-specific pseudonym of a registry subject (128-bit hex)."""
+    return hmac.new(salt, subject_key.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _age(birth: dt.date, day: dt.date) -> int:
+    years = day.year - birth.year
+    return years - 1 if (day.month, day.day) < (birth.month, birth.day) else years
+
+
+def _claims(
+    settings: Settings, record: RegistryRecord, scope: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The fields the scope discloses, and nothing else."""
+    if scope == "age_over_18":
+        return {"age_over_18": _age(record.birth_date, now.date()) >= 18}
+    if scope == "name_masked":
+        return {"name_masked": mask_name(record_name(settings, record))}
+    if scope == "full_identity":
+        return {
+            "name": record_name(settings, record),
+            "id_number": record_id_number(settings, record),
+        }
+    return {}
+
+
+def _credential_reason(
+    credential: Credential, current_device: str | None, handle_device: str, now: dt.datetime
+) -> str | None:
+    """Why the credential behind a good token cannot be accepted, or None."""
+    if credential.status == "superseded":
+        return "superseded"
+    if credential.status != "active":
+        return "superseded" if credential.reason == "device_changed" else "revoked"
+    if not same(handle_device, credential.device_id):
+        return "superseded"
+    if current_device is not None and not same(current_device, credential.device_id):
+        return "superseded"
+    if credential.expires_at <= now:
+        return "expired"
+    return None
+
+
+def _audit(
+    session: Session,
+    merchant: MerchantPrincipal,
+    scope: str,
+    ip_hash: str,
+    outcome: VerificationResult,
+    credential_id: str | None,
+) -> VerificationResult:
+    session.add(
+        VerificationAudit(
+            merchant_id=merchant.id,
+            credential_id=credential_id,
+            result=outcome.result,
+            reason=outcome.reason,
+            scope=scope,
+            disclosed=",".join(outcome.claims),
+            level=outcome.level,
+            client_ip_hash=ip_hash,
+        )
+    )
+    return outcome
+
+
+def verify_presentation(
+    session: Session,
+    store: EphemeralStore,
+    settings: Settings,
+    merchant: MerchantPrincipal,
+    token: str,
+    *,
+    required_level: str = "light",
+    scope: str = "result",
+    client_ip: str = "",
+    now: dt.datetime | None = None,
+) -> VerificationResult:
+    """Check ``token`` for ``merchant`` and record the attempt; see the module invariants."""
+    now = now or utcnow()
+    ip_hash = keyed_hash(settings.hash_key, client_ip or "-", "client_ip")
+
+    def invalid(reason: str, credential_id: str | None = None) -> VerificationResult:
+        outcome = VerificationResult("invalid", reason)
+        return _audit(session, merchant, scope, ip_hash, outcome, credential_id)
+
+    if scope not in merchant.scopes or (
+        scope == "full_identity" and merchant.category not in REGISTRATION_CATEGORIES
+    ):
+        return invalid("scope_not_granted")
+    try:
+        claims = decode_presentation(session, settings, token, now)
+    except PresentationRejected as rejected:
+        return invalid(rejected.reason)
+    if not store.add(JTI_PREFIX + claims.jti, "1", handle_ttl(settings)):
+        return invalid("replayed")
+    handle = resolve_handle(store, claims.cid)
+    if handle is None:
+        return invalid("expired")
+    credential_id, handle_device = handle
+    row = session.execute(
+        select(Credential, RegistryRecord, Citizen.current_device_id)
+        .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
+        .outerjoin(Citizen, Citizen.openid == Credential.openid)
+        .where(Credential.id == credential_id)
+    ).one_or_none()
+    if row is None:
+        return invalid("revoked")
+    credential, record, current_device = row
+    reason = _credential_reason(credential, current_device, handle_device, now)
+    if reason is not None:
+        return invalid(reason, credential.id)
+    needs_upgraded = required_level == "upgraded" or scope == "full_identity"
+    if needs_upgraded and credential.level != "upgraded":
+        return invalid("level_too_low", credential.id)
+    outcome = VerificationResult(
+        "valid",
+        level=credential.level,
+        subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.id_hash),
+        claims=_claims(settings, record, scope, now),
+    )
+    return _audit(session, merchant, scope, ip_hash, outcome, credential.id)

@@ -1,0 +1,109 @@
+"""Admin JSON API for merchants (``/admin/api/merchants``), protected by the admin key.
+
+Invariants: every request carries ``Authorization: Bearer <WANGZHENG_ADMIN_KEY>``, compared in
+constant time; an empty configured key refuses everything. API keys appear only in the one
+response that creates or rotates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Literal
+
+from apiflask import APIBlueprint
+from flask import request
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.crypto import same
+from bot.extensions import database, settings
+from bot.merchants.accounts import (
+    create_merchant,
+    get_merchant,
+    list_merchants,
+    rotate_key,
+    set_enabled,
+)
+from bot.merchants.errors import AdminKeyInvalid
+
+admin_merchants = APIBlueprint(
+    "admin_merchants", __name__, tag="Admin", url_prefix="/admin/api/merchants"
+)
+
+Scope = Literal["result", "age_over_18", "name_masked", "full_identity"]
+Category = Literal["hotel", "internet_cafe", "courier", "bank", "government", "other"]
+
+
+class MerchantIn(BaseModel):
+    """A new merchant."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    category: Category
+    scopes: list[Scope] = Field(default_factory=lambda: ["result"], max_length=4)
+
+
+@admin_merchants.before_request
+def _require_admin() -> None:
+    """401 unless the admin key matches."""
+    expected = settings().admin_key
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if not expected or scheme.lower() != "bearer" or not same(given.strip(), expected):
+        raise AdminKeyInvalid(headers={"WWW-Authenticate": "Bearer"})
+
+
+@admin_merchants.get("")
+@admin_merchants.doc(summary="List merchants", security=[{"admin_key": []}])
+def list_all() -> dict[str, Any]:
+    """Every merchant (never keys)."""
+    with database().transaction() as session:
+        return {"merchants": [asdict(view) for view in list_merchants(session)]}
+
+
+@admin_merchants.post("")
+@admin_merchants.input(MerchantIn, arg_name="body")
+@admin_merchants.doc(
+    summary="Create a merchant; the key is shown once", security=[{"admin_key": []}]
+)
+def create(body: MerchantIn) -> tuple[dict[str, Any], int]:
+    """201 with the merchant and its API key."""
+    with database().transaction() as session:
+        issued = create_merchant(
+            session, settings(), name=body.name, category=body.category, scopes=list(body.scopes)
+        )
+    return {"merchant": asdict(issued.merchant), "api_key": issued.api_key}, 201
+
+
+@admin_merchants.get("/<public_id>")
+@admin_merchants.doc(summary="One merchant", security=[{"admin_key": []}])
+def show(public_id: str) -> dict[str, Any]:
+    """The merchant, or 404 ``merchant_not_found``."""
+    with database().transaction() as session:
+        return {"merchant": asdict(get_merchant(session, public_id))}
+
+
+@admin_merchants.post("/<public_id>/rotate-key")
+@admin_merchants.doc(
+    summary="Rotate the API key; the old key stops at once", security=[{"admin_key": []}]
+)
+def rotate(public_id: str) -> dict[str, Any]:
+    """The merchant and its new key."""
+    with database().transaction() as session:
+        issued = rotate_key(session, settings(), public_id)
+    return {"merchant": asdict(issued.merchant), "api_key": issued.api_key}
+
+
+@admin_merchants.post("/<public_id>/disable")
+@admin_merchants.doc(summary="Disable a merchant (its key gets 401)", security=[{"admin_key": []}])
+def disable(public_id: str) -> dict[str, Any]:
+    """The disabled merchant."""
+    with database().transaction() as session:
+        return {"merchant": asdict(set_enabled(session, public_id, False))}
+
+
+@admin_merchants.post("/<public_id>/enable")
+@admin_merchants.doc(summary="Re-enable a merchant", security=[{"admin_key": []}])
+def enable(public_id: str) -> dict[str, Any]:
+    """The enabled merchant."""
+    with database().transaction() as session:
+        return {"merchant": asdict(set_enabled(session, public_id, True))}

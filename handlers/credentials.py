@@ -1,0 +1,71 @@
+"""The citizen's credential, its presentation tokens, and the public JWKS.
+
+Invariants: presentations are minted only for the bound device of an authenticated session
+(``bot.credentials.tokens``); responses never contain the ID number or the credential id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response, jsonify
+
+from bot.credentials.keys import public_jwks
+from bot.credentials.service import credential_view
+from bot.credentials.tokens import mint_presentation
+from bot.extensions import database, settings, store
+from handlers.auth import BEARER_SCHEME, current_citizen
+
+credentials = APIBlueprint("credentials", __name__, tag="Credentials")
+
+
+@credentials.get("/api/v1/credentials/current")
+@credentials.doc(summary="The citizen's credential", security=[{"bearer": []}])
+def current() -> dict[str, Any]:
+    """Level, status, validity and masked name of the citizen's credential."""
+    principal = current_citizen()
+    with database().transaction() as session:
+        view = credential_view(session, settings(), principal.openid)
+    return {
+        "level": view.level,
+        "status": view.status,
+        "reason": view.reason,
+        "valid": view.valid,
+        "issued_at": view.issued_at.isoformat(),
+        "expires_at": view.expires_at.isoformat(),
+        "masked_name": view.masked_name,
+    }
+
+
+@credentials.post("/api/v1/credentials/current/presentations")
+@credentials.doc(
+    summary="A fresh presentation token for the pass QR (bound device only)",
+    security=[{"bearer": []}],
+)
+def presentation() -> tuple[dict[str, Any], int]:
+    """``{token, expires_at}``; 403 ``device_not_bound`` from any other device."""
+    principal = current_citizen()
+    with database().transaction() as session:
+        minted = mint_presentation(
+            session,
+            store(),
+            settings(),
+            openid=principal.openid,
+            device_id=principal.device_id,
+        )
+    return {"token": minted.token, "expires_at": minted.expires_at.isoformat()}, 201
+
+
+@credentials.get("/.well-known/jwks.json")
+@credentials.doc(summary="Public keys that verify presentation tokens (RFC 7517)")
+def jwks() -> Response:
+    """Every key that still verifies; cacheable for five minutes."""
+    with database().transaction() as session:
+        body = public_jwks(session)
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+__all__ = ["BEARER_SCHEME", "credentials"]
