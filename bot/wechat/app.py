@@ -1,0 +1,49 @@
+"""Per-app WeChat singletons: the resolved configuration and the API client.
+
+Invariants: one :class:`WeChatApi` per app (created on first use, so nothing connects at import
+or in gunicorn's master); the development emulator is mounted only when the configuration is
+emulated *and* the environment is development, never in production.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from bot.config import Settings
+from bot.wechat.client import WeChatApi
+from bot.wechat.config import EMULATOR_MOUNT, WeChatConfig, resolve
+
+_CONFIG = "wangzheng.wechat.config"
+_API = "wangzheng.wechat.api"
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Resolve the WeChat configuration, and mount the emulator in development."""
+    config = resolve(settings)
+    app.extensions[_CONFIG] = config
+    if config.emulated and settings.env == "development":
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        from bot.wechat.emulator.server import Emulator
+
+        emulator = Emulator(config.app_id, config.app_secret, known_card_ids=(config.card_id,))
+        app.extensions["wangzheng.wechat.emulator"] = emulator
+        app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, {EMULATOR_MOUNT: emulator}
+        )
+
+
+def wechat_config(app: Flask | None = None) -> WeChatConfig:
+    """The app's effective WeChat configuration."""
+    return (app or current_app).extensions[_CONFIG]  # type: ignore[no-any-return]
+
+
+def wechat_api(app: Flask | None = None) -> WeChatApi:
+    """The app's WeChat API client (created on first use)."""
+    from bot.extensions import store
+
+    target = app or current_app
+    api = target.extensions.get(_API)
+    if api is None:
+        api = target.extensions.setdefault(_API, WeChatApi(wechat_config(target), store(target)))
+    return api  # type: ignore[no-any-return]

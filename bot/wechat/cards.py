@@ -1,0 +1,160 @@
+"""The WeChat card pack (卡包): a MEMBER_CARD class, cardExt for ``wx.addCard``, revocation.
+
+Invariants:
+- A card code is an opaque random handle of 32 hex characters (:func:`new_card_code`); it is
+  never derived from an ID number or any personal data.
+- ``cardExt.signature`` = sha1 of the sorted [api_ticket, timestamp, card_id, code, openid,
+  nonce_str], with the shared ``wx_card`` api_ticket.
+- Revocation marks one user's code unavailable (``card/code/unavailable``), after commit, via
+  the outbox. ``card/delete`` is never used: it deletes the whole class for everybody.
+- The whole feature is off unless ``WANGZHENG_WECHAT_CARD_ENABLED``; the mini-program pass page
+  works without it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from bot.wechat import outbox
+from bot.wechat.client import WeChatApi
+from bot.wechat.config import WeChatConfig
+from bot.wechat.errors import CardPackDisabled, WeChatError
+from bot.wechat.webhook import wechat_signature
+
+INVALID_SERIAL_CODE = 40056  # the code is unknown or already unavailable: nothing left to do
+
+
+@dataclass(frozen=True)
+class CardExt:
+    """What the mini-program passes to ``wx.addCard``: ``cardList=[{cardId, cardExt}]``."""
+
+    card_id: str
+    card_ext: str  # a JSON string, as wx.addCard expects
+
+
+def new_card_code() -> str:
+    """A fresh opaque card code (128 random bits, 32 characters)."""
+    return secrets.token_hex(16)
+
+
+def member_card_class(
+    config: WeChatConfig,
+    *,
+    brand_name: str,
+    title: str,
+    color: str,
+    notice: str,
+    logo_url: str,
+    mp_username: str,
+) -> dict[str, Any]:
+    """The ``card/create`` body for our MEMBER_CARD class."""
+    cell = {
+        "name": "出示网证",
+        "tips": "打开小程序",
+        "url": "https://weixin.qq.com",
+        "app_brand_user_name": mp_username,
+        "app_brand_pass": config.pass_page,
+    }
+    base_info = {
+        "logo_url": logo_url,
+        "brand_name": brand_name,
+        "code_type": "CODE_TYPE_QRCODE",
+        "title": title,
+        "color": color,
+        "notice": notice,
+        "description": "网证是居民身份证的电子凭证，出示时请打开小程序。",
+        "sku": {"quantity": 100000000},
+        "date_info": {"type": "DATE_TYPE_PERMANENT"},
+        "use_custom_code": True,
+        "bind_openid": True,
+        "get_limit": 1,
+        "can_share": False,
+        "can_give_friend": False,
+    }
+    return {
+        "card": {
+            "card_type": "MEMBER_CARD",
+            "member_card": {
+                "base_info": base_info,
+                "prerogative": "凭网证在支持的商户核验身份",
+                "supply_bonus": False,
+                "supply_balance": False,
+                "custom_cell1": cell,
+            },
+        }
+    }
+
+
+def create_card_class(api: WeChatApi, card_class: dict[str, Any]) -> str:
+    """Create the class; returns its ``card_id`` (set it as ``WANGZHENG_WECHAT_CARD_ID``)."""
+    return str(api.call(lambda client: client.card.create(card_class), "card.create"))
+
+
+def card_ext_for(
+    api: WeChatApi,
+    *,
+    openid: str,
+    code: str,
+    timestamp: int | None = None,
+    nonce_str: str | None = None,
+) -> CardExt:
+    """The signed cardExt for adding card ``code`` to ``openid``'s card pack."""
+    config = api.config
+    if not config.card_enabled or not config.card_id:
+        raise CardPackDisabled()
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    nonce = nonce_str or secrets.token_hex(16)
+    signature = wechat_signature(api.card_api_ticket(), stamp, config.card_id, code, openid, nonce)
+    ext = {"code": code, "openid": openid, "timestamp": stamp, "nonce_str": nonce}
+    ext["signature"] = signature
+    return CardExt(config.card_id, json.dumps(ext, separators=(",", ":")))
+
+
+def activate_member_card(api: WeChatApi, *, code: str, membership_number: str) -> None:
+    """Activate the user's card (``card/membercard/activate``); the number is opaque too."""
+    api.call(
+        lambda client: client.card.activate_membercard(
+            membership_number, code, card_id=api.config.card_id
+        ),
+        "card.activate",
+    )
+
+
+def make_card_unavailable(session: Session, *, code: str, reason: str = "revoked") -> bool:
+    """Queue ``card/code/unavailable`` for ``code`` in the caller's transaction (sent after it).
+
+    Returns False (nothing queued) for an empty code, so callers can pass a credential's
+    optional card code unconditionally.
+    """
+    if not code:
+        return False
+    outbox.enqueue(session, "card_unavailable", {"code": code, "reason": reason[:32]})
+    return True
+
+
+def _unavailable(app: Flask, payload: dict[str, Any]) -> str:
+    """Deliver one queued revocation."""
+    from bot.wechat.app import wechat_api, wechat_config
+
+    config = wechat_config(app)
+    if not config.card_enabled or not config.card_id:
+        raise outbox.Dropped("card pack disabled")
+    code, card_id = str(payload["code"]), config.card_id
+    try:
+        wechat_api(app).call(
+            lambda client: client.card.invalid_code(code, card_id), "card.unavailable"
+        )
+    except WeChatError as exc:
+        if exc.details.get("errcode") != INVALID_SERIAL_CODE:
+            raise
+    return "sent"
+
+
+outbox.DELIVERERS["card_unavailable"] = _unavailable

@@ -1,0 +1,89 @@
+"""The WeChat configuration actually in force, including the development emulator defaults.
+
+Invariants:
+- In production every value comes from the environment (``bot.config`` refuses to start without
+  the app id, secret and token, or with an emulator API base); :attr:`WeChatConfig.emulated` is
+  always False there.
+- In development and testing with no ``WANGZHENG_WECHAT_APP_ID``, fixed, public development
+  credentials are used and the API base points at the local emulator mounted under
+  :data:`EMULATOR_MOUNT` of this very server. These values only work against the emulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+
+REAL_API_BASE = "https://api.weixin.qq.com"
+EMULATOR_MOUNT = "/_emulator/wechat"
+
+# Development-only credentials: public on purpose, accepted by nothing but the emulator.
+DEV_APP_ID = "wx0de7e1000000emu1"
+DEV_APP_SECRET = "wangzheng-development-emulator-secret"  # noqa: S105
+DEV_TOKEN = "wangzhengdev"  # noqa: S105
+DEV_ENCODING_AES_KEY = "V2FuZ3poZW5nRGV2ZWxvcG1lbnRFbXVsYXRvcktleTA"  # 43 chars
+DEV_TEMPLATES = {
+    "credential_issued": "dev-tpl-credential-issued",
+    "credential_removed": "dev-tpl-credential-removed",
+    "verified_by_merchant": "dev-tpl-verified",
+}
+DEV_CARD_ID = "pdev-emulator-member-card"
+
+
+@dataclass(frozen=True)
+class WeChatConfig:
+    """Everything the WeChat layer needs, resolved once per app."""
+
+    app_id: str
+    app_secret: str
+    token: str
+    encoding_aes_key: str
+    api_base: str
+    replay_window_s: int
+    max_body_bytes: int
+    timeout_s: int
+    card_enabled: bool
+    card_id: str
+    pass_page: str
+    outbox_dispatch: str
+    emulated: bool
+    templates: dict[str, str] = field(default_factory=dict)
+
+
+def _emulator_base(bind: str) -> str:
+    """The loopback URL of the emulator mounted in this server (``bind`` is host:port)."""
+    port = bind.rsplit(":", 1)[-1] if ":" in bind else "8000"
+    return f"http://127.0.0.1:{port}{EMULATOR_MOUNT}"
+
+
+def resolve(settings: Settings) -> WeChatConfig:
+    """The effective WeChat configuration for ``settings``."""
+    emulated = not settings.is_production and not settings.wechat_app_id
+    templates = {
+        "credential_issued": settings.wechat_tpl_credential_issued,
+        "credential_removed": settings.wechat_tpl_credential_removed,
+        "verified_by_merchant": settings.wechat_tpl_verified,
+    }
+    api_base = settings.wechat_api_base.rstrip("/")
+    if emulated:
+        templates = {kind: value or DEV_TEMPLATES[kind] for kind, value in templates.items()}
+        if api_base == REAL_API_BASE:
+            api_base = _emulator_base(settings.bind)
+    return WeChatConfig(
+        app_id=settings.wechat_app_id or (DEV_APP_ID if emulated else ""),
+        app_secret=settings.wechat_app_secret or (DEV_APP_SECRET if emulated else ""),
+        token=settings.wechat_token or (DEV_TOKEN if emulated else ""),
+        encoding_aes_key=settings.wechat_encoding_aes_key
+        or (DEV_ENCODING_AES_KEY if emulated else ""),
+        api_base=api_base,
+        replay_window_s=settings.wechat_replay_window_s,
+        max_body_bytes=settings.wechat_max_body_bytes,
+        timeout_s=settings.wechat_http_timeout_s,
+        card_enabled=settings.wechat_card_enabled,
+        card_id=settings.wechat_card_id or (DEV_CARD_ID if emulated else ""),
+        pass_page=settings.wechat_mp_pass_page,
+        outbox_dispatch=settings.wechat_outbox_dispatch,
+        emulated=emulated,
+        templates=templates,
+    )

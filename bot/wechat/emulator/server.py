@@ -1,0 +1,291 @@
+"""A local stand-in for ``api.weixin.qq.com``, speaking the same protocol (development and tests).
+
+Invariants:
+- Same URLs, query parameters, JSON shapes and errcodes as WeChat for the calls we make; every
+  call that needs one checks ``access_token`` (41001 missing, 40001 invalid, 42001 expired).
+- Access tokens are stateless (an HMAC over their issue time under the app secret), so several
+  gunicorn workers, each with its own emulator instance, accept each other's tokens.
+- Every call is recorded in :attr:`Emulator.calls`; :meth:`Emulator.fail` and
+  :meth:`Emulator.delay` script errcodes and slow answers for the next calls to a path.
+- ``dev:<name>`` login codes always map to the same openid for ``<name>``; it is never mounted
+  or started in production (see :mod:`bot.wechat.app`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+TOKEN_TTL_S = 7200
+OK = {"errcode": 0, "errmsg": "ok"}
+_ERRMSG = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40013: "invalid appid",
+    40029: "invalid code",
+    40056: "invalid serial code",
+    40125: "invalid appsecret",
+    40163: "code been used",
+    41001: "access_token missing",
+    42001: "access_token expired",
+    44002: "empty post data",
+    45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit  mustslower  retry next minute",
+    47001: "data format error",
+}
+
+
+def error(errcode: int) -> dict[str, Any]:
+    """WeChat's error body."""
+    return {"errcode": errcode, "errmsg": _ERRMSG.get(errcode, "error")}
+
+
+@dataclass
+class Call:
+    """One recorded request."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    body: dict[str, Any] | None
+
+
+@dataclass
+class Card:
+    """A user's card code as the emulator knows it."""
+
+    card_id: str
+    openid: str
+    status: str = "NORMAL"  # NORMAL | UNAVAILABLE
+    activated: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class Emulator:
+    """The WSGI app. Thread-safe."""
+
+    def __init__(self, app_id: str, app_secret: str, known_card_ids: Iterable[str] = ()) -> None:
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.calls: list[Call] = []
+        self.card_classes: dict[str, dict[str, Any]] = {cid: {} for cid in known_card_ids if cid}
+        self.cards: dict[str, Card] = {}
+        self.messages: list[dict[str, Any]] = []
+        self._single_use_codes: dict[str, str] = {}
+        self._used_codes: set[str] = set()
+        self._script: dict[str, list[tuple[str, float]]] = {}
+        self._revoked_before = 0
+        self._lock = threading.Lock()
+
+    # -- scripting (tests) ----------------------------------------------------------------
+    def fail(self, path: str, errcode: int, times: int = 1) -> None:
+        """Answer the next ``times`` calls to ``path`` with ``errcode``."""
+        with self._lock:
+            self._script.setdefault(path, []).extend([("fail", errcode)] * times)
+
+    def delay(self, path: str, seconds: float, times: int = 1) -> None:
+        """Make the next ``times`` calls to ``path`` wait ``seconds`` before answering."""
+        with self._lock:
+            self._script.setdefault(path, []).extend([("delay", seconds)] * times)
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far now answers 42001 (as after WeChat's 2 hours)."""
+        with self._lock:
+            self._revoked_before = time.time_ns()
+
+    def issue_code(self, name: str) -> str:
+        """A single-use login code for user ``name`` (like ``wx.login`` would return)."""
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self._single_use_codes[code] = name
+        return code
+
+    def add_card(self, openid: str, card_id: str, code: str) -> None:
+        """What ``wx.addCard`` does on WeChat's side: the user now holds card ``code``."""
+        with self._lock:
+            self.cards[code] = Card(card_id=card_id, openid=openid)
+
+    def encrypt_code(self, code: str) -> str:
+        """The ``encrypt_code`` WeChat would hand to a card's web page."""
+        return base64.urlsafe_b64encode(code.encode()).decode()
+
+    def calls_to(self, path: str) -> list[Call]:
+        """The recorded calls to one path."""
+        with self._lock:
+            return [call for call in self.calls if call.path == path]
+
+    def openid_for(self, name: str) -> str:
+        """The stable openid of development user ``name``."""
+        digest = hmac.new(self.app_secret.encode(), b"openid:" + name.encode(), hashlib.sha256)
+        return "o" + base64.urlsafe_b64encode(digest.digest()[:20]).decode().rstrip("=")
+
+    # -- tokens ---------------------------------------------------------------------------
+    def _mac(self, issued: str) -> str:
+        return hmac.new(self.app_secret.encode(), issued.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def _new_token(self) -> str:
+        issued = str(time.time_ns())
+        return f"EMU{issued}.{self._mac(issued)}"
+
+    def _token_error(self, token: str | None) -> int:
+        if not token:
+            return 41001
+        issued, _, mac = token.removeprefix("EMU").partition(".")
+        if not issued.isdigit() or not hmac.compare_digest(mac, self._mac(issued)):
+            return 40001
+        expired = int(issued) < self._revoked_before or (
+            time.time_ns() - int(issued) > TOKEN_TTL_S * 10**9
+        )
+        return 42001 if expired else 0
+
+    # -- WSGI -----------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Serve one request."""
+        request = Request(environ)
+        body = self.dispatch(request)
+        return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")(
+            environ, start_response
+        )
+
+    def dispatch(self, request: Request) -> dict[str, Any]:
+        """Record, apply the script, check the token, and route."""
+        path = "/" + request.path.strip("/")
+        params = dict(request.args.items())
+        body: dict[str, Any] | None = None
+        if request.method == "POST":
+            try:
+                loaded = json.loads(request.get_data() or b"null")
+            except ValueError:
+                loaded = None
+            body = loaded if isinstance(loaded, dict) else None
+        with self._lock:
+            self.calls.append(Call(request.method, path, params, body))
+            script = self._script.get(path) or []
+            step = script.pop(0) if script else None
+        if step and step[0] == "delay":
+            time.sleep(step[1])
+        elif step:
+            return error(int(step[1]))
+        route = _ROUTES.get(path)
+        if route is None:
+            return {"errcode": 404, "errmsg": "api not found"}
+        handler, needs_token = route
+        if needs_token:
+            problem = self._token_error(params.get("access_token"))
+            if problem:
+                return error(problem)
+        if request.method == "POST" and body is None:
+            return error(44002 if not request.get_data() else 47001)
+        answer: dict[str, Any] = handler(self, params, body or {})
+        return answer
+
+    # -- endpoints ------------------------------------------------------------------------
+    def _token(self, params: dict[str, str], _: dict[str, Any]) -> dict[str, Any]:
+        if params.get("grant_type") != "client_credential" or params.get("appid") != self.app_id:
+            return error(40013)
+        if not hmac.compare_digest(params.get("secret", ""), self.app_secret):
+            return error(40125)
+        return {"access_token": self._new_token(), "expires_in": TOKEN_TTL_S}
+
+    def _jscode2session(self, params: dict[str, str], _: dict[str, Any]) -> dict[str, Any]:
+        if params.get("appid") != self.app_id:
+            return error(40013)
+        if not hmac.compare_digest(params.get("secret", ""), self.app_secret):
+            return error(40125)
+        code = params.get("js_code", "")
+        with self._lock:
+            name = self._single_use_codes.pop(code, None)
+            reused = name is None and code in self._used_codes
+            if name is not None:
+                self._used_codes.add(code)
+        if name is None and code.startswith("dev:") and 4 < len(code) <= 68:
+            name = code[4:]
+        if name is None:
+            return error(40163 if reused else 40029)
+        openid = self.openid_for(name)
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        return {"openid": openid, "session_key": key, "unionid": "u" + openid[1:]}
+
+    def _getticket(self, params: dict[str, str], _: dict[str, Any]) -> dict[str, Any]:
+        if params.get("type") not in ("wx_card", "jsapi"):
+            return error(40097)
+        return {**OK, "ticket": "emuticket" + secrets.token_hex(16), "expires_in": TOKEN_TTL_S}
+
+    def _card_create(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        card = body.get("card")
+        if not isinstance(card, dict) or card.get("card_type") != "MEMBER_CARD":
+            return error(47001)
+        member = card.get("member_card")
+        if not isinstance(member, dict) or not isinstance(member.get("base_info"), dict):
+            return error(47001)
+        card_id = "p" + secrets.token_urlsafe(20)
+        with self._lock:
+            self.card_classes[card_id] = card
+        return {**OK, "card_id": card_id}
+
+    def _code(self, body: dict[str, Any]) -> Card | None:
+        card = self.cards.get(str(body.get("code", "")))
+        wanted = body.get("card_id")
+        return None if card is None or wanted and wanted != card.card_id else card
+
+    def _code_unavailable(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            card = self._code(body)
+            if card is None or card.status != "NORMAL":
+                return error(40056)
+            card.status = "UNAVAILABLE"
+        return dict(OK)
+
+    def _code_decrypt(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            code = base64.urlsafe_b64decode(str(body.get("encrypt_code", ""))).decode()
+        except ValueError:
+            return error(40056)
+        return {**OK, "code": code} if code in self.cards else error(40056)
+
+    def _activate(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            card = self._code(body)
+            if card is None or "membership_number" not in body:
+                return error(40056 if card is None else 47001)
+            card.activated = True
+            card.fields.update(body)
+        return dict(OK)
+
+    def _updateuser(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            card = self._code(body)
+            if card is None:
+                return error(40056)
+            card.fields.update(body)
+        return {**OK, "result_bonus": 0, "result_balance": 0, "openid": card.openid}
+
+    def _subscribe_send(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("touser") or not body.get("template_id") or "data" not in body:
+            return error(47003)
+        with self._lock:
+            self.messages.append(body)
+        return dict(OK)
+
+
+_ROUTES: dict[str, tuple[Any, bool]] = {
+    "/cgi-bin/token": (Emulator._token, False),
+    "/sns/jscode2session": (Emulator._jscode2session, False),
+    "/cgi-bin/ticket/getticket": (Emulator._getticket, True),
+    "/card/create": (Emulator._card_create, True),
+    "/card/code/unavailable": (Emulator._code_unavailable, True),
+    "/card/code/decrypt": (Emulator._code_decrypt, True),
+    "/card/membercard/activate": (Emulator._activate, True),
+    "/card/membercard/updateuser": (Emulator._updateuser, True),
+    "/cgi-bin/message/subscribe/send": (Emulator._subscribe_send, True),
+}

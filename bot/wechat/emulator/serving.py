@@ -1,0 +1,38 @@
+"""Serve an :class:`Emulator` over real HTTP on a free 127.0.0.1 port, in a background thread."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from bot.wechat.emulator.server import Emulator
+
+
+@dataclass
+class RunningEmulator:
+    """A served emulator; ``base_url`` is what ``WANGZHENG_WECHAT_API_BASE`` should be."""
+
+    emulator: Emulator
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self) -> None:
+        """Shut the server down and wait for its thread."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve(emulator: Emulator) -> RunningEmulator:
+    """Start ``emulator`` on a free loopback port (threaded, so concurrent calls work)."""
+    server = make_server("127.0.0.1", 0, emulator, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="wechat-emulator", daemon=True)
+    thread.start()
+    return RunningEmulator(emulator, server, thread)
