@@ -1,0 +1,145 @@
+"""Liveness: challenge lifecycle, motion logic, copies and mirrors, identity across frames."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bot.face.engine import FaceEngine
+from bot.face.errors import ChallengeInvalid, FaceError, LivenessFailed
+from bot.face.liveness import (
+    CHALLENGE_TTL_S,
+    check_motion,
+    consume_challenge,
+    new_challenge,
+    verify_liveness,
+)
+from tests.bot.face.imaging import blank, mirrored
+
+pytestmark = pytest.mark.face
+
+
+def _challenge(store: Any, steps: tuple[str, ...]) -> str:
+    """Issue a challenge, then pin its steps so the test knows what to answer."""
+    challenge = new_challenge(store, steps=len(steps))
+    store.set(f"face:challenge:{challenge.id}", json.dumps(list(steps)), CHALLENGE_TTL_S)
+    return challenge.id
+
+
+def _reason(caught: pytest.ExceptionInfo[LivenessFailed]) -> str:
+    return str(caught.value.details["reason"])
+
+
+def test_new_challenge_is_random_and_stored(store: Any) -> None:
+    seen = set()
+    for _ in range(20):
+        challenge = new_challenge(store)
+        assert set(challenge.steps) == {"left", "right"}
+        assert json.loads(store.get(f"face:challenge:{challenge.id}")) == list(challenge.steps)
+        seen.add(challenge.steps)
+    assert seen == {("left", "right"), ("right", "left")}
+    assert len(new_challenge(store, steps=1).steps) == 1
+
+
+def test_challenge_is_single_use(store: Any) -> None:
+    challenge_id = _challenge(store, ("left",))
+    assert consume_challenge(store, challenge_id) == ("left",)
+    with pytest.raises(ChallengeInvalid):
+        consume_challenge(store, challenge_id)
+    with pytest.raises(ChallengeInvalid):
+        consume_challenge(store, "never-issued")
+
+
+def test_motion_accepts_the_asked_direction_and_rejects_the_other() -> None:
+    check_motion(("left", "right"), [0.0, 15.0, -12.0], margin=8)
+    check_motion(("right",), [2.0, -9.0], margin=8)
+    with pytest.raises(LivenessFailed):
+        check_motion(("left", "right"), [0.0, -15.0, 12.0], margin=8)
+    with pytest.raises(LivenessFailed):
+        check_motion(("left",), [0.0, 5.0], margin=8)  # not far enough
+    with pytest.raises(LivenessFailed):
+        check_motion(("left",), [0.0, 10.0, 20.0], margin=8)  # wrong frame count
+
+
+def test_motion_with_real_yaws_from_a_photo_and_its_mirror(
+    engine: FaceEngine, photos: dict[str, bytes]
+) -> None:
+    """Mirroring a turned face really turns the estimated yaw the other way."""
+    turned = engine.analyse(photos["obama3"], purpose="selfie").yaw
+    flipped = engine.analyse(mirrored(photos["obama3"]), purpose="selfie").yaw
+    frontal = engine.analyse(photos["obama"], purpose="selfie").yaw
+    check_motion(("left", "right"), [frontal, turned, flipped], margin=8)
+    with pytest.raises(LivenessFailed):
+        check_motion(("right", "left"), [frontal, turned, flipped], margin=8)
+
+
+def test_genuine_sequence_passes(store: Any, engine: FaceEngine, photos: dict[str, bytes]) -> None:
+    """Three different real photos: frontal, turned to his left, turned to his right."""
+    challenge_id = _challenge(store, ("left", "right"))
+    frames = [photos["obama"], photos["obama3"], photos["obama2"]]
+    result = verify_liveness(store, engine, challenge_id, frames)
+    assert result.steps == ("left", "right")
+    assert result.yaws[1] > result.yaws[0] > result.yaws[2]
+    assert result.min_similarity >= engine.threshold
+    assert result.best_sample.yaw == min(result.yaws, key=abs)
+    with pytest.raises(ChallengeInvalid):  # the answer cannot be replayed
+        verify_liveness(store, engine, challenge_id, frames)
+
+
+def test_wrong_direction_fails(store: Any, engine: FaceEngine, photos: dict[str, bytes]) -> None:
+    challenge_id = _challenge(store, ("right", "left"))
+    frames = [photos["obama"], photos["obama3"], photos["obama2"]]
+    with pytest.raises(LivenessFailed) as caught:
+        verify_liveness(store, engine, challenge_id, frames)
+    assert _reason(caught) == "wrong_motion"
+
+
+def test_same_frame_twice_is_rejected(
+    store: Any, engine: FaceEngine, photos: dict[str, bytes]
+) -> None:
+    challenge_id = _challenge(store, ("left",))
+    with pytest.raises(LivenessFailed) as caught:
+        verify_liveness(store, engine, challenge_id, [photos["obama3"], photos["obama3"]])
+    assert _reason(caught) == "copied_frame"
+    assert caught.value.code == "liveness_failed"
+
+
+def test_mirrored_copy_of_another_frame_is_rejected(
+    store: Any, engine: FaceEngine, photos: dict[str, bytes]
+) -> None:
+    """The mirror passes the yaw test (it turns the other way) but is caught as a mirror."""
+    challenge_id = _challenge(store, ("left", "right"))
+    frames = [photos["obama"], photos["obama3"], mirrored(photos["obama3"])]
+    with pytest.raises(LivenessFailed) as caught:
+        verify_liveness(store, engine, challenge_id, frames)
+    assert _reason(caught) == "mirrored_frame"
+
+
+def test_different_people_are_rejected(
+    store: Any, engine: FaceEngine, photos: dict[str, bytes]
+) -> None:
+    challenge_id = _challenge(store, ("left",))
+    with pytest.raises(LivenessFailed) as caught:
+        verify_liveness(store, engine, challenge_id, [photos["obama"], photos["biden"]])
+    assert _reason(caught) == "identity"
+
+
+def test_every_frame_passes_the_gates(
+    store: Any, engine: FaceEngine, photos: dict[str, bytes]
+) -> None:
+    challenge_id = _challenge(store, ("left",))
+    with pytest.raises(FaceError) as caught:
+        verify_liveness(store, engine, challenge_id, [photos["obama"], blank()])
+    assert caught.value.code == "face_not_found"
+    assert caught.value.details["frame"] == 1
+
+
+def test_wrong_frame_count_is_rejected(
+    store: Any, engine: FaceEngine, photos: dict[str, bytes]
+) -> None:
+    challenge_id = _challenge(store, ("left", "right"))
+    with pytest.raises(LivenessFailed) as caught:
+        verify_liveness(store, engine, challenge_id, [photos["obama"], photos["obama3"]])
+    assert _reason(caught) == "frame_count"
