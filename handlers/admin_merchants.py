@@ -33,6 +33,10 @@ Scope = Literal["result", "age_over_18", "name_masked", "full_identity"]
 Category = Literal["hotel", "internet_cafe", "courier", "bank", "government", "other"]
 
 
+def _default_scopes() -> list[Scope]:
+    return ["result"]
+
+
 class MerchantIn(BaseModel):
     """A new merchant."""
 
@@ -40,7 +44,7 @@ class MerchantIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=120)
     category: Category
-    scopes: list[Scope] = Field(default_factory=lambda: ["result"], max_length=4)
+    scopes: list[Scope] = Field(default_factory=_default_scopes, max_length=4)
 
 
 @admin_merchants.before_request

@@ -73,20 +73,21 @@ def mint_presentation(
         raise DeviceNotBound()
     key = current_signing_key(session, settings)
     now = int(utcnow().timestamp())
+    expires = now + settings.presentation_ttl_s
     handle = secrets.token_urlsafe(8)
     store.set(HANDLE_PREFIX + handle, f"{credential.id}|{device_id}", handle_ttl(settings))
     claims = {
         "iss": settings.token_issuer,
         "jti": secrets.token_urlsafe(8),
         "iat": now,
-        "exp": now + settings.presentation_ttl_s,
+        "exp": expires,
         "cid": handle,
         "lvl": credential.level,
     }
     token = jwt.encode(
         claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": None}
     )
-    return Presentation(token, dt.datetime.fromtimestamp(claims["exp"], dt.UTC))
+    return Presentation(token, dt.datetime.fromtimestamp(expires, dt.UTC))
 
 
 def resolve_handle(store: EphemeralStore, handle: str) -> tuple[str, str] | None:
@@ -119,7 +120,7 @@ def decode_presentation(
         raise PresentationRejected("bad_signature")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid or len(kid) > 64:
-        raise PresentationRejected("unknown_key")
+        raise PresentationRejected("malformed")
     key = verification_key(session, kid, now)
     if key is None:
         raise PresentationRejected("unknown_key")

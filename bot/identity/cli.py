@@ -5,6 +5,7 @@ Invariant: output names rows by line number and reason code, never by ID number 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -61,9 +62,7 @@ def import_command(csv_path: Path, photos_dir: Path) -> None:
     except CsvInvalid as exc:
         raise click.ClickException(exc.message) from exc
     embedder = _embedder(current_app)
-    with click.progressbar(
-        length=len(rows), label="importing", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=len(rows), label="importing", file=sys.stderr) as bar:
 
         def advance(_outcome: RowOutcome) -> None:
             bar.update(1)
@@ -82,7 +81,7 @@ def reembed_command() -> None:
     with click.progressbar(
         length=len(ids),
         label=f"embedding for {embedder.pack_id}",
-        file=click.get_text_stream("stderr"),
+        file=sys.stderr,
     ) as bar:
 
         def advance(_outcome: RowOutcome) -> None:

@@ -45,13 +45,25 @@ class Embedder:
 
 
 def engine_embedder(settings: Settings) -> Embedder:
-    """The active face engine as an :class:`Embedder` (the one place the registry calls it)."""
-    from bot.face.service import get_engine
+    """The active face engine as an :class:`Embedder` (the one place the registry calls it).
+
+    A registry photo must show one person: besides the engine's reference gates, a second face
+    at least half as wide as the largest one is refused with ``face_multiple``.
+    """
+    from bot.face.errors import FaceMultiple
+    from bot.face.images import decode_image
+    from bot.face.service import get_engine, limits_from_settings
 
     engine = get_engine(settings)
+    limits = limits_from_settings(settings)
 
     def embed(photo: bytes) -> Vector:
-        sample = engine.analyse(photo, purpose="reference")
+        image = decode_image(photo, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+        bboxes, _ = engine.detect(image)
+        widths = sorted((float(box[2] - box[0]) for box in bboxes), reverse=True)
+        if len(widths) > 1 and widths[1] >= widths[0] / 2:
+            raise FaceMultiple("The reference photo shows more than one face.")
+        sample = engine.analyse_array(image, purpose="reference")
         return np.asarray(sample.embedding, dtype=np.float32)
 
     return Embedder(pack_id=str(engine.pack_id), embed=embed)

@@ -3,7 +3,8 @@
 Invariants:
 - Checks run in this order, and the first failure is the reason: scope granted -> signature
   (ES256 allow-list, known kid) -> times -> single use of ``jti`` (``store.add`` with a TTL of
-  the token lifetime plus twice the skew) -> handle -> credential status and device binding ->
+  the token lifetime plus twice the skew) -> handle (looked up before the ``jti`` so that a
+  replay is attributed to its credential in the audit) -> credential status and device binding ->
   credential expiry -> level. The scope check comes first so a misconfigured merchant never
   burns a citizen's token.
 - An invalid result carries only ``result`` and ``reason``: no level, no pseudonym, no claims.
@@ -172,12 +173,12 @@ def verify_presentation(
         claims = decode_presentation(session, settings, token, now)
     except PresentationRejected as rejected:
         return invalid(rejected.reason)
-    if not store.add(JTI_PREFIX + claims.jti, "1", handle_ttl(settings)):
-        return invalid("replayed")
     handle = resolve_handle(store, claims.cid)
-    if handle is None:
+    credential_id, handle_device = handle if handle is not None else (None, "")
+    if not store.add(JTI_PREFIX + claims.jti, "1", handle_ttl(settings)):
+        return invalid("replayed", credential_id)
+    if credential_id is None:
         return invalid("expired")
-    credential_id, handle_device = handle
     row = session.execute(
         select(Credential, RegistryRecord, Citizen.current_device_id)
         .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
