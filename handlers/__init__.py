@@ -10,9 +10,11 @@ def register_blueprints(app: APIFlask) -> None:
     from handlers.ops import ops
 
     app.register_blueprint(ops)
+    from handlers.enrollments import enrollments
     from handlers.liveness import liveness
 
     app.register_blueprint(liveness)
+    app.register_blueprint(enrollments)
     from handlers.admin_merchants import admin_merchants
     from handlers.credentials import credentials
     from handlers.scanner import scanner

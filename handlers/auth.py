@@ -6,6 +6,10 @@ device-bound session or the request ends with 401 ``session_invalid``; the token
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from flask import g, request
 
 from bot.devices.errors import SessionInvalid
@@ -34,3 +38,21 @@ def current_citizen() -> Principal:
         principal = authenticate(session, token)
     g.principal = principal
     return principal
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def citizen_required(view: View) -> View:
+    """Authenticate before the request body is parsed or validated (put it under the route).
+
+    ``functools.wraps`` keeps APIFlask's ``_spec`` on the wrapper, so the OpenAPI document and
+    the content-type check still see the endpoint's declared input.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        current_citizen()
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

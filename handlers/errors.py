@@ -11,8 +11,9 @@ Invariants:
 
 from __future__ import annotations
 
+import io
 import logging
-from typing import Any
+from typing import IO, Any
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
@@ -42,7 +43,20 @@ _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 class WangzhengRequest(Request):
-    """Request whose JSON decoding failure is a stable ``malformed_body`` error."""
+    """Request whose JSON decoding failure is a stable ``malformed_body`` error, and whose
+    uploads stay in memory (werkzeug would spool parts over 500 KB to a temporary file; selfies
+    must never touch the disk, and ``MAX_CONTENT_LENGTH`` already bounds the size).
+    """
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        """An in-memory buffer for each uploaded part."""
+        return io.BytesIO()
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         """Raise our error instead of werkzeug's generic 400."""

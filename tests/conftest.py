@@ -19,6 +19,7 @@ from sqlalchemy import text
 from bot import create_app
 from storage.db import Database, normalise_url
 from storage.models import Base
+from tests.photos import photos  # noqa: F401 - the shared session fixture of real photos
 
 PG_URL = os.environ.get("WANGZHENG_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("WANGZHENG_TEST_REDIS_URL", "")

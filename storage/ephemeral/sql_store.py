@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Table, case, delete, select
+from sqlalchemy import Table, Text, case, cast, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import Database
@@ -60,13 +60,15 @@ class SqlStore:
     def incr(self, key: str, ttl: float) -> int:
         """Upsert that restarts the window when the row has expired."""
         now = time.time()
-        stmt = self._insert(_table).values(key=key, value="", counter=1, expires_at=now + ttl)
+        stmt = self._insert(_table).values(key=key, value="1", counter=1, expires_at=now + ttl)
         expired = _table.c.expires_at <= now
 
         upsert = stmt.on_conflict_do_update(
             index_elements=[_table.c.key],
             set_={
                 "counter": case((expired, 1), else_=_table.c.counter + 1),
+                # ``value`` mirrors the counter so that ``get`` reads it, as with Redis.
+                "value": case((expired, "1"), else_=cast(_table.c.counter + 1, Text)),
                 "expires_at": case((expired, now + ttl), else_=_table.c.expires_at),
             },
         ).returning(_table.c.counter)

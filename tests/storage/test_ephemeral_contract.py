@@ -56,6 +56,13 @@ def test_incr_counts_within_window_and_restarts_after_expiry(store: Any) -> None
     assert store.incr("attempts", 0.4) == 1
 
 
+def test_get_reads_a_counter(store: Any) -> None:
+    assert store.get("counted") is None
+    store.incr("counted", 30)
+    store.incr("counted", 30)
+    assert store.get("counted") == "2"
+
+
 def test_incr_race_counts_every_increment(store: Any) -> None:
     barrier = threading.Barrier(16)
 

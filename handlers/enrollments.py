@@ -1,0 +1,82 @@
+"""``POST /api/v1/enrollments/light``: selfie enrolment of the light credential.
+
+Invariant: frames are read into memory, handed to the service and dropped; this handler never
+writes or logs them, nor the ID number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from apiflask.fields import UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.extensions import database, settings, store
+from bot.face.errors import ImageTooLarge
+from bot.face.service import get_engine
+from bot.identity.enrolment import LightEnrolment, enroll_light
+from handlers.auth import citizen_required, current_citizen
+
+enrollments = APIBlueprint("enrollments", __name__, tag="Enrolment", url_prefix="/api/v1")
+MAX_FRAMES = 3
+
+
+class LightEnrolmentForm(BaseModel):
+    """Multipart form: the claimed identity, the challenge answered, and 2-3 frames."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    id_number: str = Field(min_length=15, max_length=18)
+    challenge_id: str = Field(min_length=8, max_length=64)
+    frames: list[UploadFile] = Field(min_length=2, max_length=MAX_FRAMES)
+
+
+@enrollments.post("/enrollments/light")
+@citizen_required
+@enrollments.input(LightEnrolmentForm, location="form_and_files")
+@enrollments.doc(
+    summary="Enrol the light credential with a selfie liveness answer",
+    description=(
+        "Failure codes: no_record, name_mismatch, face_mismatch (with a hint), liveness_failed, "
+        "challenge_invalid, too_many_attempts, id_number_invalid, and the face quality codes."
+    ),
+    security=[{"bearer": []}],
+)
+def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int]:
+    """Issue a light credential bound to this session's openid and device."""
+    principal = current_citizen()
+    limit = settings().face_max_image_bytes
+    frames: list[bytes] = []
+    for upload in form_and_files_data.frames:
+        data = upload.stream.read(limit + 1)
+        upload.close()
+        if len(data) > limit:
+            raise ImageTooLarge(details={"frame": len(frames)})
+        frames.append(data)
+    result = enroll_light(
+        database(),
+        store(),
+        settings(),
+        get_engine(settings()),
+        LightEnrolment(
+            citizen_id=principal.citizen_id,
+            openid=principal.openid,
+            device_id=principal.device_id,
+            name=form_and_files_data.name,
+            id_number=form_and_files_data.id_number,
+            challenge_id=form_and_files_data.challenge_id,
+            frames=frames,
+        ),
+    )
+    issued = result.credential
+    return {
+        "level": issued.level,
+        "status": "active",
+        "issued_at": issued.issued_at.isoformat(),
+        "expires_at": issued.expires_at.isoformat(),
+        "similarity": round(result.match.similarity, 4),
+        "threshold": result.match.threshold,
+        "pack_id": result.match.pack_id,
+    }, 201
