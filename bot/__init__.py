@@ -15,12 +15,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     is missing or weak.
     """
     from bot import observability
+    from bot.cli import register_commands
     from bot.config import PROJECT_ROOT, load_settings
     from bot.extensions import init_extensions
+    from bot.face import register_face
     from bot.logs import configure_logging
+    from bot.wechat.app import init_app as init_wechat
     from handlers import register_blueprints
     from handlers.errors import register_error_handlers
-    from storage.cli import register_db_commands
 
     settings = load_settings(overrides=config)
     configure_logging(settings.log_level)
@@ -47,16 +49,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     init_extensions(app, settings)
     observability.init_app(app)
     register_error_handlers(app)
-    register_blueprints(app)
-    register_db_commands(app)
-    from bot.credentials.cli import register_keys_commands
-    from bot.identity.cli import register_registry_commands
-    from bot.merchants.cli import register_merchant_commands
-
-    register_registry_commands(app)
-    register_keys_commands(app)
-    register_merchant_commands(app)
-    from bot.face import register_face
-
+    init_wechat(app, settings)
+    register_blueprints(app, production=settings.is_production)
+    register_commands(app)
     register_face(app)
     return app

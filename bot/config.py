@@ -81,7 +81,7 @@ class Settings:
     wechat_replay_window_s: int = 300
     wechat_card_enabled: bool = False
     wechat_card_id: str = ""
-    wechat_mp_pass_page: str = "pages/pass/index"
+    wechat_mp_pass_page: str = "pages/pass/index"  # noqa: S105 - a page path, not a secret
     wechat_max_body_bytes: int = 64 * 1024
     wechat_http_timeout_s: int = 5
     wechat_tpl_credential_issued: str = ""
@@ -177,7 +177,7 @@ def _check_production(values: dict[str, Any]) -> None:
     for name in ("wechat_app_id", "wechat_app_secret", "wechat_token"):
         if not values.get(name):
             raise ConfigError(f"{PREFIX}{name.upper()} is required in production")
-    base = str(values.get("wechat_api_base", ""))
+    base = str(values.get("wechat_api_base", Settings.wechat_api_base))
     if not base.startswith("https://") or any(hint in base for hint in EMULATOR_HINTS):
         raise ConfigError(f"{PREFIX}WECHAT_API_BASE must be the real WeChat API in production")
 

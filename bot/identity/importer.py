@@ -154,6 +154,23 @@ def import_row(
     """Import one row in the caller's transaction; returns created/updated/unchanged."""
     number, name, expires_on = _parse_fields(row)
     photo = _photo_bytes(photos_dir, row["photo"])
+    return upsert_record(session, settings, number, name, expires_on, photo, embedder)
+
+
+def upsert_record(
+    session: Session,
+    settings: Settings,
+    number: str,
+    name: str,
+    expires_on: dt.date,
+    photo: bytes,
+    embedder: Embedder,
+) -> str:
+    """Create or update one record from validated fields and photo bytes (never written to disk).
+
+    Returns created/updated/unchanged; raises :class:`RowRejected` when the photo cannot serve
+    as a reference.
+    """
     photo_digest = hashlib.sha256(photo).hexdigest()
     digest = keyed_hash(
         settings.hash_key,

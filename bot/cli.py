@@ -1,0 +1,22 @@
+"""Every ``flask ...`` command group of the service, registered in one place."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from bot.credentials.cli import register_keys_commands
+from bot.demo.cli import register_dev_commands
+from bot.identity.cli import register_registry_commands
+from bot.merchants.cli import register_merchant_commands
+from bot.wechat.cli import wechat_cli
+from storage.cli import register_db_commands
+
+
+def register_commands(app: Flask) -> None:
+    """Attach db, registry, keys, merchants, wechat and dev (``face`` comes with the engine)."""
+    register_db_commands(app)
+    register_registry_commands(app)
+    register_keys_commands(app)
+    register_merchant_commands(app)
+    register_dev_commands(app)
+    app.cli.add_command(wechat_cli)

@@ -1,0 +1,74 @@
+"""The pass page shown in the mini-program's web view, and the QR it refreshes.
+
+Invariants:
+- The page itself carries no personal data: it is static HTML; its script reads the access
+  token from the URL fragment (never sent to the server, never in access logs), keeps it in
+  ``sessionStorage`` and fetches the masked view and the QR with a Bearer header.
+- The QR is minted for the session's bound device only (``mint_presentation``), rendered as SVG
+  on the server and refreshed by the page every 30 s, before the 60 s token expires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response, render_template
+
+from bot.credentials.qr import qr_svg
+from bot.credentials.service import active_credential
+from bot.credentials.tokens import mint_presentation
+from bot.extensions import database, settings, store
+from handlers.auth import current_citizen
+
+pages = APIBlueprint(
+    "pages",
+    __name__,
+    tag="Pass page",
+    static_folder="static",
+    static_url_path="/static/pages-assets",
+)
+REFRESH_S = 30
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+def html_page(template: str, **context: Any) -> Response:
+    """A page with the security headers every page of ours gets."""
+    response = Response(render_template(template, **context), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@pages.get("/pass")
+@pages.doc(hide=True)
+def pass_page() -> Response:
+    """The pass: masked name, level, validity, the rotating QR and the latest verifications."""
+    return html_page("pass.html", refresh_s=REFRESH_S)
+
+
+@pages.post("/api/v1/credentials/current/qr")
+@pages.doc(
+    summary="A fresh presentation token drawn as an SVG QR (bound device only)",
+    security=[{"bearer": []}],
+)
+def pass_qr() -> tuple[dict[str, Any], int]:
+    """``{svg, level, expires_at, refresh_in}``; the token itself is inside the SVG only."""
+    principal = current_citizen()
+    with database().transaction() as session:
+        minted = mint_presentation(
+            session, store(), settings(), openid=principal.openid, device_id=principal.device_id
+        )
+        credential = active_credential(session, principal.openid)
+        level = credential.level if credential is not None else "light"
+    return {
+        "svg": qr_svg(minted.token, level),
+        "level": level,
+        "expires_at": minted.expires_at.isoformat(),
+        "refresh_in": REFRESH_S,
+    }, 201

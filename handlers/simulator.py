@@ -1,0 +1,94 @@
+"""The browser simulator of the mini-program (development and testing only, never production).
+
+A newcomer opens ``/``, picks a demo user (logged in through the WeChat emulator's
+``jscode2session``), answers the liveness challenge with the camera or with sample photos, and
+lands on the pass page. Someone without a demo photo can register their own face first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from apiflask.fields import UploadFile
+from flask import Response, send_from_directory
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.demo.service import DEMO_PEOPLE, SAMPLE_FILES, register_self
+from bot.errors import NotFound, WangzhengError
+from bot.extensions import database, settings
+from bot.face.errors import ImageTooLarge
+from bot.identity.importer import RowRejected
+from bot.identity.registry import engine_embedder
+from handlers.pages import html_page
+
+simulator = APIBlueprint("simulator", __name__, tag="Simulator (development only)")
+
+
+class SelfRegistration(BaseModel):
+    """A name and a reference photo taken at the camera."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str = Field(min_length=1, max_length=32)
+    photo: UploadFile
+
+
+@simulator.get("/")
+@simulator.doc(hide=True)
+def index() -> Response:
+    """The simulator page."""
+    return html_page("simulator.html")
+
+
+@simulator.get("/simulator/api/people")
+@simulator.doc(summary="Demo registry people and their sample frames")
+def people() -> dict[str, Any]:
+    """Demo people with synthetic ID numbers; their sample frames answer one-turn challenges."""
+    samples = settings().instance_path / "demo" / "face_recognition"
+    return {
+        "people": [
+            {
+                "user": person.user,
+                "name": person.name,
+                "id_number": person.id_number,
+                "frames": {step: list(files) for step, files in person.frames.items()},
+                "samples_available": all(
+                    (samples / name).is_file() for files in person.frames.values() for name in files
+                ),
+            }
+            for person in DEMO_PEOPLE
+        ],
+        "liveness_steps": settings().face_liveness_steps,
+    }
+
+
+@simulator.get("/simulator/samples/<string:filename>")
+@simulator.doc(hide=True)
+def sample(filename: str) -> Response:
+    """A sample photo (only the allow-listed demo files)."""
+    if filename not in SAMPLE_FILES:
+        raise NotFound("No such sample photo.")
+    folder = settings().instance_path / "demo" / "face_recognition"
+    if not (folder / filename).is_file():
+        raise NotFound("Sample photos are not installed; run `make run` (flask dev prepare).")
+    return send_from_directory(folder, filename, mimetype="image/jpeg", max_age=3600)
+
+
+@simulator.post("/simulator/api/self-registrations")
+@simulator.input(SelfRegistration, location="form_and_files")
+@simulator.doc(summary="Add yourself to the demo registry with a camera photo")
+def self_register(form_and_files_data: SelfRegistration) -> tuple[dict[str, Any], int]:
+    """Create a demo registry record; returns the synthetic ID number to enrol with."""
+    config = settings()
+    photo = form_and_files_data.photo.stream.read(config.face_max_image_bytes + 1)
+    form_and_files_data.photo.close()
+    if len(photo) > config.face_max_image_bytes:
+        raise ImageTooLarge()
+    try:
+        number = register_self(
+            database(), config, engine_embedder(config), form_and_files_data.name, photo
+        )
+    except RowRejected as exc:
+        raise WangzhengError(exc.message, code=exc.code, status=422) from exc
+    return {"name": form_and_files_data.name.strip(), "id_number": number}, 201

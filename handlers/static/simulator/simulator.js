@@ -1,0 +1,145 @@
+// Browser simulator of the mini-program: login, liveness challenge, enrolment, pass.
+(function () {
+  "use strict";
+  var state = { token: null, person: null, challenge: null, frames: [] };
+  var $ = function (id) { return document.getElementById(id); };
+  var deviceId = localStorage.getItem("wangzheng.sim.device") ||
+    ("sim-" + Math.random().toString(36).slice(2) + Date.now().toString(36));
+  localStorage.setItem("wangzheng.sim.device", deviceId);
+
+  function log(text) { $("log").textContent = text + "\n" + $("log").textContent; }
+
+  function call(method, path, body, isForm) {
+    var headers = { "Accept": "application/json" };
+    if (state.token) { headers.Authorization = "Bearer " + state.token; }
+    if (body && !isForm) { headers["Content-Type"] = "application/json"; body = JSON.stringify(body); }
+    return fetch(path, { method: method, headers: headers, body: body }).then(function (response) {
+      return response.json().then(function (payload) {
+        if (!response.ok) { throw payload.error || { code: "http_" + response.status }; }
+        return payload;
+      });
+    });
+  }
+
+  function login(person) {
+    return call("POST", "/api/v1/mp/login", {
+      code: "dev:" + person.user, device: { device_id: deviceId, model: "browser-simulator" },
+    }).then(function (tokens) {
+      state.token = tokens.access_token;
+      state.person = person;
+      $("who").textContent = person.name;
+      $("who-id").textContent = person.id_number;
+      $("s-login").className = "done";
+      $("s-enrol").hidden = false;
+      $("use-samples").hidden = !person.samples_available;
+      log("logged in as " + person.user + " on " + deviceId);
+    }).catch(function (error) { log("login failed: " + error.code + " " + (error.message || "")); });
+  }
+
+  function showPeople(payload) {
+    var box = $("people");
+    box.textContent = "";
+    payload.people.forEach(function (person) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = person.name + " (" + person.user + ")";
+      button.onclick = function () { login(person); };
+      box.appendChild(button);
+    });
+  }
+
+  function addFrame(blob) {
+    state.frames.push(blob);
+    var img = document.createElement("img");
+    img.src = URL.createObjectURL(blob);
+    $("frames").appendChild(img);
+    var needed = state.challenge ? state.challenge.frames : 0;
+    $("submit").disabled = !state.challenge || state.frames.length !== needed;
+  }
+
+  function resetFrames() { state.frames = []; $("frames").textContent = ""; $("submit").disabled = true; }
+
+  function startCamera(video) {
+    return navigator.mediaDevices.getUserMedia({ video: { facingMode: "user" }, audio: false })
+      .then(function (stream) { video.srcObject = stream; video.hidden = false; });
+  }
+
+  function grab(video) {
+    var canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", 0.92); });
+  }
+
+  $("challenge").onclick = function () {
+    resetFrames();
+    call("POST", "/api/v1/liveness/challenges").then(function (challenge) {
+      state.challenge = challenge;
+      var words = { left: "向左转 turn left", right: "向右转 turn right" };
+      $("steps").textContent = "Look straight, then " +
+        challenge.steps.map(function (s) { return words[s]; }).join(", then ") +
+        " — " + challenge.frames + " frames within " + challenge.expires_in + " s";
+    }).catch(function (error) { log("challenge failed: " + error.code); });
+  };
+
+  $("use-samples").onclick = function () {
+    if (!state.challenge) { log("get a challenge first"); return; }
+    if (state.challenge.steps.length !== 1) { log("sample photos answer one-turn challenges only"); return; }
+    resetFrames();
+    var files = state.person.frames[state.challenge.steps[0]];
+    files.reduce(function (chain, name) {
+      return chain.then(function () {
+        return fetch("/simulator/samples/" + name).then(function (r) { return r.blob(); }).then(addFrame);
+      });
+    }, Promise.resolve());
+  };
+
+  $("camera").onclick = function () {
+    startCamera($("video")).then(function () { $("capture").hidden = false; })
+      .catch(function (error) { log("camera unavailable: " + error.name); });
+  };
+  $("capture").onclick = function () { grab($("video")).then(addFrame); };
+  $("upload").onchange = function (event) {
+    resetFrames();
+    Array.prototype.forEach.call(event.target.files, addFrame);
+  };
+
+  $("submit").onclick = function () {
+    var form = new FormData();
+    form.append("name", state.person.name);
+    form.append("id_number", state.person.id_number);
+    form.append("challenge_id", state.challenge.challenge_id);
+    state.frames.forEach(function (blob, i) { form.append("frames", blob, "frame" + i + ".jpg"); });
+    $("submit").disabled = true;
+    call("POST", "/api/v1/enrollments/light", form, true).then(function (result) {
+      $("enrol-result").className = "good";
+      $("enrol-result").textContent = "Issued a " + result.level + " credential (similarity " +
+        result.similarity + " ≥ " + result.threshold + ")";
+      $("pass-link").href = "/pass#access_token=" + encodeURIComponent(state.token);
+      $("s-pass").hidden = false;
+    }).catch(function (error) {
+      $("enrol-result").className = "bad";
+      $("enrol-result").textContent = error.code + ": " + (error.message || "");
+      state.challenge = null;
+    });
+  };
+
+  $("self-camera").onclick = function () {
+    startCamera($("self-video")).catch(function (error) { log("camera unavailable: " + error.name); });
+  };
+  $("self-capture").onclick = function () {
+    grab($("self-video")).then(function (blob) {
+      var form = new FormData();
+      form.append("name", $("self-name").value);
+      form.append("photo", blob, "reference.jpg");
+      return call("POST", "/simulator/api/self-registrations", form, true);
+    }).then(function (record) {
+      $("self-result").textContent = "Registered " + record.name + " · " + record.id_number;
+      login({ user: "self-" + record.id_number.slice(-6), name: record.name, id_number: record.id_number,
+              frames: {}, samples_available: false });
+    }).catch(function (error) { $("self-result").textContent = error.code + ": " + (error.message || ""); });
+  };
+
+  call("GET", "/simulator/api/people").then(showPeople)
+    .catch(function (error) { $("people").textContent = "unavailable: " + error.code; });
+})();

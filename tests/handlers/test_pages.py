@@ -1,0 +1,144 @@
+"""The pass page, its QR endpoint, and the development simulator."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
+from bot import create_app
+from bot.demo.service import DEMO_PEOPLE
+from tests.bot.face.imaging import FACE_ROOT, blank
+from tests.photos import CACHE
+from tests.registry_factories import add_record, issue
+
+
+def _auth(tokens: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens.access_token}"}
+
+
+def test_pass_page_is_static_and_locked_down(client: Any) -> None:
+    response = client.get("/pass")
+    assert response.status_code == 200
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert b"/static/pages-assets/pass/pass.js" in response.data
+    assert b'name="viewport"' in response.data
+    script = client.get("/static/pages-assets/pass/pass.js")
+    assert script.status_code == 200 and b"setInterval" in script.data
+    script.close()
+
+
+@pytest.mark.parametrize(("level", "coloured"), [("light", False), ("upgraded", True)])
+def test_qr_is_server_rendered_svg_in_the_level_colour(
+    app: Any, client: Any, login: Any, level: str, coloured: bool
+) -> None:
+    tokens = login("o-pass", "phone-1")
+    issue(app, add_record(app), openid="o-pass", device_id="phone-1", level=level)
+    response = client.post("/api/v1/credentials/current/qr", headers=_auth(tokens))
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert body["svg"].startswith("<svg")
+    # segno writes black as its default (no stroke attribute); the upgraded pass is blue.
+    assert ('stroke="#0b4f8a"' in body["svg"]) is coloured
+    assert body["level"] == level and body["refresh_in"] == 30
+    assert "token" not in body
+
+
+def test_qr_only_for_the_bound_device(app: Any, client: Any, login: Any) -> None:
+    issue(app, add_record(app), openid="o-pass", device_id="phone-1")
+    # The same citizen signs in on a second phone without re-enrolling.
+    other = login("o-pass", "phone-2")
+    response = client.post("/api/v1/credentials/current/qr", headers=_auth(other))
+    assert response.status_code in (403, 404)
+    assert response.json["error"]["code"] in ("device_not_bound", "no_active_credential")
+    anonymous = client.post("/api/v1/credentials/current/qr")
+    assert anonymous.status_code == 401
+
+
+def test_simulator_serves_outside_production(client: Any) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and b"simulator.js" in page.data
+    people = client.get("/simulator/api/people").json
+    assert [p["user"] for p in people["people"]] == [p.user for p in DEMO_PEOPLE]
+    for hostile in ("..%2F..%2Fetc%2Fpasswd", "obama.jpg", "x.png"):
+        assert client.get(f"/simulator/samples/{hostile}").status_code == 404
+
+
+def test_simulator_is_absent_in_production(tmp_path: Path) -> None:
+    key = base64.b64encode(b"k" * 32).decode()
+    app = create_app(
+        {
+            "env": "production",
+            "instance_path": tmp_path,
+            "database_url": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            "secret_key": "s" * 40,
+            "admin_key": "a" * 40,
+            "data_key": key,
+            "hash_key": key,
+            "merchant_key_pepper": key,
+            "wechat_app_id": "wx0123456789abcdef",
+            "wechat_app_secret": "real-secret",
+            "wechat_token": "real-token",
+        }
+    )
+    client = app.test_client()
+    assert client.get("/").status_code == 404
+    assert client.get("/simulator/api/people").status_code == 404
+    assert "/simulator/api/people" not in client.get("/openapi.json").json["paths"]
+    app.extensions["wangzheng.db"].dispose()
+
+
+@pytest.mark.face
+def test_dev_prepare_seeds_the_demo_registry_idempotently(
+    app_config: dict[str, Any], photos: dict[str, bytes]
+) -> None:
+    app_config["face_model_root"] = FACE_ROOT
+    app = create_app(app_config)
+    demo = Path(app_config["instance_path"]) / "demo"
+    shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["dev", "prepare"])
+    assert first.exit_code == 0, first.output
+    assert "created=2" in first.output
+    second = runner.invoke(args=["dev", "prepare"])
+    assert "unchanged=2" in second.output
+    client = app.test_client()
+    people = client.get("/simulator/api/people").json["people"]
+    assert people[0]["samples_available"] is True
+    sample = client.get("/simulator/samples/obama2.jpg")
+    assert sample.status_code == 200 and sample.data == photos["obama2"]
+    sample.close()
+    app.extensions["wangzheng.db"].dispose()
+
+
+def _form(name: str, photo: bytes) -> tuple[bytes, str]:
+    fields = MultiDict(
+        [("name", name), ("photo", FileStorage(io.BytesIO(photo), "me.jpg", "photo"))]
+    )
+    boundary, body = encode_multipart(fields)
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.face
+def test_self_registration_takes_a_real_face_and_refuses_a_blank(
+    app_config: dict[str, Any], photos: dict[str, bytes]
+) -> None:
+    app_config["face_model_root"] = FACE_ROOT
+    app = create_app(app_config)
+    client = app.test_client()
+    body, content_type = _form("测试员", photos["obama3"])
+    created = client.post("/simulator/api/self-registrations", data=body, content_type=content_type)
+    assert created.status_code == 201, created.json
+    assert len(created.json["id_number"]) == 18
+    body, content_type = _form("测试员", blank())
+    refused = client.post("/simulator/api/self-registrations", data=body, content_type=content_type)
+    assert (refused.status_code, refused.json["error"]["code"]) == (422, "face_not_found")
+    app.extensions["wangzheng.db"].dispose()
