@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from bot.wechat.emulator.server import Emulator
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: WeChat URLs carry the app secret and login codes in their query."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        """Do not log."""
 
 
 @dataclass
@@ -32,7 +40,7 @@ class RunningEmulator:
 
 def serve(emulator: Emulator) -> RunningEmulator:
     """Start ``emulator`` on a free loopback port (threaded, so concurrent calls work)."""
-    server = make_server("127.0.0.1", 0, emulator, threaded=True)
+    server = make_server("127.0.0.1", 0, emulator, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="wechat-emulator", daemon=True)
     thread.start()
     return RunningEmulator(emulator, server, thread)
