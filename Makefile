@@ -16,10 +16,15 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-models.txt constrai
 
 install: $(STAMP)
 
-## Serve on http://$(HOST):$(PORT) with the embedded default (SQLite, SQL store, WeChat emulator).
+## Serve on http://$(HOST):$(PORT) with the embedded default (SQLite, SQL store, WeChat emulator),
+## after migrating, building the face pack and seeding the demo registry (all idempotent).
+## One-turn liveness challenges in development, so the sample photos can answer them.
+run: export WANGZHENG_BIND = $(HOST):$(PORT)
+run: export WANGZHENG_FACE_LIVENESS_STEPS ?= 1
 run: install
 	$(BIN)/flask --app wsgi db upgrade
-	WANGZHENG_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	$(BIN)/flask --app wsgi dev prepare
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 ## The whole suite on SQLite and the SQL store (plus PostgreSQL/Redis when their test URLs are set).
 test: install
