@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ class Settings:
     wechat_tpl_credential_issued: str = ""
     wechat_tpl_credential_removed: str = ""
     wechat_tpl_verified: str = ""
-    wechat_outbox_dispatch: str = "thread"  # thread | sync | off (see bot/wechat/outbox.py)
+    wechat_outbox_dispatch: str = ""  # thread | sync | off; "" = sync in testing, else thread
     bind: str = "127.0.0.1:8000"  # gunicorn's address; the dev WeChat emulator is reached here
     # Credentials and enrolment
     token_issuer: str = "wangzheng"  # noqa: S105 - an issuer name, not a secret
@@ -97,7 +97,6 @@ class Settings:
     merchant_rate_limit_per_min: int = 600
     presentation_skew_s: int = 10
     signing_key_grace_s: int = 86400
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
@@ -187,7 +186,7 @@ def load_settings(
 ) -> Settings:
     """Build :class:`Settings` from the environment, then apply ``overrides`` (tests)."""
     environ = os.environ if environ is None else environ
-    names = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
+    names = {f.name for f in dataclasses.fields(Settings)}
     values: dict[str, Any] = {}
     for name in names:
         raw = environ.get(PREFIX + name.upper())

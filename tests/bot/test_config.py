@@ -97,3 +97,17 @@ def test_production_start_without_secrets_exits_nonzero_naming_variable(tmp_path
     assert result.returncode != 0
     assert "WANGZHENG_SECRET_KEY is required in production" in result.stderr
     assert not (tmp_path / "secrets.json").exists()
+
+
+def test_readme_documents_every_setting() -> None:
+    import dataclasses
+
+    from bot.config import Settings
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    missing = [
+        f"WANGZHENG_{f.name.upper()}"
+        for f in dataclasses.fields(Settings)
+        if f"`WANGZHENG_{f.name.upper()}`" not in readme
+    ]
+    assert missing == []
