@@ -31,7 +31,8 @@ pages = APIBlueprint(
 REFRESH_S = 30
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'"
+    "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'self'; base-uri 'none'"
 )
 
 

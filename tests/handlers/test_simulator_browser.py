@@ -1,0 +1,93 @@
+"""The whole light flow in the browser simulator, in real headless Chromium.
+
+The app runs in development mode on a real socket (so the WeChat emulator is mounted and the
+mini-program login goes through ``jscode2session`` over HTTP), with the demo registry seeded by
+``flask dev prepare``. The test clicks through: demo user, challenge, sample photos, submit, pass.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from bot import create_app
+from tests.bot.face.imaging import FACE_ROOT
+from tests.handlers.test_scanner_browser import chromium, write_y4m
+from tests.photos import CACHE
+
+pytestmark = [pytest.mark.browser, pytest.mark.face]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def dev_server(app_config: dict[str, Any], photos: dict[str, bytes]) -> Iterator[str]:
+    """A development-mode app with the demo registry, served on a free loopback port."""
+    port = _free_port()
+    config = {
+        **app_config,
+        "env": "development",
+        "bind": f"127.0.0.1:{port}",
+        "face_model_root": FACE_ROOT,
+        "face_liveness_steps": 1,
+    }
+    app = create_app(config)
+    demo = Path(config["instance_path"]) / "demo"
+    shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
+    prepared = app.test_cli_runner().invoke(args=["dev", "prepare"])
+    assert prepared.exit_code == 0 and "created=2" in prepared.output, prepared.output
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(timeout=5)
+    app.extensions["wangzheng.db"].dispose()
+
+
+def test_simulator_light_flow_ends_on_a_pass_with_a_qr(dev_server: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    os.environ.setdefault("SE_OFFLINE", "true")
+    write_y4m("unused", tmp_path / "camera.y4m")
+    driver = chromium(tmp_path / "camera.y4m", tmp_path / "profile")
+    try:
+        wait = WebDriverWait(driver, 30)
+        started = time.perf_counter()
+        driver.get(dev_server + "/")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#people button"))
+        driver.find_element(By.CSS_SELECTOR, "#people button").click()
+        wait.until(lambda d: d.find_element(By.ID, "s-enrol").is_displayed())
+        driver.find_element(By.ID, "challenge").click()
+        wait.until(lambda d: "turn" in d.find_element(By.ID, "steps").text)
+        driver.find_element(By.ID, "use-samples").click()
+        wait.until(lambda d: d.find_element(By.ID, "submit").is_enabled())
+        driver.find_element(By.ID, "submit").click()
+        wait.until(lambda d: d.find_element(By.ID, "s-pass").is_displayed())
+        assert "light" in driver.find_element(By.ID, "enrol-result").text
+        driver.get(driver.find_element(By.ID, "pass-link").get_attribute("href"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qr svg"))
+        elapsed = time.perf_counter() - started
+        assert driver.find_element(By.ID, "name").text == "欧*马"
+        assert "light" in driver.find_element(By.ID, "level").text
+        assert "access_token" not in driver.current_url  # the fragment is dropped at once
+        driver.save_screenshot(os.environ.get("WANGZHENG_SCREENSHOT", str(tmp_path / "pass.png")))
+        print(f"simulator: demo user to shown pass in {elapsed:.2f} s")
+        logs = driver.get_log("browser")
+        assert not [entry for entry in logs if entry.get("level") == "SEVERE"], logs
+    finally:
+        driver.quit()
