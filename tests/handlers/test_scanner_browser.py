@@ -92,7 +92,8 @@ def test_scanner_shows_valid_then_replayed(
         driver.find_element(By.ID, "login-button").click()
         driver.find_element(By.ID, "start-camera").click()
         result = driver.find_element(By.ID, "result")
-        wait.until(lambda _: result.get_attribute("data-result") == "valid")
+        wait.until(lambda _: result.get_attribute("data-result"))
+        assert result.get_attribute("data-result") == "valid", result.text
         assert "valid" in driver.find_element(By.ID, "result-title").text
         assert "light" in driver.find_element(By.ID, "result-fields").text
         driver.find_element(By.ID, "scan-again").click()
