@@ -68,8 +68,8 @@ def main() -> None:
                  "expires_on": "2036-01-01"})]  # fmt: skip
     for index in range(1, args.records):
         number = make_id_number("310104", dt.date(1970, 1, 1) + dt.timedelta(days=index), index)
-        rows.append((index + 2, {"id_number": number, "name": f"测试{index}",
-                                 "photo": pool[index % len(pool)], "expires_on": "2036-01-01"}))  # fmt: skip
+        row = {"id_number": number, "name": f"测试{index}", "photo": pool[index % len(pool)]}
+        rows.append((index + 2, {**row, "expires_on": "2036-01-01"}))
     report = import_records(database, settings, rows, photos, embedder)
     print(
         f"import: {report.created} records, {report.failed} failed, "
