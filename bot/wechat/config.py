@@ -6,17 +6,21 @@ Invariants:
   always False there.
 - In development and testing with no ``WANGZHENG_WECHAT_APP_ID``, fixed, public development
   credentials are used and the API base points at the local emulator mounted under
-  :data:`EMULATOR_MOUNT` of this very server. These values only work against the emulator.
+  :data:`EMULATOR_MOUNT` of this very server (in testing: nowhere, unless the test sets
+  ``wechat_api_base`` to an emulator it started). These values only work against the emulator.
+- The outbox dispatches inline (``sync``) in testing and on a background thread otherwise,
+  unless ``WANGZHENG_WECHAT_OUTBOX_DISPATCH`` says ``thread``, ``sync`` or ``off``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 
 REAL_API_BASE = "https://api.weixin.qq.com"
 EMULATOR_MOUNT = "/_emulator/wechat"
+DISPATCH_MODES = ("thread", "sync", "off")
 
 # Development-only credentials: public on purpose, accepted by nothing but the emulator.
 DEV_APP_ID = "wx0de7e1000000emu1"
@@ -69,7 +73,12 @@ def resolve(settings: Settings) -> WeChatConfig:
     if emulated:
         templates = {kind: value or DEV_TEMPLATES[kind] for kind, value in templates.items()}
         if api_base == REAL_API_BASE:
-            api_base = _emulator_base(settings.bind)
+            # Testing reaches an emulator only when the test starts one and says where; the
+            # discard port refuses connections, so no test talks to a dev server by accident.
+            api_base = _emulator_base("127.0.0.1:9" if settings.is_testing else settings.bind)
+    dispatch = settings.wechat_outbox_dispatch or ("sync" if settings.is_testing else "thread")
+    if dispatch not in DISPATCH_MODES:
+        raise ConfigError(f"WANGZHENG_WECHAT_OUTBOX_DISPATCH must be one of {DISPATCH_MODES}")
     return WeChatConfig(
         app_id=settings.wechat_app_id or (DEV_APP_ID if emulated else ""),
         app_secret=settings.wechat_app_secret or (DEV_APP_SECRET if emulated else ""),
@@ -83,7 +92,7 @@ def resolve(settings: Settings) -> WeChatConfig:
         card_enabled=settings.wechat_card_enabled,
         card_id=settings.wechat_card_id or (DEV_CARD_ID if emulated else ""),
         pass_page=settings.wechat_mp_pass_page,
-        outbox_dispatch=settings.wechat_outbox_dispatch,
+        outbox_dispatch=dispatch,
         emulated=emulated,
         templates=templates,
     )

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.wechat.config import WeChatConfig
@@ -110,8 +111,11 @@ def record_card_event(session: Session, message: dict[str, str]) -> CardEvent | 
         wechat_created_at=int(message.get("CreateTime") or 0),
         detail=json.dumps(detail, ensure_ascii=False),
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent redelivery may insert the same key first
+            session.add(row)
+    except IntegrityError:
+        return None
     return row
 
 

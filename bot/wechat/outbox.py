@@ -93,7 +93,7 @@ def kick(app: Flask) -> None:
 
     mode = wechat_config(app).outbox_dispatch
     if mode == "sync":
-        flush(app)
+        _flush_quietly(app)
     elif mode == "thread":
         _executor.submit(_flush_quietly, app)
 
