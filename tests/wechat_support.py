@@ -45,7 +45,7 @@ def wechat_app_config(
         wechat_api_base=running_emulator.base_url,
         wechat_outbox_dispatch="sync",
         wechat_card_enabled=True,
-        wechat_http_timeout_s=2,
+        wechat_http_timeout_s=1,
     )
     return app_config
 

@@ -106,7 +106,7 @@ def test_a_used_code_is_invalid(wechat_client: Any, emulator: Emulator) -> None:
 
 
 def test_wechat_timeout_is_503(wechat_client: Any, emulator: Emulator) -> None:  # noqa: F811
-    emulator.delay(CODE_PATH, 3.0)
+    emulator.delay(CODE_PATH, 1.5)
     response = wechat_client.post(LOGIN, json={"code": "dev:alice", "device": DEVICE})
     assert response.status_code == 503
 

@@ -206,3 +206,18 @@ def test_bad_signature_records_no_card_event(app: Any, client: Any, sender: Webh
     query["msg_signature"] = "f" * 40
     assert _post(client, query, body).status_code == 403
     assert _card_events(app) == 0
+
+
+def test_sender_posts_over_http_like_wechat(app: Any, sender: WebhookSender) -> None:  # noqa: F811
+    from bot.wechat.emulator import serve
+
+    served = serve(app)  # our app on a loopback port, as WeChat's servers would reach it
+    try:
+        url = served.base_url + "/wechat/callback"
+        response = sender.post(url, event_xml(DEV_APP_ID, "o-http", Event="subscribe"))
+        assert response.status_code == 200
+        assert "<Encrypt>" in response.text
+        plain = sender.post(url, event_xml(DEV_APP_ID, "o-http", "text", Content="hi"), safe=False)
+        assert plain.text == "success"
+    finally:
+        served.stop()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from bot.wechat.emulator.server import Emulator
+
+WSGIApp = Callable[[dict[str, Any], Any], Any]
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -22,7 +25,7 @@ class _QuietHandler(WSGIRequestHandler):
 class RunningEmulator:
     """A served emulator; ``base_url`` is what ``WANGZHENG_WECHAT_API_BASE`` should be."""
 
-    emulator: Emulator
+    emulator: Any  # the Emulator, or any WSGI app served with serve()
     server: BaseWSGIServer
     thread: threading.Thread
 
@@ -38,9 +41,11 @@ class RunningEmulator:
         self.thread.join(timeout=5)
 
 
-def serve(emulator: Emulator) -> RunningEmulator:
-    """Start ``emulator`` on a free loopback port (threaded, so concurrent calls work)."""
+def serve(emulator: Emulator | WSGIApp) -> RunningEmulator:
+    """Start ``emulator`` (or any WSGI app) on a free loopback port, threaded."""
     server = make_server("127.0.0.1", 0, emulator, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="wechat-emulator", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="wechat-emulator", daemon=True
+    )
     thread.start()
     return RunningEmulator(emulator, server, thread)

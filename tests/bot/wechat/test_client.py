@@ -98,7 +98,7 @@ def test_busy_and_timeout_are_retryable_unavailable(wechat_app: Any, emulator: E
     emulator.fail(TICKET_PATH, -1)
     with pytest.raises(WeChatUnavailable):
         _ticket(api)
-    emulator.delay(TICKET_PATH, 3.0)  # the client's timeout is 2 s in tests
+    emulator.delay(TICKET_PATH, 1.5)  # the client timeout is 1 s in tests
     with pytest.raises(WeChatUnavailable) as caught:
         _ticket(api)
     assert caught.value.status == 503
