@@ -162,13 +162,14 @@ def client(port: int, kind: str, key: str, tokens: list[str], deadline: float, p
 
 def run_phase(port: int, kind: str, key: str, tokens: list[str], seconds: float,
               rate: float = 0.0) -> dict[str, float]:  # fmt: skip
-    queue: Any = mp.Queue()
+    ctx = mp.get_context("spawn")
+    queue: Any = ctx.Queue()
     share = max(1, len(tokens) // CLIENTS)
     pace = CLIENTS / rate if rate else 0.0
     started = time.perf_counter()
     deadline = started + seconds
     procs = [
-        mp.Process(target=client, args=(port, kind, key, tokens[i * share:(i + 1) * share],
+        ctx.Process(target=client, args=(port, kind, key, tokens[i * share:(i + 1) * share],
                                         deadline, pace, queue))
         for i in range(CLIENTS)
     ]  # fmt: skip

@@ -15,9 +15,10 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.crypto import same
-from bot.extensions import database, settings
+from bot.extensions import database, settings, store
 from bot.merchants.accounts import (
     create_merchant,
+    forget_key,
     get_merchant,
     list_merchants,
     rotate_key,
@@ -94,6 +95,7 @@ def rotate(public_id: str) -> dict[str, Any]:
     """The merchant and its new key."""
     with database().transaction() as session:
         issued = rotate_key(session, settings(), public_id)
+    forget_key(store(), issued.old_key_hash)
     return {"merchant": asdict(issued.merchant), "api_key": issued.api_key}
 
 
@@ -102,7 +104,9 @@ def rotate(public_id: str) -> dict[str, Any]:
 def disable(public_id: str) -> dict[str, Any]:
     """The disabled merchant."""
     with database().transaction() as session:
-        return {"merchant": asdict(set_enabled(session, public_id, False))}
+        view, key_hash = set_enabled(session, public_id, False)
+    forget_key(store(), key_hash)
+    return {"merchant": asdict(view)}
 
 
 @admin_merchants.post("/<public_id>/enable")
@@ -110,4 +114,6 @@ def disable(public_id: str) -> dict[str, Any]:
 def enable(public_id: str) -> dict[str, Any]:
     """The enabled merchant."""
     with database().transaction() as session:
-        return {"merchant": asdict(set_enabled(session, public_id, True))}
+        view, key_hash = set_enabled(session, public_id, True)
+    forget_key(store(), key_hash)
+    return {"merchant": asdict(view)}

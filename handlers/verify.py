@@ -15,7 +15,7 @@ from flask import g, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.extensions import database, settings, store
-from bot.merchants.accounts import MerchantPrincipal, authenticate_merchant
+from bot.merchants.accounts import MerchantPrincipal, authenticate_merchant_cached
 from bot.merchants.errors import MerchantKeyInvalid
 from bot.merchants.history import verifications_for
 from bot.merchants.verify import check_rate_limit, verify_presentation
@@ -50,8 +50,7 @@ def _merchant() -> MerchantPrincipal:
     scheme, _, api_key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not api_key.strip():
         raise MerchantKeyInvalid(headers={"WWW-Authenticate": "Bearer"})
-    with database().transaction() as session:
-        merchant = authenticate_merchant(session, settings(), api_key.strip())
+    merchant = authenticate_merchant_cached(database(), store(), settings(), api_key.strip())
     g.merchant = merchant
     return merchant
 

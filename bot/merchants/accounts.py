@@ -9,12 +9,17 @@ Invariants:
 - Authentication looks the digest up, compares it in constant time, and refuses disabled
   merchants with the same error as unknown keys (no oracle).
 - Scopes are validated against the category: ``full_identity`` only for hotel, bank, government.
+- :func:`authenticate_merchant_cached` keeps a successful lookup in the short-lived store for
+  ``AUTH_CACHE_SECONDS`` (keyed by the digest, never the key). Rotating or disabling a key
+  deletes that entry after commit (:func:`forget_key`), so the change applies at once; a
+  request racing the commit can re-cache the old state for at most ``AUTH_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -24,6 +29,8 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.crypto import same
 from bot.merchants.errors import CategoryInvalid, MerchantKeyInvalid, MerchantNotFound, ScopeInvalid
+from storage.db import Database
+from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
 from storage.models.merchant import Merchant
 
@@ -32,6 +39,8 @@ CATEGORIES = ("hotel", "internet_cafe", "courier", "bank", "government", "other"
 REGISTRATION_CATEGORIES = frozenset({"hotel", "bank", "government"})
 KEY_PREFIX = "wzm_"
 MAX_KEY_CHARS = 128
+AUTH_CACHE_PREFIX = "merchant-auth:"
+AUTH_CACHE_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,11 @@ class MerchantView:
 
 @dataclass(frozen=True)
 class IssuedKey:
-    """A merchant and its new API key (shown once)."""
+    """A merchant and its new API key (shown once); ``old_key_hash`` to forget after commit."""
 
     merchant: MerchantView
     api_key: str
+    old_key_hash: str = ""
 
 
 def key_digest(settings: Settings, api_key: str) -> str:
@@ -134,6 +144,7 @@ def _get(session: Session, public_id: str) -> Merchant:
 def rotate_key(session: Session, settings: Settings, public_id: str) -> IssuedKey:
     """Replace the merchant's key; the old key stops working at commit."""
     row = _get(session, public_id)
+    old = row.key_hash
     api_key = _new_key()
     row.key_hash, row.key_hint, row.key_rotated_at = (
         key_digest(settings, api_key),
@@ -141,16 +152,22 @@ def rotate_key(session: Session, settings: Settings, public_id: str) -> IssuedKe
         utcnow(),
     )
     session.flush()
-    return IssuedKey(_view(row), api_key)
+    return IssuedKey(_view(row), api_key, old)
 
 
-def set_enabled(session: Session, public_id: str, enabled: bool) -> MerchantView:
-    """Disable (or re-enable) a merchant; a disabled merchant's key gets 401."""
+def set_enabled(session: Session, public_id: str, enabled: bool) -> tuple[MerchantView, str]:
+    """Disable (or re-enable) a merchant; returns its view and key hash (to forget after commit)."""
     row = _get(session, public_id)
     row.enabled = enabled
     row.disabled_at = None if enabled else utcnow()
     session.flush()
-    return _view(row)
+    return _view(row), row.key_hash
+
+
+def forget_key(store: EphemeralStore, key_hash: str) -> None:
+    """Drop the cached authentication of ``key_hash`` (call after the change commits)."""
+    if key_hash:
+        store.delete(AUTH_CACHE_PREFIX + key_hash)
 
 
 def list_merchants(session: Session) -> list[MerchantView]:
@@ -179,3 +196,28 @@ def authenticate_merchant(session: Session, settings: Settings, api_key: str) ->
         tuple(row.scopes.split(",")),
         row.pseudonym_salt,
     )
+
+
+def authenticate_merchant_cached(
+    database: Database, store: EphemeralStore, settings: Settings, api_key: str
+) -> MerchantPrincipal:
+    """:func:`authenticate_merchant` with a short-lived cache of successful lookups."""
+    if not api_key or len(api_key) > MAX_KEY_CHARS:
+        raise MerchantKeyInvalid()
+    digest = key_digest(settings, api_key)
+    cached = store.get(AUTH_CACHE_PREFIX + digest)
+    if cached:
+        data = json.loads(cached)
+        return MerchantPrincipal(
+            data["id"], data["public_id"], data["name"], data["category"],
+            tuple(data["scopes"]), bytes.fromhex(data["salt"]),
+        )  # fmt: skip
+    with database.transaction() as session:
+        principal = authenticate_merchant(session, settings, api_key)
+    payload = {
+        "id": principal.id, "public_id": principal.public_id, "name": principal.name,
+        "category": principal.category, "scopes": list(principal.scopes),
+        "salt": principal.pseudonym_salt.hex(),
+    }  # fmt: skip
+    store.set(AUTH_CACHE_PREFIX + digest, json.dumps(payload), AUTH_CACHE_SECONDS)
+    return principal

@@ -7,11 +7,12 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from bot.errors import WangzhengError
-from bot.extensions import database, settings
+from bot.extensions import database, settings, store
 from bot.merchants.accounts import (
     CATEGORIES,
     SCOPES,
     create_merchant,
+    forget_key,
     list_merchants,
     rotate_key,
     set_enabled,
@@ -56,6 +57,7 @@ def rotate_command(public_id: str) -> None:
             issued = rotate_key(session, settings(), public_id)
     except WangzhengError as exc:
         raise _fail(exc) from exc
+    forget_key(store(), issued.old_key_hash)
     click.echo(f"api_key {issued.api_key}")
 
 
@@ -65,9 +67,10 @@ def disable_command(public_id: str) -> None:
     """Disable PUBLIC_ID; its key gets 401 from now on."""
     try:
         with database().transaction() as session:
-            set_enabled(session, public_id, False)
+            _view, key_hash = set_enabled(session, public_id, False)
     except WangzhengError as exc:
         raise _fail(exc) from exc
+    forget_key(store(), key_hash)
     click.echo(f"merchant {public_id} disabled")
 
 
