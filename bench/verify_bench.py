@@ -233,9 +233,7 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     ratio = peak["rps"] / health["rps"] if health["rps"] else 0.0
-    print(
-        f"machine: nproc={os.cpu_count()} workers={WORKERS} threads={THREADS} clients={CLIENTS}"
-    )
+    print(f"machine: nproc={os.cpu_count()} workers={WORKERS} threads={THREADS} clients={CLIENTS}")
     for name, phase in (("healthz peak", health), ("verify peak", peak), ("verify @50%", paced)):
         print(
             f"{name:13s} rps={phase['rps']:8.1f} p50_ms={phase['p50_ms']:6.2f} "
