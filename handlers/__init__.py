@@ -5,6 +5,7 @@ from __future__ import annotations
 from apiflask import APIFlask
 
 from handlers.admin_merchants import admin_merchants
+from handlers.card_pack import card_pack
 from handlers.credentials import credentials
 from handlers.enrollments import enrollments
 from handlers.liveness import liveness
@@ -23,6 +24,7 @@ BLUEPRINTS = (
     liveness,
     enrollments,
     credentials,
+    card_pack,
     pages,
     verify,
     scanner,

@@ -16,7 +16,9 @@ from bot.extensions import database, settings, store
 from bot.face.errors import ImageTooLarge
 from bot.face.service import get_engine
 from bot.identity.enrolment import LightEnrolment, enroll_light
+from bot.wechat.app import wechat_config
 from handlers.auth import citizen_required, current_citizen
+from handlers.card_pack import card_payload_or_none
 
 enrollments = APIBlueprint("enrollments", __name__, tag="Enrolment", url_prefix="/api/v1")
 MAX_FRAMES = 3
@@ -69,6 +71,7 @@ def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int
             challenge_id=form_and_files_data.challenge_id,
             frames=frames,
         ),
+        card_pack=wechat_config().card_enabled,
     )
     issued = result.credential
     return {
@@ -79,4 +82,7 @@ def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int
         "similarity": round(result.match.similarity, 4),
         "threshold": result.match.threshold,
         "pack_id": result.match.pack_id,
+        # For wx.addCard; null when the card pack is off or WeChat is unreachable right now
+        # (POST /api/v1/credentials/current/card fetches it later).
+        "card": card_payload_or_none(principal.openid, issued.card_code),
     }, 201

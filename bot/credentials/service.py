@@ -14,13 +14,14 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.credentials.errors import IdCardExpired, LevelInvalid, NoActiveCredential
 from bot.identity.masking import mask_name
 from bot.identity.registry import record_name
+from bot.wechat.cards import make_card_unavailable
 from storage.models.base import utcnow
 from storage.models.citizen import Citizen
 from storage.models.credential import LEVELS, Credential
@@ -41,6 +42,7 @@ class IssuedCredential:
     issued_at: dt.datetime
     expires_at: dt.datetime
     superseded_ids: tuple[str, ...] = ()
+    card_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def issue_credential(
     device_id: str,
     validity: dt.timedelta = DEFAULT_VALIDITY,
     now: dt.datetime | None = None,
+    card_code: str | None = None,
 ) -> IssuedCredential:
     """Issue a credential for the registry subject, bound to ``openid`` and ``device_id``.
 
@@ -90,20 +93,13 @@ def issue_credential(
     card_end = _card_end(record.expires_on)
     if card_end <= now:
         raise IdCardExpired()
-    previous = tuple(
-        session.scalars(
-            select(Credential.id).where(
-                Credential.status == "active",
-                or_(Credential.subject_id == subject_id, Credential.openid == openid),
-            )
-        )
+    previous = _end_active(
+        session,
+        or_(Credential.subject_id == subject_id, Credential.openid == openid),
+        status="superseded",
+        reason="reissued",
+        now=now,
     )
-    if previous:
-        session.execute(
-            update(Credential)
-            .where(Credential.id.in_(previous))
-            .values(status="superseded", reason="reissued", ended_at=now)
-        )
     credential = Credential(
         id=new_credential_id(),
         subject_id=subject_id,
@@ -113,22 +109,57 @@ def issue_credential(
         status="active",
         issued_at=now,
         expires_at=min(now + validity, card_end),
+        card_code=card_code,
     )
     session.add(credential)
     session.flush()
     return IssuedCredential(
-        credential.id, subject_id, level, openid, device_id, now, credential.expires_at, previous
+        credential.id,
+        subject_id,
+        level,
+        openid,
+        device_id,
+        now,
+        credential.expires_at,
+        previous,
+        card_code,
     )
+
+
+def _end_active(
+    session: Session,
+    condition: ColumnElement[bool],
+    *,
+    status: str,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> tuple[str, ...]:
+    """End every active credential matching ``condition``; returns their ids.
+
+    Their card-pack codes are queued for ``card/code/unavailable`` in the same transaction, so
+    the card disappears from the citizen's card pack exactly when the credential ends.
+    """
+    rows = session.execute(
+        select(Credential.id, Credential.card_code).where(Credential.status == "active", condition)
+    ).all()
+    if not rows:
+        return ()
+    ids = tuple(row.id for row in rows)
+    session.execute(
+        update(Credential)
+        .where(Credential.id.in_(ids))
+        .values(status=status, reason=reason[:64], ended_at=now or utcnow())
+    )
+    for row in rows:
+        make_card_unavailable(session, code=row.card_code or "", reason=reason)
+    return ids
 
 
 def revoke_credential(session: Session, credential_id: str, reason: str) -> bool:
     """Revoke one credential if active; True when it was."""
-    result = session.execute(
-        update(Credential)
-        .where(Credential.id == credential_id, Credential.status == "active")
-        .values(status="revoked", reason=reason[:64], ended_at=utcnow())
+    return bool(
+        _end_active(session, Credential.id == credential_id, status="revoked", reason=reason)
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
 def revoke_for_device_change(session: Session, citizen: int | str, device_id: str) -> int:
@@ -143,16 +174,8 @@ def revoke_for_device_change(session: Session, citizen: int | str, device_id: st
         if row is None:
             return 0
         openid = row.openid
-    result = session.execute(
-        update(Credential)
-        .where(
-            Credential.openid == openid,
-            Credential.device_id == device_id,
-            Credential.status == "active",
-        )
-        .values(status="revoked", reason="device_changed", ended_at=utcnow())
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    condition = (Credential.openid == openid) & (Credential.device_id == device_id)
+    return len(_end_active(session, condition, status="revoked", reason="device_changed"))
 
 
 def active_credential(session: Session, openid: str) -> Credential | None:

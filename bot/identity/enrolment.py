@@ -33,6 +33,7 @@ from bot.identity.registry import (
     reference_embedding,
     store_embedding,
 )
+from bot.wechat.cards import new_card_code
 from bot.wechat.notify import enqueue_notification
 from storage.db import Database
 from storage.ephemeral import EphemeralStore
@@ -114,8 +115,13 @@ def enroll_light(
     settings: Settings,
     engine: FaceEngine,
     attempt: LightEnrolment,
+    *,
+    card_pack: bool = False,
 ) -> EnrolmentResult:
-    """Run a light enrolment and issue the credential, or raise the reason it failed."""
+    """Run a light enrolment and issue the credential, or raise the reason it failed.
+
+    With ``card_pack`` the credential gets an opaque card-pack code (``new_card_code``).
+    """
     id_number = parse_id_number(attempt.id_number).value
     keys = _counter_keys(attempt.openid, id_lookup_hash(settings.hash_key, id_number))
     _check_limits(store, settings, keys)
@@ -156,6 +162,7 @@ def enroll_light(
             level="light",
             openid=attempt.openid,
             device_id=attempt.device_id,
+            card_code=new_card_code() if card_pack else None,
         )
         enqueue_notification(session, attempt.citizen_id, "credential_issued")
     log.info("light enrolment succeeded: similarity=%.3f", match.similarity)

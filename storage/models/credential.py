@@ -6,7 +6,8 @@ Invariants:
 - At most one ``active`` credential per subject and per openid, enforced by partial unique
   indexes (``WHERE status = 'active'``) on SQLite and PostgreSQL alike.
 - ``expires_at`` is never later than the end of the ID card's expiry day.
-- Status only moves away from ``active`` (to ``revoked`` or ``superseded``), with a reason.
+- Status only moves away from ``active`` (to ``revoked`` or ``superseded``), with a reason; in
+  the same transaction its card-pack code (if any) is queued for ``card/code/unavailable``.
 """
 
 from __future__ import annotations
@@ -56,3 +57,5 @@ class Credential(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
+    # The WeChat card-pack code (opaque, random); None when the card pack is off.
+    card_code: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)

@@ -1,8 +1,8 @@
-"""citizens, sessions, registry, credentials, merchants, wechat
+"""domain tables: citizens, sessions, registry, credentials, merchants, audit, wechat
 
 Revision ID: 0002_domain_tables
 Revises: 0001_foundation
-Create Date: 2026-11-26 21:43:24.321455
+Create Date: 2026-11-26 22:03:46.428743
 """
 
 from __future__ import annotations
@@ -149,10 +149,12 @@ def upgrade() -> None:
     sa.Column('issued_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('ended_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('card_code', sa.String(length=32), nullable=True),
     sa.CheckConstraint("level IN ('light', 'upgraded')", name=op.f('ck_credentials_level')),
     sa.CheckConstraint("status IN ('active', 'revoked', 'superseded')", name=op.f('ck_credentials_status')),
     sa.ForeignKeyConstraint(['subject_id'], ['registry_records.id'], name=op.f('fk_credentials_subject_id_registry_records')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_credentials'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credentials')),
+    sa.UniqueConstraint('card_code', name=op.f('uq_credentials_card_code'))
     )
     with op.batch_alter_table('credentials', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_credentials_openid'), ['openid'], unique=False)

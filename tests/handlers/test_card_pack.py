@@ -1,0 +1,100 @@
+"""The pass in the WeChat card pack: cardExt for the bound device, and the card made unavailable
+when its credential ends (superseded, revoked, device changed), against the emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bot.credentials.service import issue_credential, revoke_for_device_change
+from bot.wechat.cards import new_card_code
+from bot.wechat.config import DEV_CARD_ID
+from bot.wechat.emulator.server import Emulator
+from tests.registry_factories import add_record
+from tests.wechat_support import (  # noqa: F401 - fixtures
+    emulator,
+    running_emulator,
+    wechat_app,
+    wechat_app_config,
+    wechat_client,
+)
+
+
+def _issue(app: Any, subject_id: int, openid: str, device_id: str) -> str:
+    code = new_card_code()
+    with app.extensions["wangzheng.db"].transaction() as session:
+        issue_credential(
+            session,
+            subject_id=subject_id,
+            level="light",
+            openid=openid,
+            device_id=device_id,
+            card_code=code,
+        )
+    return code
+
+
+def test_bound_device_gets_a_signed_card_ext(
+    wechat_app: Any,  # noqa: F811
+    wechat_client: Any,  # noqa: F811
+    emulator: Emulator,  # noqa: F811
+    login: Any,
+) -> None:
+    tokens = login("o-card", "phone-1")
+    code = _issue(wechat_app, add_record(wechat_app), "o-card", "phone-1")
+    headers = {"Authorization": f"Bearer {tokens.access_token}"}
+    response = wechat_client.post("/api/v1/credentials/current/card", headers=headers)
+    assert response.status_code == 201, response.json
+    assert response.json["card_id"] == DEV_CARD_ID
+    ext = json.loads(response.json["card_ext"])
+    assert ext["code"] == code and ext["openid"] == "o-card" and len(ext["signature"]) == 40
+    assert len(code) == 32 and int(code, 16) >= 0  # random hex, nothing derived from the person
+
+    other = login("o-card", "phone-2")
+    elsewhere = wechat_client.post(
+        "/api/v1/credentials/current/card",
+        headers={"Authorization": f"Bearer {other.access_token}"},
+    )
+    assert elsewhere.status_code == 403
+    assert elsewhere.json["error"]["code"] == "device_not_bound"
+
+
+def test_card_is_made_unavailable_when_its_credential_ends(
+    wechat_app: Any,  # noqa: F811
+    emulator: Emulator,  # noqa: F811
+) -> None:
+    subject = add_record(wechat_app)
+    with wechat_app.app_context():  # the outbox sends after commit, from the app
+        first = _issue(wechat_app, subject, "o-card", "phone-1")
+        second = _issue(wechat_app, subject, "o-card", "phone-1")  # re-issued: first superseded
+        with wechat_app.extensions["wangzheng.db"].transaction() as session:
+            assert revoke_for_device_change(session, "o-card", "phone-1") == 1
+    calls = [call.body["code"] for call in emulator.calls_to("/card/code/unavailable")]
+    assert calls == [first, second]
+
+
+@pytest.fixture
+def card_off(wechat_app_config: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+    """The WeChat settings with the card pack switched off (set before the app is built)."""
+    wechat_app_config["wechat_card_enabled"] = False
+    return wechat_app_config
+
+
+def test_card_pack_switched_off(
+    card_off: dict[str, Any],
+    app: Any,
+    client: Any,
+    login: Any,
+    emulator: Emulator,  # noqa: F811
+) -> None:
+    tokens = login("o-off", "phone-1")
+    _issue(app, add_record(app), "o-off", "phone-1")
+    response = client.post(
+        "/api/v1/credentials/current/card",
+        headers={"Authorization": f"Bearer {tokens.access_token}"},
+    )
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "card_pack_disabled"
+    assert emulator.calls_to("/cgi-bin/ticket/getticket") == []
