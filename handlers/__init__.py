@@ -9,6 +9,7 @@ from handlers.card_pack import card_pack
 from handlers.credentials import credentials
 from handlers.enrollments import enrollments
 from handlers.liveness import liveness
+from handlers.me import me
 from handlers.miniprogram import miniprogram
 from handlers.ops import ops
 from handlers.pages import pages
@@ -27,6 +28,7 @@ BLUEPRINTS = (
     card_pack,
     pages,
     verify,
+    me,
     scanner,
     admin_merchants,
 )

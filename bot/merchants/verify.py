@@ -32,6 +32,7 @@ from bot.identity.masking import mask_name
 from bot.identity.registry import record_id_number, record_name
 from bot.merchants.accounts import REGISTRATION_CATEGORIES, MerchantPrincipal
 from bot.merchants.errors import MerchantRateLimited
+from bot.wechat.notify import enqueue_notification
 from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
 from storage.models.citizen import Citizen
@@ -200,4 +201,12 @@ def verify_presentation(
         subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.id_hash),
         claims=_claims(settings, record, scope, now),
     )
+    _notify_citizen(session, credential.openid, merchant.name)
     return _audit(session, merchant, scope, ip_hash, outcome, credential.id)
+
+
+def _notify_citizen(session: Session, openid: str, merchant_name: str) -> None:
+    """Queue "verified by a merchant" (sent after commit, only if the citizen opted in)."""
+    citizen_id = session.scalar(select(Citizen.id).where(Citizen.openid == openid))
+    if citizen_id is not None:
+        enqueue_notification(session, citizen_id, "verified_by_merchant", {"thing1": merchant_name})
