@@ -30,9 +30,8 @@ registry_cli = AppGroup(
 
 
 def _embedder(app: Flask) -> Embedder:
-    """An embedder injected at ``app.extensions['wangzheng.embedder']``, else the face engine."""
-    injected = app.extensions.get("wangzheng.embedder")
-    return injected if isinstance(injected, Embedder) else engine_embedder(settings())
+    """The active face engine as the registry's embedder."""
+    return engine_embedder(settings(app))
 
 
 def _summary(report: ImportReport, label: str) -> None:

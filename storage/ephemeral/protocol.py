@@ -11,7 +11,10 @@ Invariants every implementation keeps (``tests/storage/test_ephemeral_contract.p
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
 
@@ -52,3 +55,27 @@ class EphemeralStore(Protocol):
     def ping(self) -> None:
         """Raise if the backend cannot be reached."""
         ...
+
+
+@contextmanager
+def owner_lock(
+    add: Callable[[str, str, float], bool],
+    release: Callable[[str, str], None],
+    name: str,
+    ttl: float,
+    wait: float,
+) -> Iterator[None]:
+    """The lock both stores share: ``add`` an owner token under ``lock:<name>``, spinning until
+    ``wait`` runs out; ``release(key, owner)`` must delete the key only if it still holds owner.
+    """
+    owner = secrets.token_hex(16)
+    key = "lock:" + name
+    deadline = time.monotonic() + wait
+    while not add(key, owner, ttl):
+        if time.monotonic() >= deadline:
+            raise LockNotAcquired(name)
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        release(key, owner)

@@ -6,14 +6,11 @@ windows work; ``incr`` sets the expiry only on creation (fixed window) via one L
 
 from __future__ import annotations
 
-import secrets
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import redis
 
-from storage.ephemeral.protocol import LockNotAcquired
+from storage.ephemeral.protocol import owner_lock
 
 _INCR_SCRIPT = """
 local value = redis.call('INCR', KEYS[1])
@@ -72,20 +69,12 @@ class RedisStore:
         """DEL."""
         self.client.delete(self._k(key))
 
-    @contextmanager
-    def lock(self, name: str, ttl: float, wait: float) -> Iterator[None]:
-        """A lock keyed ``lock:<name>`` with an owner token, released only by its owner."""
-        owner = secrets.token_hex(16)
-        key = self._k("lock:" + name)
-        deadline = time.monotonic() + wait
-        while not self.client.set(key, owner, px=_ms(ttl), nx=True):
-            if time.monotonic() >= deadline:
-                raise LockNotAcquired(name)
-            time.sleep(0.02)
-        try:
-            yield
-        finally:
-            self._release(keys=[key], args=[owner])
+    def lock(self, name: str, ttl: float, wait: float) -> AbstractContextManager[None]:
+        """A lock with an owner token, released only by its owner (compare-and-delete script)."""
+        return owner_lock(self.add, self._release_owned, name, ttl, wait)
+
+    def _release_owned(self, key: str, owner: str) -> None:
+        self._release(keys=[self._k(key)], args=[owner])
 
     def ping(self) -> None:
         """PING."""

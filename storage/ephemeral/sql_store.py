@@ -12,16 +12,14 @@ Invariants:
 from __future__ import annotations
 
 import random
-import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from sqlalchemy import Table, Text, case, cast, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import Database
-from storage.ephemeral.protocol import LockNotAcquired
+from storage.ephemeral.protocol import owner_lock
 from storage.models.ephemeral import EphemeralEntry
 
 _table: Table = EphemeralEntry.__table__  # type: ignore[assignment]
@@ -99,21 +97,13 @@ class SqlStore:
         with self.database.engine.begin() as conn:
             conn.execute(delete(_table).where(_table.c.key == key))
 
-    @contextmanager
-    def lock(self, name: str, ttl: float, wait: float) -> Iterator[None]:
-        """``add`` of an owner token under ``lock:<name>``; released by owner-matched delete."""
-        owner = secrets.token_hex(16)
-        key = "lock:" + name
-        deadline = time.monotonic() + wait
-        while not self.add(key, owner, ttl):
-            if time.monotonic() >= deadline:
-                raise LockNotAcquired(name)
-            time.sleep(0.02)
-        try:
-            yield
-        finally:
-            with self.database.engine.begin() as conn:
-                conn.execute(delete(_table).where(_table.c.key == key, _table.c.value == owner))
+    def lock(self, name: str, ttl: float, wait: float) -> AbstractContextManager[None]:
+        """A lock with an owner token, released by an owner-matched delete."""
+        return owner_lock(self.add, self._release_owned, name, ttl, wait)
+
+    def _release_owned(self, key: str, owner: str) -> None:
+        with self.database.engine.begin() as conn:
+            conn.execute(delete(_table).where(_table.c.key == key, _table.c.value == owner))
 
     def ping(self) -> None:
         """A trivial query on the table."""
