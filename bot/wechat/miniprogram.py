@@ -6,8 +6,8 @@ Invariants:
 - WeChat's ``session_key`` is stored only sealed (by :func:`bot.devices.sessions.open_session`)
   and never returned or logged.
 - A login on a new device revokes the old device's sessions (``open_session``) and, in the same
-  transaction, its credential: :func:`bot.credentials.service.revoke_for_device_change` plus
-  every function in :data:`DEVICE_CHANGE_HOOKS`; a revoked credential queues the
+  transaction, its credential (:func:`bot.credentials.service.revoke_for_device_change`, which
+  also makes its card-pack code unavailable); a revoked credential queues the
   ``credential_removed`` notification, which is sent after commit.
 """
 
@@ -16,12 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 from wechatpy.crypto import WeChatWxaCrypto
 
+from bot.credentials.service import revoke_for_device_change
 from bot.crypto import unseal_text
 from bot.devices.sessions import SessionTokens, open_session
 from bot.wechat.client import WeChatApi
@@ -32,28 +32,10 @@ from storage.models.citizen import Citizen
 
 log = logging.getLogger(__name__)
 
-DeviceChangeHook = Callable[[Session, int, str], int]
-# Called as hook(session, citizen_id, previous_device_id) inside the login transaction; each
-# returns how many credentials it revoked. Other domains may append to it at import time.
-DEVICE_CHANGE_HOOKS: list[DeviceChangeHook] = []
-
-
-def _credential_revoker() -> DeviceChangeHook | None:
-    """The credentials domain's revocation function, when that domain is installed."""
-    try:
-        from bot.credentials.service import revoke_for_device_change
-    except ImportError:  # pragma: no cover - the credentials domain is part of the product
-        return None
-    return revoke_for_device_change
-
 
 def on_device_change(session: Session, citizen_id: int, previous_device_id: str) -> int:
-    """Revoke what was bound to the previous device; notify the citizen if anything was."""
-    hooks = list(DEVICE_CHANGE_HOOKS)
-    revoker = _credential_revoker()
-    if revoker is not None and revoker not in hooks:
-        hooks.insert(0, revoker)
-    revoked = sum(hook(session, citizen_id, previous_device_id) for hook in hooks)
+    """Revoke the credential bound to the previous device; notify the citizen if one was."""
+    revoked = revoke_for_device_change(session, citizen_id, previous_device_id)
     if revoked:
         enqueue_notification(session, citizen_id, "credential_removed", {})
     return revoked

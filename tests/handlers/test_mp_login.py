@@ -8,12 +8,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.credentials.service import issue_credential
 from bot.crypto import unseal_text
-from bot.wechat import miniprogram as mp
+from bot.wechat.cards import new_card_code
 from bot.wechat.emulator.server import Emulator
 from storage.models.app_session import AppSession
 from storage.models.citizen import Citizen
+from storage.models.credential import Credential
 from storage.models.outbox import OutboxMessage
+from tests.registry_factories import add_record
 from tests.wechat_support import (  # noqa: F401 - fixtures
     emulator,
     running_emulator,
@@ -144,25 +147,34 @@ def test_bad_requests_write_nothing(
 def test_login_on_another_device_revokes_the_old_one(
     wechat_app: Any,  # noqa: F811
     wechat_client: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,  # noqa: F811
 ) -> None:
-    seen: list[tuple[int, str]] = []
-
-    def hook(session: Any, citizen_id: int, device_id: str) -> int:
-        seen.append((citizen_id, device_id))
-        return 1
-
-    monkeypatch.setattr(mp, "DEVICE_CHANGE_HOOKS", [hook])
     first = wechat_client.post(LOGIN, json={"code": "dev:dave", "device": DEVICE}).get_json()
+    database = wechat_app.extensions["wangzheng.db"]
+    with database.transaction() as session:
+        openid = session.scalars(select(Citizen.openid)).one()
+    code = new_card_code()
+    with database.transaction() as session:
+        old = issue_credential(
+            session,
+            subject_id=add_record(wechat_app),
+            level="light",
+            openid=openid,
+            device_id=DEVICE["device_id"],
+            card_code=code,
+        )
     other = {"device_id": "device-bbbb-2"}
     second = wechat_client.post(LOGIN, json={"code": "dev:dave", "device": other}).get_json()
     assert second["device_changed"] is True
-    assert seen and seen[0][1] == DEVICE["device_id"]
+    with database.transaction() as session:
+        revoked = session.get(Credential, old.credential_id)
+        assert revoked is not None
+        assert (revoked.status, revoked.reason) == ("revoked", "device_changed")
+        payloads = [row.payload for row in session.scalars(select(OutboxMessage))]
+    assert any("credential_removed" in payload for payload in payloads)
+    assert [call.body["code"] for call in emulator.calls_to("/card/code/unavailable")] == [code]
     stale = wechat_client.post("/api/v1/mp/refresh", json={"refresh_token": first["refresh_token"]})
     assert stale.status_code == 401
-    with wechat_app.extensions["wangzheng.db"].transaction() as session:
-        kinds = [row.payload for row in session.scalars(select(OutboxMessage))]
-    assert any("credential_removed" in payload for payload in kinds)
 
 
 def test_refresh_replay_revokes_the_family(wechat_client: Any) -> None:  # noqa: F811
