@@ -1,0 +1,76 @@
+"""gunicorn with two workers: the service starts from ``gunicorn.conf.py`` and ``/metrics``
+aggregates every worker (prometheus_client multiprocess mode)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from bot.config import PROJECT_ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "gunicorn exited"
+        try:
+            if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError("gunicorn did not become ready")
+
+
+def test_two_workers_share_one_metrics_view(tmp_path: Path) -> None:
+    port = _free_port()
+    metrics_dir = tmp_path / "metrics"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANGZHENG_")}
+    env.update(
+        WANGZHENG_ENV="development",
+        WANGZHENG_INSTANCE_PATH=str(tmp_path),
+        WANGZHENG_BIND=f"127.0.0.1:{port}",
+        WANGZHENG_WORKERS="2",
+        WANGZHENG_THREADS="1",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"]
+    subprocess.run(flask, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+    process = subprocess.Popen(
+        gunicorn, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process)
+        before = _healthz_count(base)
+        workers: set[str] = set()
+        for _ in range(40):
+            # A new connection each time, so both workers take requests.
+            requests.get(base + "/healthz", headers={"Connection": "close"}, timeout=5)
+        workers = {p.name.split("_")[-1] for p in metrics_dir.glob("counter_*.db")}
+        assert len(workers) == 2, workers
+        assert _healthz_count(base) - before == 40
+        ready = requests.get(base + "/readyz", timeout=5)
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _healthz_count(base: str) -> float:
+    body = requests.get(base + "/metrics", timeout=5).text
+    pattern = r'wangzheng_http_requests_total\{[^}]*endpoint="ops\.healthz"[^}]*\} ([0-9.e+]+)'
+    return sum(float(value) for value in re.findall(pattern, body))
