@@ -6,6 +6,8 @@ Invariants:
 - ``preload_app`` is on: the app (and its config check) loads once in the master, so a bad
   production config fails the start before any worker forks. Database pools are disposed after
   fork so no connection is shared across processes.
+- The face model is never loaded (nor onnxruntime imported) in the master: onnxruntime is not
+  fork-safe. With ``WANGZHENG_FACE_LOAD_ON_START`` each worker loads it right after the fork.
 """
 
 import os
@@ -34,10 +36,13 @@ os.makedirs(_metrics_dir, exist_ok=True)
 
 
 def post_fork(server, worker):  # noqa: ANN001 - gunicorn hook signature
-    """Give each worker its own database connections."""
+    """Give each worker its own database connections, then (if asked) its own face model."""
     from bot.extensions import database
+    from bot.face import warm_up
 
-    database(worker.app.wsgi()).dispose()
+    app = worker.app.wsgi()
+    database(app).dispose()
+    warm_up(app)
 
 
 def child_exit(server, worker):  # noqa: ANN001 - gunicorn hook signature

@@ -1,5 +1,6 @@
-"""gunicorn with two workers: the service starts from ``gunicorn.conf.py`` and ``/metrics``
-aggregates every worker (prometheus_client multiprocess mode)."""
+"""gunicorn with two workers: the service starts from ``gunicorn.conf.py``, each worker loads
+its own face model after the fork, ``/metrics`` aggregates every worker (prometheus_client
+multiprocess mode), and the workers exit cleanly (onnxruntime never entered the master)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import requests
 
 from bot.config import PROJECT_ROOT
+from bot.face.packs import ensure_pack
+from tests.bot.face.imaging import FACE_ROOT
 
 
 def _free_port() -> int:
@@ -45,13 +48,16 @@ def test_two_workers_share_one_metrics_view(tmp_path: Path) -> None:
         WANGZHENG_WORKERS="2",
         WANGZHENG_THREADS="1",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        WANGZHENG_FACE_MODEL_ROOT=str(FACE_ROOT),
+        WANGZHENG_FACE_LOAD_ON_START="1",
     )
+    ensure_pack(FACE_ROOT, "yunet-sface")  # built once here, not raced by two workers
     flask = [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"]
     subprocess.run(flask, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
-    process = subprocess.Popen(
-        gunicorn, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log_path = tmp_path / "gunicorn.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(gunicorn, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, process)
@@ -65,9 +71,15 @@ def test_two_workers_share_one_metrics_view(tmp_path: Path) -> None:
         assert _healthz_count(base) - before == 40
         ready = requests.get(base + "/readyz", timeout=5)
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert ready.json()["checks"]["face_model"]["loaded"] is True
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
+    output = log_path.read_text(errors="replace")
+    assert process.returncode == 0
+    assert "SIGABRT" not in output and "terminate called" not in output, output[-2000:]
+    assert "SIGKILL" not in output
 
 
 def _healthz_count(base: str) -> float:

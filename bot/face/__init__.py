@@ -1,8 +1,10 @@
 """Face engine: model packs, detection, quality gates, embeddings, matching and liveness.
 
-Invariants: importing this package loads no model; :func:`bot.face.service.get_engine` loads
-one engine per process on first use (or at start with ``WANGZHENG_FACE_LOAD_ON_START``).
-Selfies and frames are processed in memory only.
+Invariants: importing this package neither loads a model nor imports onnxruntime, which is not
+fork-safe (a process forked after importing it hangs or aborts at exit), so gunicorn's master
+never holds it. :func:`bot.face.service.get_engine` loads one engine per process on first use,
+or, with ``WANGZHENG_FACE_LOAD_ON_START``, :func:`warm_up` loads it in each worker right after
+the fork (``gunicorn.conf.py``). Selfies and frames are processed in memory only.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ __all__ = [
     "new_challenge",
     "register_face",
     "verify_liveness",
+    "warm_up",
 ]
 
 
 def register_face(app: Flask) -> None:
-    """Add ``flask face ...``, the ``face_model`` readiness check, and optionally load now."""
+    """Add ``flask face ...`` and the ``face_model`` readiness check (loads nothing)."""
     from bot.extensions import add_readiness_check, settings
     from bot.face.cli import face_cli
     from bot.face.packs import pack_status
@@ -57,5 +60,17 @@ def register_face(app: Flask) -> None:
         return status
 
     add_readiness_check(app, "face_model", check)
-    if config.face_load_on_start:
-        get_engine(config)
+
+
+def warm_up(app: Flask) -> bool:
+    """Load the engine now if ``WANGZHENG_FACE_LOAD_ON_START`` asks for it; True when loaded.
+
+    Call it in a process that will not fork again (a gunicorn worker's ``post_fork``).
+    """
+    from bot.extensions import settings
+
+    config = settings(app)
+    if not config.face_load_on_start:
+        return False
+    get_engine(config)
+    return True

@@ -12,12 +12,14 @@ Invariants:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 Detections = tuple[NDArray[np.float32], NDArray[np.float32]]
 STRIDES = (8, 16, 32)
@@ -54,6 +56,8 @@ class YuNetDetector:
     """OpenCV Zoo YuNet (2023mar) run with onnxruntime on a letterboxed square input."""
 
     def __init__(self, model: Path, options: dict[str, Any], session: ort.SessionOptions) -> None:
+        import onnxruntime as ort  # see bot.face.engine: never imported before gunicorn forks
+
         self.session = ort.InferenceSession(
             str(model), sess_options=session, providers=["CPUExecutionProvider"]
         )

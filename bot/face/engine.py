@@ -15,10 +15,9 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 
 from bot.face import quality
@@ -35,6 +34,9 @@ from bot.face.errors import (
 )
 from bot.face.images import decode_image
 from bot.face.packs import PackManifest, verify_files
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 Purpose = Literal["selfie", "reference"]
@@ -84,6 +86,10 @@ class FaceEngine:
         verify_files(manifest)
         self.manifest = manifest
         self.limits = limits
+        # Imported here, not at module level: onnxruntime is not fork-safe (a child forked
+        # after the import hangs or aborts at exit), and gunicorn imports the app before forking.
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(0, threads)
         options.inter_op_num_threads = 1
