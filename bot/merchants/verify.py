@@ -181,14 +181,20 @@ def verify_presentation(
     if credential_id is None:
         return invalid("expired")
     row = session.execute(
-        select(Credential, RegistryRecord, Citizen.current_device_id)
+        select(
+            Credential,
+            RegistryRecord,
+            Citizen.current_device_id,
+            Citizen.id,
+            Citizen.notify_on_verification,
+        )
         .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
         .outerjoin(Citizen, Citizen.openid == Credential.openid)
         .where(Credential.id == credential_id)
     ).one_or_none()
     if row is None:
         return invalid("revoked")
-    credential, record, current_device = row
+    credential, record, current_device, citizen_id, notify = row
     reason = _credential_reason(credential, current_device, handle_device, now)
     if reason is not None:
         return invalid(reason, credential.id)
@@ -201,12 +207,7 @@ def verify_presentation(
         subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.id_hash),
         claims=_claims(settings, record, scope, now),
     )
-    _notify_citizen(session, credential.openid, merchant.name)
+    if notify and citizen_id is not None:
+        # "Verified by a merchant", sent after commit; only for citizens who opted in.
+        enqueue_notification(session, citizen_id, "verified_by_merchant", {"thing1": merchant.name})
     return _audit(session, merchant, scope, ip_hash, outcome, credential.id)
-
-
-def _notify_citizen(session: Session, openid: str, merchant_name: str) -> None:
-    """Queue "verified by a merchant" (sent after commit, only if the citizen opted in)."""
-    citizen_id = session.scalar(select(Citizen.id).where(Citizen.openid == openid))
-    if citizen_id is not None:
-        enqueue_notification(session, citizen_id, "verified_by_merchant", {"thing1": merchant_name})
