@@ -32,7 +32,7 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
         try:
             if requests.get(base + "/healthz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still loading
             time.sleep(0.2)
     raise AssertionError("gunicorn did not become ready")
 
