@@ -4,7 +4,9 @@ Invariants:
 - One row per verify call that passed merchant authentication: merchant, credential (when the
   token led to one), time, result, reason, scope asked, fields disclosed, level, and a keyed hash
   of the client IP. Never the token, never a claim value.
-- Rows are never updated or deleted: the ORM refuses both (see the listeners below).
+- Rows are never updated or deleted: the ORM refuses both (see the listeners below), and so does
+  the database itself, through triggers created with the table (``APPEND_ONLY_DDL``), so raw
+  SQL and other clients cannot rewrite history either.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, event
+from sqlalchemy import DDL, ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UtcDateTime, utcnow
@@ -48,3 +50,33 @@ def _refuse_update(*_args: Any) -> None:
 @event.listens_for(VerificationAudit, "before_delete")
 def _refuse_delete(*_args: Any) -> None:
     raise AuditIsAppendOnly("verification audit rows are append-only")
+
+
+# Database-level guard, per dialect; the migration runs the same statements.
+APPEND_ONLY_DDL: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        "CREATE TRIGGER verification_audits_no_update BEFORE UPDATE ON verification_audits "
+        "BEGIN SELECT RAISE(ABORT, 'verification audit rows are append-only'); END",
+        "CREATE TRIGGER verification_audits_no_delete BEFORE DELETE ON verification_audits "
+        "BEGIN SELECT RAISE(ABORT, 'verification audit rows are append-only'); END",
+    ),
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION verification_audits_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'verification audit rows are append-only'; END $$",
+        "CREATE TRIGGER verification_audits_append_only BEFORE UPDATE OR DELETE "
+        "ON verification_audits FOR EACH ROW EXECUTE FUNCTION verification_audits_append_only()",
+    ),
+}
+DROP_APPEND_ONLY_DDL: dict[str, tuple[str, ...]] = {
+    "sqlite": (),  # the triggers go with the table
+    "postgresql": ("DROP FUNCTION IF EXISTS verification_audits_append_only() CASCADE",),
+}
+
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        event.listen(
+            VerificationAudit.__table__,
+            "after_create",
+            DDL(_statement).execute_if(dialect=_dialect),
+        )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from storage.models.verification_audit import APPEND_ONLY_DDL, DROP_APPEND_ONLY_DDL
+
 import storage.models.base
 
 
@@ -262,6 +264,8 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
+    for statement in APPEND_ONLY_DDL.get(op.get_bind().dialect.name, ()):
+        op.execute(statement)
 
 
 def downgrade() -> None:
@@ -318,3 +322,5 @@ def downgrade() -> None:
 
     op.drop_table("card_events")
     # ### end Alembic commands ###
+    for statement in DROP_APPEND_ONLY_DDL.get(op.get_bind().dialect.name, ()):
+        op.execute(statement)
