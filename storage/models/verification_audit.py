@@ -78,5 +78,5 @@ for _dialect, _statements in APPEND_ONLY_DDL.items():
         event.listen(
             VerificationAudit.__table__,
             "after_create",
-            DDL(_statement).execute_if(dialect=_dialect),
+            DDL(_statement).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
         )
