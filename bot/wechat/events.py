@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.wechat.config import WeChatConfig
 from storage.models.card_event import CardEvent
+from storage.models.credential import Credential
 
 CARD_EVENTS = ("user_get_card", "user_del_card", "user_view_card", "update_member_card")
 HELP_COMMANDS = ("网证", "網證", "help", "帮助", "幫助", "?", "？")
@@ -102,12 +103,17 @@ def record_card_event(session: Session, message: dict[str, str]) -> CardEvent | 
     if session.scalars(select(CardEvent.id).where(CardEvent.wechat_event_key == key)).first():
         return None
     detail = {name: message[name] for name in _CARD_DETAIL_FIELDS if name in message}
+    code = message.get("UserCardCode", "")[:64]
+    credential_id = (
+        session.scalar(select(Credential.id).where(Credential.card_code == code)) if code else None
+    )
     row = CardEvent(
         wechat_event_key=key,
         event=message.get("Event", ""),
         openid=message.get("FromUserName", "")[:64],
         card_id=message.get("CardId", "")[:64],
-        user_card_code=message.get("UserCardCode", "")[:64],
+        user_card_code=code,
+        credential_id=credential_id,
         wechat_created_at=int(message.get("CreateTime") or 0),
         detail=json.dumps(detail, ensure_ascii=False),
     )

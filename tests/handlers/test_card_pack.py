@@ -7,15 +7,20 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bot.credentials.service import issue_credential, revoke_for_device_change
 from bot.wechat.cards import new_card_code
-from bot.wechat.config import DEV_CARD_ID
+from bot.wechat.config import DEV_APP_ID, DEV_CARD_ID
+from bot.wechat.emulator import WebhookSender, event_xml
 from bot.wechat.emulator.server import Emulator
+from storage.models.card_event import CardEvent
+from storage.models.credential import Credential
 from tests.registry_factories import add_record
 from tests.wechat_support import (  # noqa: F401 - fixtures
     emulator,
     running_emulator,
+    sender,
     wechat_app,
     wechat_app_config,
     wechat_client,
@@ -98,3 +103,28 @@ def test_card_pack_switched_off(
     assert response.status_code == 404
     assert response.json["error"]["code"] == "card_pack_disabled"
     assert emulator.calls_to("/cgi-bin/ticket/getticket") == []
+
+
+def test_card_events_are_recorded_against_their_credential(
+    wechat_app: Any,  # noqa: F811
+    wechat_client: Any,  # noqa: F811
+    emulator: Emulator,  # noqa: F811
+    sender: WebhookSender,  # noqa: F811
+) -> None:
+    code = _issue(wechat_app, add_record(wechat_app), "o-card", "phone-1")
+    for event, card_code in (("user_get_card", code), ("user_view_card", "not-one-of-ours")):
+        xml = event_xml(
+            DEV_APP_ID, "o-card", Event=event, CardId=DEV_CARD_ID, UserCardCode=card_code
+        )
+        query, body = sender.build(xml)
+        response = wechat_client.post("/wechat/callback", query_string=query, data=body)
+        assert response.status_code == 200
+    with wechat_app.extensions["wangzheng.db"].transaction() as session:
+        rows = session.execute(
+            select(CardEvent.event, CardEvent.credential_id).order_by(CardEvent.id)
+        ).all()
+        credential_id = session.scalar(select(Credential.id).where(Credential.card_code == code))
+    assert [tuple(row) for row in rows] == [
+        ("user_get_card", credential_id),
+        ("user_view_card", None),
+    ]
