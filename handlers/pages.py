@@ -16,7 +16,6 @@ from apiflask import APIBlueprint
 from flask import Response, render_template
 
 from bot.credentials.qr import qr_svg
-from bot.credentials.service import active_credential
 from bot.credentials.tokens import mint_presentation
 from bot.extensions import database, settings, store
 from handlers.auth import current_citizen
@@ -65,11 +64,9 @@ def pass_qr() -> tuple[dict[str, Any], int]:
         minted = mint_presentation(
             session, store(), settings(), openid=principal.openid, device_id=principal.device_id
         )
-        credential = active_credential(session, principal.openid)
-        level = credential.level if credential is not None else "light"
     return {
-        "svg": qr_svg(minted.token, level),
-        "level": level,
+        "svg": qr_svg(minted.token, minted.level),
+        "level": minted.level,
         "expires_at": minted.expires_at.isoformat(),
         "refresh_in": REFRESH_S,
     }, 201

@@ -39,10 +39,11 @@ REQUIRED_CLAIMS = ["iss", "jti", "iat", "exp", "cid", "lvl"]
 
 @dataclass(frozen=True)
 class Presentation:
-    """A freshly minted token and when it expires."""
+    """A freshly minted token, when it expires, and the level of the credential it presents."""
 
     token: str
     expires_at: dt.datetime
+    level: str
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def mint_presentation(
     token = jwt.encode(
         claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": None}
     )
-    return Presentation(token, dt.datetime.fromtimestamp(expires, dt.UTC))
+    return Presentation(token, dt.datetime.fromtimestamp(expires, dt.UTC), credential.level)
 
 
 def resolve_handle(store: EphemeralStore, handle: str) -> tuple[str, str] | None:
