@@ -19,6 +19,12 @@ from tests.photos import CACHE
 from tests.registry_factories import add_record, issue
 
 
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    """Test apps here use the shared, already built face pack."""
+    return {**app_config, "face_model_root": FACE_ROOT}
+
+
 def _auth(tokens: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.access_token}"}
 
@@ -98,25 +104,20 @@ def test_simulator_is_absent_in_production(tmp_path: Path) -> None:
 
 @pytest.mark.face
 def test_dev_prepare_seeds_the_demo_registry_idempotently(
-    app_config: dict[str, Any], photos: dict[str, bytes]
+    app: Any, client: Any, runner: Any, photos: dict[str, bytes]
 ) -> None:
-    app_config["face_model_root"] = FACE_ROOT
-    app = create_app(app_config)
-    demo = Path(app_config["instance_path"]) / "demo"
+    demo = app.extensions["wangzheng.settings"].instance_path / "demo"
     shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
-    runner = app.test_cli_runner()
     first = runner.invoke(args=["dev", "prepare"])
     assert first.exit_code == 0, first.output
     assert "created=2" in first.output
     second = runner.invoke(args=["dev", "prepare"])
     assert "unchanged=2" in second.output
-    client = app.test_client()
     people = client.get("/simulator/api/people").json["people"]
     assert people[0]["samples_available"] is True
     sample = client.get("/simulator/samples/obama2.jpg")
     assert sample.status_code == 200 and sample.data == photos["obama2"]
     sample.close()
-    app.extensions["wangzheng.db"].dispose()
 
 
 def _form(name: str, photo: bytes) -> tuple[bytes, str]:
@@ -129,11 +130,8 @@ def _form(name: str, photo: bytes) -> tuple[bytes, str]:
 
 @pytest.mark.face
 def test_self_registration_takes_a_real_face_and_refuses_a_blank(
-    app_config: dict[str, Any], photos: dict[str, bytes]
+    client: Any, photos: dict[str, bytes]
 ) -> None:
-    app_config["face_model_root"] = FACE_ROOT
-    app = create_app(app_config)
-    client = app.test_client()
     body, content_type = _form("测试员", photos["obama3"])
     created = client.post("/simulator/api/self-registrations", data=body, content_type=content_type)
     assert created.status_code == 201, created.json
@@ -141,4 +139,3 @@ def test_self_registration_takes_a_real_face_and_refuses_a_blank(
     body, content_type = _form("测试员", blank())
     refused = client.post("/simulator/api/self-registrations", data=body, content_type=content_type)
     assert (refused.status_code, refused.json["error"]["code"]) == (422, "face_not_found")
-    app.extensions["wangzheng.db"].dispose()
