@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -204,27 +205,21 @@ def upsert_record(
     return status
 
 
-def import_records(
-    database: Database,
-    settings: Settings,
-    rows: Iterable[tuple[int, dict[str, str]]],
-    photos_dir: Path,
-    embedder: Embedder,
-    progress: Callable[[RowOutcome], None] | None = None,
+def _run(
+    items: Iterable[tuple[int, Any]],
+    step: Callable[[Any], str | None],
+    progress: Callable[[RowOutcome], None] | None,
 ) -> ImportReport:
-    """Import every row, one transaction each; failures are collected, never raised."""
+    """Apply ``step`` to each item: its status counts, ``None`` skips it, and a
+    :class:`RowRejected` becomes a failed row; nothing is raised."""
     report = ImportReport()
     started = time.perf_counter()
-    seen: set[str] = set()
-    for line, row in rows:
+    for line, item in items:
         outcome: RowOutcome
         try:
-            key = row["id_number"].strip().upper()
-            if key in seen:
-                raise RowRejected("The ID number repeats an earlier row.", code="duplicate_row")
-            seen.add(key)
-            with database.transaction() as session:
-                status = import_row(session, settings, row, photos_dir, embedder)
+            status = step(item)
+            if status is None:
+                continue
             outcome = RowOutcome(line, status)
             if status != "unchanged":
                 report.photos_embedded += 1
@@ -235,6 +230,28 @@ def import_records(
             progress(outcome)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def import_records(
+    database: Database,
+    settings: Settings,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    photos_dir: Path,
+    embedder: Embedder,
+    progress: Callable[[RowOutcome], None] | None = None,
+) -> ImportReport:
+    """Import every row, one transaction each; failures are collected, never raised."""
+    seen: set[str] = set()
+
+    def step(row: dict[str, str]) -> str:
+        key = row["id_number"].strip().upper()
+        if key in seen:
+            raise RowRejected("The ID number repeats an earlier row.", code="duplicate_row")
+        seen.add(key)
+        with database.transaction() as session:
+            return import_row(session, settings, row, photos_dir, embedder)
+
+    return _run(rows, step, progress)
 
 
 def record_ids(database: Database) -> list[int]:
@@ -251,25 +268,17 @@ def reembed(
     progress: Callable[[RowOutcome], None] | None = None,
 ) -> ImportReport:
     """Recompute each record's embedding for ``embedder.pack_id`` from its sealed photo."""
-    report = ImportReport()
-    started = time.perf_counter()
-    for record_id in ids:
-        try:
-            with database.transaction() as session:
-                record = session.get(RegistryRecord, record_id)
-                if record is None:
-                    continue
-                try:
-                    vector = embedder.embed(record_photo(settings, record))
-                except WangzhengError as exc:
-                    raise RowRejected(exc.message, code=exc.code) from exc
-                store_embedding(session, record.id, embedder.pack_id, vector)
-            outcome = RowOutcome(record_id, "updated")
-            report.photos_embedded += 1
-        except RowRejected as exc:
-            outcome = RowOutcome(record_id, "failed", exc.code, exc.message)
-        report.add(outcome)
-        if progress is not None:
-            progress(outcome)
-    report.seconds = time.perf_counter() - started
-    return report
+
+    def step(record_id: int) -> str | None:
+        with database.transaction() as session:
+            record = session.get(RegistryRecord, record_id)
+            if record is None:
+                return None
+            try:
+                vector = embedder.embed(record_photo(settings, record))
+            except WangzhengError as exc:
+                raise RowRejected(exc.message, code=exc.code) from exc
+            store_embedding(session, record.id, embedder.pack_id, vector)
+        return "updated"
+
+    return _run(((record_id, record_id) for record_id in ids), step, progress)
