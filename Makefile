@@ -19,6 +19,8 @@ install: $(STAMP)
 ## Serve on http://$(HOST):$(PORT) with the embedded default (SQLite, SQL store, WeChat emulator),
 ## after migrating, building the face pack and seeding the demo registry (all idempotent).
 ## One-turn liveness challenges in development, so the sample photos can answer them.
+## WANGZHENG_ENV unset means production, so development is asked for explicitly here.
+run: export WANGZHENG_ENV ?= development
 run: export WANGZHENG_BIND = $(HOST):$(PORT)
 run: export WANGZHENG_FACE_LIVENESS_STEPS ?= 1
 run: install

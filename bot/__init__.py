@@ -36,13 +36,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         template_folder=str(PROJECT_ROOT / "templates"),
     )
     app.config.update(
-        SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         VALIDATION_ERROR_STATUS_CODE=400,
         TESTING=settings.is_testing,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.is_production,
         SYNC_LOCAL_SPEC=False,
     )
     app.info = {"description": "Wangzheng (網證) electronic identity credential backend."}

@@ -1,102 +1,187 @@
-"""Settings read from ``WANGZHENG_*`` environment variables.
+"""Settings read from ``WANGZHENG_*`` environment variables, parsed by pydantic-settings.
 
 Invariants:
-- In production every secret is present and strong, or :func:`load_settings` raises
-  :class:`ConfigError` naming the variable; the service never starts on a default secret.
-- In development a missing secret is generated once and kept under ``instance/secrets.json``
-  (mode 0600), so the quick start needs no set-up and restarts keep sessions and ciphertexts valid.
+- Every value is validated when :class:`Settings` is built: booleans accept only
+  true/false/1/0/yes/no, numbers stay inside their ranges, choices are closed. A bad value raises
+  :class:`ConfigError` naming the variable (``WANGZHENG_…``) and never echoing the value, so a
+  mistyped secret does not end up in a log.
+- ``WANGZHENG_ENV`` unset means production. In production every secret is present and strong, or
+  :func:`load_settings` raises :class:`ConfigError` naming the variable; the service never starts
+  on a default secret.
+- In development and testing a missing secret is generated once and kept under
+  ``instance/secrets.json`` (mode 0600), so the quick start needs no set-up and restarts keep
+  sessions and ciphertexts valid.
 - Settings are immutable after load; tests pass overrides to ``create_app(config=...)``.
+
+Adding a setting: add a typed field below (``Flag`` for a boolean, ``Annotated[int, Field(ge=…,
+le=…)]`` for a number, ``Literal[...]`` for a choice) and a row in the README settings table;
+``tests/bot/test_config.py`` checks that table against these fields and their defaults.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-ENVIRONMENTS = ("development", "testing", "production")
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 PREFIX = "WANGZHENG_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 EMULATOR_HINTS = ("127.0.0.1", "localhost", "emulator")
+FLAG_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
-# Secrets generated in development: env name (without prefix) -> random bytes.
-_SECRET_BYTES = {
-    "SECRET_KEY": 32,
-    "ADMIN_KEY": 32,
-    "DATA_KEY": 32,
-    "HASH_KEY": 32,
-    "MERCHANT_KEY_PEPPER": 32,
-}
-_STRING_SECRETS = {"secret_key", "admin_key"}
+# Secrets generated in development: field name -> random bytes.
+_GENERATED_SECRETS = {"admin_key": 32, "data_key": 32, "hash_key": 32, "merchant_key_pepper": 32}
+_STRING_SECRETS = {"admin_key"}
+_PRODUCTION_REQUIRED = (
+    "data_key",
+    "hash_key",
+    "merchant_key_pepper",
+    "admin_key",
+    "wechat_app_id",
+    "wechat_app_secret",
+    "wechat_token",
+)
 
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used; the message names the offending variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
+def _flag(raw: Any) -> Any:
+    """A boolean from exactly true/false/1/0/yes/no (any case); anything else is an error."""
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word not in FLAG_WORDS:
+        raise ValueError("must be one of true, false, 1, 0, yes, no")
+    return FLAG_WORDS[word]
+
+
+def _key(raw: Any) -> Any:
+    """A key given as base64 (env) or bytes (tests): empty, or at least 32 bytes."""
+    if isinstance(raw, str):
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("is not valid base64") from None
+    if isinstance(raw, bytes) and raw and len(raw) < 32:
+        raise ValueError("must decode to at least 32 bytes")
+    return raw
+
+
+def _upper(raw: Any) -> Any:
+    return raw.strip().upper() if isinstance(raw, str) else raw
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Key = Annotated[bytes, BeforeValidator(_key)]
+AesKey = Annotated[bytes, BeforeValidator(_key), AfterValidator(lambda key: key[:32])]
+Seconds = Annotated[int, Field(ge=1, le=86_400)]
+Bytes = Annotated[int, Field(ge=1024, le=1 << 30)]
+Degrees = Annotated[int, Field(ge=0, le=90)]
+
+
+class Settings(BaseSettings):
     """Every setting the service reads. Field names match the env names without the prefix."""
 
-    env: str = "development"
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        case_sensitive=False,
+        env_ignore_empty=True,  # VAR= means "unset", as a shell user expects
+        extra="forbid",
+        frozen=True,
+        validate_default=False,
+    )
+
+    env: Literal["development", "testing", "production"] = "production"
     instance_path: Path = DEFAULT_INSTANCE
-    database_url: str = ""
+    database_url: str = ""  # "" = SQLite in the instance folder
     redis_url: str = ""
-    secret_key: str = ""
-    data_key: bytes = b""
-    hash_key: bytes = b""
-    merchant_key_pepper: bytes = b""
+    data_key: AesKey = b""  # AES-256: the first 32 bytes
+    hash_key: Key = b""
+    merchant_key_pepper: Key = b""
     admin_key: str = ""
-    max_body_bytes: int = 8 * 1024 * 1024
-    log_level: str = "INFO"
+    max_body_bytes: Bytes = 8 * 1024 * 1024
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)
+    ] = "INFO"
     # Face engine
-    face_model_root: Path = DEFAULT_INSTANCE / "face"
-    face_model_pack: str = "yunet-sface"
-    face_load_on_start: bool = False
-    face_max_image_bytes: int = 5 * 1024 * 1024
-    face_max_image_pixels: int = 24_000_000
-    face_min_interocular_px: int = 40
-    face_min_sharpness: int = 60
-    face_min_brightness: int = 50
-    face_max_brightness: int = 210
-    face_max_yaw_deg: int = 25
-    face_liveness_steps: int = 2
-    face_liveness_max_yaw_deg: int = 45
-    face_liveness_yaw_margin_deg: int = 8
-    face_ort_threads: int = 1
+    face_model_root: Path = DEFAULT_INSTANCE / "face"  # default: <instance_path>/face
+    face_model_pack: str = Field("yunet-sface", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    face_load_on_start: Flag = False
+    face_max_image_bytes: Bytes = 5 * 1024 * 1024
+    face_max_image_pixels: Annotated[int, Field(ge=10_000, le=400_000_000)] = 24_000_000
+    face_min_interocular_px: Annotated[int, Field(ge=1, le=2000)] = 40
+    face_min_sharpness: Annotated[int, Field(ge=0, le=100_000)] = 60
+    face_min_brightness: Annotated[int, Field(ge=0, le=255)] = 50
+    face_max_brightness: Annotated[int, Field(ge=0, le=255)] = 210
+    face_max_yaw_deg: Degrees = 25
+    face_liveness_steps: Annotated[int, Field(ge=1, le=2)] = 2
+    face_liveness_max_yaw_deg: Degrees = 45
+    face_liveness_yaw_margin_deg: Annotated[int, Field(ge=1, le=45)] = 8
+    face_ort_threads: Annotated[int, Field(ge=1, le=64)] = 1
     # WeChat
     wechat_app_id: str = ""
     wechat_app_secret: str = ""
     wechat_token: str = ""
     wechat_encoding_aes_key: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
-    wechat_replay_window_s: int = 300
-    wechat_card_enabled: bool = False
+    wechat_replay_window_s: Annotated[int, Field(ge=10, le=3600)] = 300
+    wechat_card_enabled: Flag = False
     wechat_card_id: str = ""
     wechat_mp_pass_page: str = "pages/pass/index"  # noqa: S105 - a page path, not a secret
-    wechat_max_body_bytes: int = 64 * 1024
-    wechat_http_timeout_s: int = 5
+    wechat_max_body_bytes: Bytes = 64 * 1024
+    wechat_http_timeout_s: Annotated[int, Field(ge=1, le=120)] = 5
     wechat_tpl_credential_issued: str = ""
     wechat_tpl_credential_removed: str = ""
     wechat_tpl_verified: str = ""
-    wechat_outbox_dispatch: str = ""  # thread | sync | off; "" = sync in testing, else thread
+    # thread | sync | off; "" = sync in testing, else thread
+    wechat_outbox_dispatch: Literal["", "thread", "sync", "off"] = ""
     bind: str = "127.0.0.1:8000"  # gunicorn's address; the dev WeChat emulator is reached here
     # Credentials and enrolment
-    token_issuer: str = "wangzheng"  # noqa: S105 - an issuer name, not a secret
-    presentation_ttl_s: int = 60
-    enrol_max_failures_per_id: int = 5
-    enrol_max_failures_per_openid: int = 10
-    merchant_rate_limit_per_min: int = 600
-    presentation_skew_s: int = 10
-    signing_key_grace_s: int = 86400
+    token_issuer: str = Field("wangzheng", min_length=1)
+    presentation_ttl_s: Annotated[int, Field(ge=10, le=3600)] = 60
+    enrol_max_failures_per_id: Annotated[int, Field(ge=1, le=1_000_000)] = 5
+    enrol_max_failures_per_openid: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    merchant_rate_limit_per_min: Annotated[int, Field(ge=1, le=1_000_000)] = 600
+    presentation_skew_s: Annotated[int, Field(ge=0, le=300)] = 10
+    signing_key_grace_s: Annotated[int, Field(ge=0, le=30 * 86_400)] = 86400
+
+    def __init__(self, **values: Any) -> None:
+        """Validate; a bad value raises :class:`ConfigError` naming its variable, not its value."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None  # the chained error would echo the value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data: Any) -> Any:
+        """Paths that default to places inside the instance folder."""
+        if isinstance(data, dict):
+            instance = Path(data.get("instance_path") or DEFAULT_INSTANCE)
+            if not data.get("face_model_root"):
+                data["face_model_root"] = instance / "face"
+            if not data.get("database_url"):
+                data["database_url"] = f"sqlite:///{instance / 'wangzheng.sqlite3'}"
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.face_min_brightness >= self.face_max_brightness:
+            raise ValueError(
+                f"{PREFIX}FACE_MIN_BRIGHTNESS must be below {PREFIX}FACE_MAX_BRIGHTNESS"
+            )
+        return self
 
     @property
     def is_production(self) -> bool:
@@ -109,39 +194,21 @@ class Settings:
         return self.env == "testing"
 
 
-_INT_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.type in ("int", int)}
-_BOOL_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.type in ("bool", bool)}
-_PATH_FIELDS = {"instance_path", "face_model_root"}
-_KEY_FIELDS = {"data_key", "hash_key", "merchant_key_pepper"}
-
-
-def _decode_key(name: str, raw: str) -> bytes:
-    """Decode a base64 key of at least 32 bytes, or raise naming the variable."""
-    try:
-        value = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ConfigError(f"{PREFIX}{name.upper()} is not valid base64") from exc
-    if len(value) < 32:
-        raise ConfigError(f"{PREFIX}{name.upper()} must decode to at least 32 bytes")
-    return value[:32] if name == "data_key" else value
-
-
-def _coerce(name: str, raw: Any) -> Any:
-    """Turn an env string (or an override value) into the field's type."""
-    if not isinstance(raw, str):
-        return raw
-    if name in _INT_FIELDS:
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{PREFIX}{name.upper()} must be an integer") from exc
-    if name in _BOOL_FIELDS:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if name in _PATH_FIELDS:
-        return Path(raw)
-    if name in _KEY_FIELDS:
-        return _decode_key(name, raw)
-    return raw
+def _describe(exc: ValidationError) -> str:
+    """One line per bad value, each naming the variable; input values are left out on purpose."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = error["loc"]
+        if not loc:
+            lines.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        name = str(loc[0])
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {name!r}")
+            continue
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{PREFIX}{name.upper()}: {message}")
+    return "; ".join(lines)
 
 
 def _dev_secrets(instance: Path) -> dict[str, str]:
@@ -151,9 +218,9 @@ def _dev_secrets(instance: Path) -> dict[str, str]:
     if path.exists():
         stored = json.loads(path.read_text())
     changed = False
-    for name, size in _SECRET_BYTES.items():
-        if name not in stored:
-            stored[name] = base64.b64encode(secrets.token_bytes(size)).decode()
+    for name, size in _GENERATED_SECRETS.items():
+        if name.upper() not in stored:
+            stored[name.upper()] = base64.b64encode(secrets.token_bytes(size)).decode()
             changed = True
     if changed:
         instance.mkdir(parents=True, exist_ok=True)
@@ -163,52 +230,33 @@ def _dev_secrets(instance: Path) -> dict[str, str]:
     return stored
 
 
-def _check_production(values: dict[str, Any]) -> None:
+def _check_production(settings: Settings) -> None:
     """Refuse weak or missing secrets and the WeChat emulator in production."""
-    for name in ("secret_key", "data_key", "hash_key", "merchant_key_pepper", "admin_key"):
-        value = values.get(name)
-        if not value:
+    for name in _PRODUCTION_REQUIRED:
+        if not getattr(settings, name):
             raise ConfigError(f"{PREFIX}{name.upper()} is required in production")
-        if name in ("secret_key", "admin_key") and len(str(value)) < 32:
-            raise ConfigError(
-                f"{PREFIX}{name.upper()} must be at least 32 characters in production"
-            )
-    for name in ("wechat_app_id", "wechat_app_secret", "wechat_token"):
-        if not values.get(name):
-            raise ConfigError(f"{PREFIX}{name.upper()} is required in production")
-    base = str(values.get("wechat_api_base", Settings.wechat_api_base))
+    if len(settings.admin_key) < 32:
+        raise ConfigError(f"{PREFIX}ADMIN_KEY must be at least 32 characters in production")
+    base = settings.wechat_api_base
     if not base.startswith("https://") or any(hint in base for hint in EMULATOR_HINTS):
         raise ConfigError(f"{PREFIX}WECHAT_API_BASE must be the real WeChat API in production")
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> Settings:
-    """Build :class:`Settings` from the environment, then apply ``overrides`` (tests)."""
-    environ = os.environ if environ is None else environ
-    names = {f.name for f in dataclasses.fields(Settings)}
-    values: dict[str, Any] = {}
-    for name in names:
-        raw = environ.get(PREFIX + name.upper())
-        if raw not in (None, ""):
-            values[name] = _coerce(name, raw)
-    for name, raw in (overrides or {}).items():
-        if name not in names:
-            raise ConfigError(f"unknown setting {name!r}")
-        values[name] = _coerce(name, raw)
-    env = values.setdefault("env", "development")
-    if env not in ENVIRONMENTS:
-        raise ConfigError(f"{PREFIX}ENV must be one of {', '.join(ENVIRONMENTS)}")
-    instance = Path(values.setdefault("instance_path", DEFAULT_INSTANCE))
-    values.setdefault("face_model_root", instance / "face")
-    if env == "production":
-        _check_production(values)
-    else:
-        generated = _dev_secrets(instance)
-        for name in _SECRET_BYTES:
-            key = name.lower()
-            if not values.get(key):
-                raw = generated[name]
-                values[key] = raw if key in _STRING_SECRETS else _decode_key(key, raw)
-    values.setdefault("database_url", f"sqlite:///{instance / 'wangzheng.sqlite3'}")
-    return Settings(**values)
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build :class:`Settings` from ``WANGZHENG_*`` in the environment plus ``overrides`` (tests).
+
+    Overrides win over the environment. Outside production, missing secrets are filled from
+    (or generated into) ``<instance_path>/secrets.json``.
+    """
+    values = dict(overrides or {})
+    settings = Settings(**values)
+    if settings.is_production:
+        _check_production(settings)
+        return settings
+    generated = _dev_secrets(settings.instance_path)
+    missing = {
+        name: generated[name.upper()] for name in _GENERATED_SECRETS if not getattr(settings, name)
+    }
+    if not missing:
+        return settings
+    return Settings(**{**values, **missing})

@@ -21,6 +21,8 @@ from storage.db import Database, normalise_url
 from storage.models import Base
 from tests.photos import photos  # noqa: F401 - the shared session fixture of real photos
 
+# WANGZHENG_ENV unset means production; the suite runs in testing mode, whatever the shell says.
+os.environ["WANGZHENG_ENV"] = "testing"
 PG_URL = os.environ.get("WANGZHENG_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("WANGZHENG_TEST_REDIS_URL", "")
 ON_CI = os.environ.get("CI", "").lower() == "true"

@@ -85,7 +85,6 @@ def test_simulator_is_absent_in_production(tmp_path: Path) -> None:
             "env": "production",
             "instance_path": tmp_path,
             "database_url": f"sqlite:///{tmp_path / 'p.sqlite3'}",
-            "secret_key": "s" * 40,
             "admin_key": "a" * 40,
             "data_key": key,
             "hash_key": key,
