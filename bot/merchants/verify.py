@@ -2,14 +2,16 @@
 
 Invariants:
 - Checks run in this order, and the first failure is the reason: scope granted -> signature
-  (ES256 allow-list, known kid) -> times -> single use of ``jti`` (``store.add`` with a TTL of
-  the token lifetime plus twice the skew) -> handle (looked up before the ``jti`` so that a
-  replay is attributed to its credential in the audit) -> credential status and device binding ->
-  credential expiry -> level. The scope check comes first so a misconfigured merchant never
-  burns a citizen's token.
+  (ES256 allow-list, known kid) -> times -> single use of ``jti`` -> handle -> credential status
+  and device binding -> credential expiry -> level. The scope check comes first so a
+  misconfigured merchant never burns a citizen's token.
+- Single use: the audit row of the first use carries the token's mark under a unique constraint
+  (``bot.merchants.audit``), so the mark and the audit commit in one transaction. A replay is
+  detected at that insert and wins over any other reason, as if it had been checked first.
 - An invalid result carries only ``result`` and ``reason``: no level, no pseudonym, no claims.
 - ``full_identity`` needs the merchant's grant, a registration category and an upgraded credential.
-- Every call writes one audit row in the same transaction (never the token). The caller commits.
+- Every call writes one audit row in the same transaction (never the token). The caller commits;
+  if the commit fails, the token is not burned and nothing was disclosed.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.credentials.errors import PresentationRejected
-from bot.credentials.tokens import decode_presentation, handle_ttl, resolve_handle
+from bot.credentials.tokens import decode_presentation, resolve_handle
 from bot.crypto import keyed_hash, same
 from bot.identity.masking import mask_name
 from bot.identity.registry import record_id_number, record_name
 from bot.merchants.accounts import REGISTRATION_CATEGORIES, MerchantPrincipal
+from bot.merchants.audit import AuditEntry, jti_digest, record_audit
 from bot.merchants.errors import MerchantRateLimited
 from bot.wechat.notify import enqueue_notification
 from storage.ephemeral import EphemeralStore
@@ -38,9 +41,7 @@ from storage.models.base import utcnow
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.registry_record import RegistryRecord
-from storage.models.verification_audit import VerificationAudit
 
-JTI_PREFIX = "jti:"
 DISCLOSES = {
     "result": (),
     "age_over_18": ("age_over_18",),
@@ -123,27 +124,76 @@ def _credential_reason(
     return None
 
 
-def _audit(
-    session: Session,
+def _entry(
     merchant: MerchantPrincipal,
     scope: str,
     ip_hash: str,
     outcome: VerificationResult,
     credential_id: str | None,
-) -> VerificationResult:
-    session.add(
-        VerificationAudit(
-            merchant_id=merchant.id,
-            credential_id=credential_id,
-            result=outcome.result,
-            reason=outcome.reason,
-            scope=scope,
-            disclosed=",".join(outcome.claims),
-            level=outcome.level,
-            client_ip_hash=ip_hash,
-        )
+) -> AuditEntry:
+    return AuditEntry(
+        merchant_id=merchant.id,
+        credential_id=credential_id,
+        result=outcome.result,
+        reason=outcome.reason,
+        scope=scope,
+        disclosed=",".join(outcome.claims),
+        level=outcome.level,
+        client_ip_hash=ip_hash,
     )
-    return outcome
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """The outcome for a well-signed, timely token, before its single use is recorded."""
+
+    outcome: VerificationResult
+    credential_id: str | None = None
+    notify_citizen_id: int | None = None
+
+
+def _judge(
+    session: Session,
+    settings: Settings,
+    merchant: MerchantPrincipal,
+    handle: tuple[str, str] | None,
+    *,
+    required_level: str,
+    scope: str,
+    now: dt.datetime,
+) -> _Judgement:
+    """Credential status, binding, expiry and level of the credential behind the handle."""
+    if handle is None:
+        return _Judgement(VerificationResult("invalid", "expired"))
+    credential_id, handle_device = handle
+    row = session.execute(
+        select(
+            Credential,
+            RegistryRecord,
+            Citizen.current_device_id,
+            Citizen.id,
+            Citizen.notify_on_verification,
+        )
+        .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
+        .outerjoin(Citizen, Citizen.openid == Credential.openid)
+        .where(Credential.id == credential_id)
+    ).one_or_none()
+    if row is None:
+        return _Judgement(VerificationResult("invalid", "revoked"), credential_id)
+    credential, record, current_device, citizen_id, notify = row
+    reason = _credential_reason(credential, current_device, handle_device, now)
+    needs_upgraded = required_level == "upgraded" or scope == "full_identity"
+    if reason is None and needs_upgraded and credential.level != "upgraded":
+        reason = "level_too_low"
+    if reason is not None:
+        return _Judgement(VerificationResult("invalid", reason), credential.id)
+    outcome = VerificationResult(
+        "valid",
+        level=credential.level,
+        subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.id_hash),
+        claims=_claims(settings, record, scope, now),
+    )
+    return _Judgement(outcome, credential.id, citizen_id if notify else None)
 
 
 def verify_presentation(
@@ -164,7 +214,8 @@ def verify_presentation(
 
     def invalid(reason: str, credential_id: str | None = None) -> VerificationResult:
         outcome = VerificationResult("invalid", reason)
-        return _audit(session, merchant, scope, ip_hash, outcome, credential_id)
+        record_audit(session, _entry(merchant, scope, ip_hash, outcome, credential_id))
+        return outcome
 
     if scope not in merchant.scopes or (
         scope == "full_identity" and merchant.category not in REGISTRATION_CATEGORIES
@@ -175,39 +226,15 @@ def verify_presentation(
     except PresentationRejected as rejected:
         return invalid(rejected.reason)
     handle = resolve_handle(store, claims.cid)
-    credential_id, handle_device = handle if handle is not None else (None, "")
-    if not store.add(JTI_PREFIX + claims.jti, "1", handle_ttl(settings)):
-        return invalid("replayed", credential_id)
-    if credential_id is None:
-        return invalid("expired")
-    row = session.execute(
-        select(
-            Credential,
-            RegistryRecord,
-            Citizen.current_device_id,
-            Citizen.id,
-            Citizen.notify_on_verification,
-        )
-        .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
-        .outerjoin(Citizen, Citizen.openid == Credential.openid)
-        .where(Credential.id == credential_id)
-    ).one_or_none()
-    if row is None:
-        return invalid("revoked")
-    credential, record, current_device, citizen_id, notify = row
-    reason = _credential_reason(credential, current_device, handle_device, now)
-    if reason is not None:
-        return invalid(reason, credential.id)
-    needs_upgraded = required_level == "upgraded" or scope == "full_identity"
-    if needs_upgraded and credential.level != "upgraded":
-        return invalid("level_too_low", credential.id)
-    outcome = VerificationResult(
-        "valid",
-        level=credential.level,
-        subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.id_hash),
-        claims=_claims(settings, record, scope, now),
+    judged = _judge(
+        session, settings, merchant, handle, required_level=required_level, scope=scope, now=now
     )
-    if notify and citizen_id is not None:
+    entry = _entry(merchant, scope, ip_hash, judged.outcome, judged.credential_id)
+    if not record_audit(session, entry, mark=jti_digest(claims)):
+        return invalid("replayed", handle[0] if handle else None)
+    if judged.notify_citizen_id is not None:
         # "Verified by a merchant", sent after commit; only for citizens who opted in.
-        enqueue_notification(session, citizen_id, "verified_by_merchant", {"thing1": merchant.name})
-    return _audit(session, merchant, scope, ip_hash, outcome, credential.id)
+        enqueue_notification(
+            session, judged.notify_citizen_id, "verified_by_merchant", {"thing1": merchant.name}
+        )
+    return judged.outcome

@@ -4,6 +4,8 @@ Invariants:
 - One row per verify call that passed merchant authentication: merchant, credential (when the
   token led to one), time, result, reason, scope asked, fields disclosed, level, and a keyed hash
   of the client IP. Never the token, never a claim value.
+- The row of a token's first use carries its single-use mark (``jti_digest``, unique): the mark
+  and the audit are one row, so they commit together or not at all.
 - Rows are never updated or deleted: the ORM refuses both (see the listeners below), and so does
   the database itself, through triggers created with the table (``APPEND_ONLY_DDL``), so raw
   SQL and other clients cannot rewrite history either.
@@ -24,7 +26,12 @@ class VerificationAudit(Base):
     """One verification attempt."""
 
     __tablename__ = "verification_audits"
-    __table_args__ = (Index("ix_verification_audits_credential_at", "credential_id", "at"),)
+    __table_args__ = (
+        Index("ix_verification_audits_credential_at", "credential_id", "at"),
+        # A unique index, not a constraint: SQLite adds it without rebuilding the table, which
+        # would drop the append-only triggers.
+        Index("ix_verification_audits_jti_digest", "jti_digest", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
@@ -36,6 +43,9 @@ class VerificationAudit(Base):
     disclosed: Mapped[str] = mapped_column(String(120), default="")
     level: Mapped[str | None] = mapped_column(String(16), default=None)
     client_ip_hash: Mapped[str] = mapped_column(String(64))
+    # The single-use mark of the presented token (bot.merchants.audit); NULL on rows that did
+    # not consume one (refused before the signature check, or replays).
+    jti_digest: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class AuditIsAppendOnly(RuntimeError):

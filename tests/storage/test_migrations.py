@@ -36,6 +36,8 @@ def _check_round_trip(database: Database) -> None:
     tables = set(inspect(database.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
 
+    assert _audit_triggers(database), "a migration dropped the append-only audit triggers"
+
     with database.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
@@ -43,3 +45,15 @@ def _check_round_trip(database: Database) -> None:
 
     migrate.downgrade(database.url)
     assert set(inspect(database.engine).get_table_names()) <= {"alembic_version"}
+
+
+def _audit_triggers(database: Database) -> set[str]:
+    """Names of the triggers on the audit table (a SQLite table rebuild would drop them)."""
+    query = (
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'verification_audits'"
+        if database.dialect == "sqlite"
+        else "SELECT tgname FROM pg_trigger "
+        "WHERE tgrelid = 'verification_audits'::regclass AND NOT tgisinternal"
+    )
+    with database.engine.connect() as conn:
+        return {str(name) for (name,) in conn.execute(text(query))}

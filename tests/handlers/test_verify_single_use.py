@@ -1,0 +1,155 @@
+"""The single-use mark and the audit row are one unit: under races, failed commits and SIGKILL.
+
+Defect found by a hostile run (issue 13, item 3): a worker killed between the ``jti`` mark and
+the audit commit burned tokens that left no audit row. Now the mark is the audit row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from storage.models.verification_audit import VerificationAudit
+from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _audit(app: Any) -> list[tuple[str, str | None, str | None]]:
+    with app.extensions["wangzheng.db"].transaction() as session:
+        rows = session.execute(
+            select(VerificationAudit.result, VerificationAudit.reason, VerificationAudit.jti_digest)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_fifty_threads_one_token_exactly_one_valid(app: Any, client: Any, login: Any) -> None:
+    citizen = enrolled(app, login)
+    key = merchant_key(app)
+    token = fetch_token(client, citizen.access_token)
+    answers: list[dict[str, Any]] = []
+    barrier = threading.Barrier(50)
+
+    def attempt() -> None:
+        own_client = app.test_client()
+        barrier.wait()
+        status, body = verify(own_client, key, token)
+        assert status == 200
+        answers.append(body)
+
+    threads = [threading.Thread(target=attempt) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 50
+    assert sum(answer["result"] == "valid" for answer in answers) == 1
+    assert sum(answer.get("reason") == "replayed" for answer in answers) == 49
+    rows = _audit(app)
+    assert len(rows) == 50
+    assert [row[0] for row in rows if row[2] is not None] == ["valid"]
+
+
+def test_a_failed_commit_neither_burns_the_token_nor_audits(
+    app: Any, client: Any, login: Any
+) -> None:
+    citizen = enrolled(app, login)
+    key = merchant_key(app)
+    token = fetch_token(client, citizen.access_token)
+
+    def outage(session: Session) -> None:
+        raise OperationalError("COMMIT", {}, ConnectionError("database went away"))
+
+    event.listen(Session, "before_commit", outage)
+    try:
+        status, _ = verify(client, key, token)
+    finally:
+        event.remove(Session, "before_commit", outage)
+    assert status >= 500
+    assert _audit(app) == []
+    status, answer = verify(client, key, token)
+    assert (status, answer["result"]) == (200, "valid")
+
+
+CHILD = """
+import json, os, signal, sys
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from bot import create_app
+
+config, key, token, when = json.loads(sys.argv[1])
+app = create_app(config)
+engine = app.extensions["wangzheng.db"].engine
+seen = {"audit": False}
+
+@event.listens_for(engine, "after_cursor_execute")
+def _saw(conn, cursor, statement, *args):
+    if statement.lstrip().upper().startswith("INSERT INTO VERIFICATION_AUDITS"):
+        seen["audit"] = True
+
+def _die(*args):
+    if seen["audit"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+if when == "before_commit":
+    event.listen(engine, "commit", _die)
+else:
+    event.listen(Session, "after_commit", _die)
+app.test_client().post(
+    "/api/v1/verify", json={"token": token}, headers={"Authorization": f"Bearer {key}"}
+)
+print("survived")
+"""
+
+
+@pytest.mark.parametrize(
+    ("when", "audit_rows", "second_answer"),
+    [("before_commit", 0, "valid"), ("after_commit", 1, "replayed")],
+)
+def test_sigkill_around_the_commit_keeps_mark_and_audit_together(
+    app: Any,
+    client: Any,
+    login: Any,
+    app_config: dict[str, Any],
+    when: str,
+    audit_rows: int,
+    second_answer: str,
+) -> None:
+    citizen = enrolled(app, login)
+    key = merchant_key(app)
+    token = fetch_token(client, citizen.access_token)
+    config = {k: str(v) for k, v in app_config.items()}
+    child = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", CHILD, json.dumps([config, key, token, when])],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert "survived" not in child.stdout
+    rows = _audit(app)
+    assert len(rows) == audit_rows
+    assert all(row[0] == "valid" and row[2] is not None for row in rows)
+    status, answer = verify(client, key, token)
+    assert status == 200
+    assert answer.get("reason", answer["result"]) == second_answer
+    with app.extensions["wangzheng.db"].transaction() as session:
+        marked = session.scalar(
+            select(func.count())
+            .select_from(VerificationAudit)
+            .where(VerificationAudit.jti_digest.is_not(None))
+        )
+    assert marked == 1  # exactly one use consumed the token, whichever process it was
