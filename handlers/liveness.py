@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 
 from bot.extensions import settings, store
-from bot.face.liveness import CHALLENGE_TTL_S, new_challenge
+from bot.face.challenges import CHALLENGE_TTL_S, Requester, new_challenge
 from handlers.auth import current_citizen
 
 liveness = APIBlueprint("liveness", __name__, tag="Liveness", url_prefix="/api/v1/liveness")
@@ -18,15 +18,20 @@ liveness = APIBlueprint("liveness", __name__, tag="Liveness", url_prefix="/api/v
     summary="Issue a liveness challenge",
     description=(
         "Returns a random sequence of head turns. Send one frame looking straight at the camera, "
-        "then one frame per step, within 60 s; the challenge can be answered once."
+        "then one frame per step, within 60 s; the challenge can be answered once, and only "
+        "by the same account on the same device."
     ),
     responses={201: "challenge issued"},
     security=[{"bearer": []}],
 )
 def issue_challenge() -> tuple[dict[str, Any], int]:
-    """Create a challenge in the short-lived store, for a signed-in citizen only."""
-    current_citizen()
-    challenge = new_challenge(store(), steps=settings().face_liveness_steps)
+    """Create a challenge bound to this signed-in citizen and device, in the short-lived store."""
+    principal = current_citizen()
+    challenge = new_challenge(
+        store(),
+        steps=settings().face_liveness_steps,
+        requester=Requester(principal.citizen_id, principal.device_id),
+    )
     return {
         "challenge_id": challenge.id,
         "steps": list(challenge.steps),

@@ -1,9 +1,8 @@
 """Active liveness: a random head-turn challenge answered by 2-3 frames.
 
 Invariants:
-- A challenge lives in the short-lived store for ``CHALLENGE_TTL_S`` seconds and is consumed by
-  its first answer, right or wrong: an ``add`` on a "used" marker is atomic across workers,
-  so exactly one answer is ever judged.
+- A challenge (:mod:`bot.face.challenges`) is bound to the citizen and device that asked for it,
+  answered within ``CHALLENGE_TTL_S`` seconds of its issue, and consumed by its first answer.
 - Frame 0 looks at the camera; frame ``i`` (i >= 1) is turned in ``steps[i-1]`` relative to
   frame 0 by more than the margin. "left"/"right" are the citizen's own, in unmirrored frames.
 - Every frame passes the selfie quality gates, every pair of frames is the same person at the
@@ -17,8 +16,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
-import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -27,26 +24,32 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from bot.face.errors import ChallengeInvalid, FaceError, LivenessFailed
+from bot.face.challenges import (
+    CHALLENGE_TTL_S,
+    Challenge,
+    Clock,
+    Requester,
+    consume_challenge,
+    new_challenge,
+)
+from bot.face.errors import FaceError, LivenessFailed
 from bot.face.images import decode_image
 from storage.ephemeral import EphemeralStore
 
 if TYPE_CHECKING:
     from bot.face.engine import FaceEngine, FaceSample
 
-CHALLENGE_TTL_S = 60
-DIRECTIONS = ("left", "right")
-_KEY = "face:challenge:"
-_USED = "face:challenge-used:"
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """What the client must do: look straight, then turn as ``steps`` say, before expiry."""
-
-    id: str
-    steps: tuple[str, ...]
-    expires_at: float
+__all__ = [
+    "CHALLENGE_TTL_S",
+    "AntiSpoof",
+    "Challenge",
+    "LivenessPolicy",
+    "LivenessResult",
+    "Requester",
+    "consume_challenge",
+    "new_challenge",
+    "verify_liveness",
+]
 
 
 @dataclass(frozen=True)
@@ -83,28 +86,6 @@ class AntiSpoof(Protocol):
     def threshold(self) -> float:
         """Scores below this are rejected."""
         ...
-
-
-def new_challenge(store: EphemeralStore, steps: int = 2) -> Challenge:
-    """Issue a random challenge of ``steps`` distinct turns (1 or 2) and keep it 60 s."""
-    count = min(max(steps, 1), len(DIRECTIONS))
-    order = list(DIRECTIONS)
-    first = secrets.choice(order)
-    chosen = (first,) if count == 1 else (first, *(d for d in order if d != first))
-    challenge = Challenge(
-        id=secrets.token_urlsafe(18), steps=chosen, expires_at=time.time() + CHALLENGE_TTL_S
-    )
-    store.set(_KEY + challenge.id, json.dumps(list(chosen)), CHALLENGE_TTL_S)
-    return challenge
-
-
-def consume_challenge(store: EphemeralStore, challenge_id: str) -> tuple[str, ...]:
-    """The challenge's steps; it can never be used again, whatever the outcome."""
-    raw = store.get(_KEY + challenge_id) if challenge_id else None
-    if raw is None or not store.add(_USED + challenge_id, "1", CHALLENGE_TTL_S):
-        raise ChallengeInvalid("The liveness challenge is unknown, expired or already used.")
-    store.delete(_KEY + challenge_id)
-    return tuple(str(step) for step in json.loads(raw))
 
 
 def phash(image: NDArray[np.uint8]) -> int:
@@ -173,12 +154,14 @@ def verify_liveness(
     challenge_id: str,
     frames: list[bytes],
     *,
+    requester: Requester,
     policy: LivenessPolicy | None = None,
     antispoof: AntiSpoof | None = None,
+    clock: Clock = time.time,
 ) -> LivenessResult:
-    """Judge one answer to a challenge; raises :class:`LivenessFailed` or a gate's error."""
+    """Judge ``requester``'s answer; raises :class:`LivenessFailed` or a gate's error."""
     policy = policy or LivenessPolicy()
-    steps = consume_challenge(store, challenge_id)
+    steps = consume_challenge(store, challenge_id, requester=requester, clock=clock).steps
     if len(frames) != len(steps) + 1:
         raise LivenessFailed(f"Send {len(steps) + 1} frames.", details={"reason": "frame_count"})
     samples: list[FaceSample] = []

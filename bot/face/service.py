@@ -20,6 +20,7 @@ from bot.face.liveness import (
     Challenge,
     LivenessPolicy,
     LivenessResult,
+    Requester,
     new_challenge,
     verify_liveness,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "LivenessPolicy",
     "LivenessResult",
     "MatchResult",
+    "Requester",
     "engine_loaded",
     "get_engine",
     "limits_from_settings",

@@ -22,7 +22,13 @@ from bot.config import Settings
 from bot.credentials.service import IssuedCredential, issue_credential
 from bot.errors import RateLimited, WangzhengError
 from bot.face.errors import FaceError
-from bot.face.service import FaceEngine, MatchResult, liveness_policy, verify_liveness
+from bot.face.service import (
+    FaceEngine,
+    MatchResult,
+    Requester,
+    liveness_policy,
+    verify_liveness,
+)
 from bot.identity.errors import RecordNotFound
 from bot.identity.idnumber import parse_id_number
 from bot.identity.registry import (
@@ -142,7 +148,12 @@ def enroll_light(
             store_embedding(session, record.id, engine.pack_id, reference)
     try:
         liveness = verify_liveness(
-            store, engine, attempt.challenge_id, attempt.frames, policy=liveness_policy(settings)
+            store,
+            engine,
+            attempt.challenge_id,
+            attempt.frames,
+            requester=Requester(attempt.citizen_id, attempt.device_id),
+            policy=liveness_policy(settings),
         )
     except FaceError:
         _count_failure(store, keys, per_id=False)

@@ -264,3 +264,25 @@ def test_replayed_challenge_and_bad_form_input(
         "/api/v1/enrollments/light", data={"name": "x"}, content_type="multipart/form-data"
     )
     assert anonymous.status_code == 401
+
+
+def test_a_challenge_cannot_be_answered_by_another_account(
+    client: Any,
+    login: Any,
+    registry: None,
+    photos: dict[str, bytes],
+) -> None:
+    """Account B holding account A's challenge id (leaked, shoulder-surfed) cannot use it."""
+    holder = login("o-obama", "phone-1")
+    challenge = client.post("/api/v1/liveness/challenges", headers=_auth(holder)).json
+    frames = _frames_for(challenge["steps"], photos)
+    intruder = login("o-intruder", "phone-9")
+    stolen = _enrol(client, intruder, frames, challenge_id=challenge["challenge_id"])
+    assert (stolen.status_code, stolen.json["error"]["code"]) == (
+        400,
+        "liveness_challenge_invalid",
+    )
+    assert client.get("/api/v1/credentials/current", headers=_auth(intruder)).status_code == 404
+    # The intruder's try did not burn it: the holder still answers their own challenge.
+    own = _enrol(client, holder, frames, challenge_id=challenge["challenge_id"])
+    assert own.status_code == 201, own.json

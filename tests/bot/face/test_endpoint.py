@@ -34,8 +34,10 @@ def test_challenge_is_issued_and_stored(app: Any, client: Any, db: Any, store: A
     assert body["frames"] == len(body["steps"]) + 1 == 3
     assert body["expires_in"] == 60
     assert set(body["steps"]) == {"left", "right"}
-    stored = store.get(f"face:challenge:{body['challenge_id']}")
-    assert json.loads(stored) == body["steps"]
+    stored = json.loads(store.get(f"face:challenge:{body['challenge_id']}"))
+    assert stored["steps"] == body["steps"]
+    assert stored["device_id"] == "device-1" and isinstance(stored["citizen_id"], int)
+    assert body["expires_at"] == int(stored["issued_at"]) + 60
 
 
 def test_readiness_reports_the_pack_without_loading_it(client: Any) -> None:

@@ -11,6 +11,7 @@ from bot.face.engine import FaceEngine
 from bot.face.errors import ChallengeInvalid, FaceError, LivenessFailed
 from bot.face.liveness import (
     CHALLENGE_TTL_S,
+    Requester,
     check_motion,
     consume_challenge,
     new_challenge,
@@ -19,13 +20,36 @@ from bot.face.liveness import (
 from tests.bot.face.imaging import blank, mirrored
 
 pytestmark = pytest.mark.face
+ME = Requester(citizen_id=1, device_id="phone-1")
 
 
-def _challenge(store: Any, steps: tuple[str, ...]) -> str:
+class FakeClock:
+    """A settable clock: tests move time instead of sleeping."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _challenge(
+    store: Any, steps: tuple[str, ...], requester: Requester = ME, clock: Any = None
+) -> str:
     """Issue a challenge, then pin its steps so the test knows what to answer."""
-    challenge = new_challenge(store, steps=len(steps))
-    store.set(f"face:challenge:{challenge.id}", json.dumps(list(steps)), CHALLENGE_TTL_S)
+    kwargs = {"clock": clock} if clock is not None else {}
+    challenge = new_challenge(store, steps=len(steps), requester=requester, **kwargs)
+    key = f"face:challenge:{challenge.id}"
+    record = json.loads(store.get(key))
+    store.set(key, json.dumps({**record, "steps": list(steps)}), CHALLENGE_TTL_S)
     return challenge.id
+
+
+def _verify(
+    store: Any, engine: FaceEngine, challenge_id: str, frames: list[bytes], **kw: Any
+) -> Any:
+    """``verify_liveness`` as the citizen the challenge was issued to."""
+    return verify_liveness(store, engine, challenge_id, frames, **{"requester": ME, **kw})
 
 
 def _reason(caught: pytest.ExceptionInfo[LivenessFailed]) -> str:
@@ -34,22 +58,61 @@ def _reason(caught: pytest.ExceptionInfo[LivenessFailed]) -> str:
 
 def test_new_challenge_is_random_and_stored(store: Any) -> None:
     seen = set()
+    clock = FakeClock()
     for _ in range(20):
-        challenge = new_challenge(store)
+        challenge = new_challenge(store, requester=ME, clock=clock)
         assert set(challenge.steps) == {"left", "right"}
-        assert json.loads(store.get(f"face:challenge:{challenge.id}")) == list(challenge.steps)
+        record = json.loads(store.get(f"face:challenge:{challenge.id}"))
+        assert record == {
+            "steps": list(challenge.steps),
+            "issued_at": clock.now,
+            "citizen_id": 1,
+            "device_id": "phone-1",
+        }
+        assert challenge.expires_at == clock.now + CHALLENGE_TTL_S
         seen.add(challenge.steps)
     assert seen == {("left", "right"), ("right", "left")}
-    assert len(new_challenge(store, steps=1).steps) == 1
+    assert len(new_challenge(store, steps=1, requester=ME).steps) == 1
 
 
 def test_challenge_is_single_use(store: Any) -> None:
     challenge_id = _challenge(store, ("left",))
-    assert consume_challenge(store, challenge_id) == ("left",)
+    assert consume_challenge(store, challenge_id, requester=ME).steps == ("left",)
     with pytest.raises(ChallengeInvalid):
-        consume_challenge(store, challenge_id)
+        consume_challenge(store, challenge_id, requester=ME)
     with pytest.raises(ChallengeInvalid):
-        consume_challenge(store, "never-issued")
+        consume_challenge(store, "never-issued", requester=ME)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [Requester(citizen_id=2, device_id="phone-1"), Requester(citizen_id=1, device_id="phone-2")],
+    ids=["other-account", "other-device"],
+)
+def test_challenge_answers_only_for_its_citizen_and_device(store: Any, other: Requester) -> None:
+    """Another account (or the same account on another device) cannot use, nor burn, it."""
+    challenge_id = _challenge(store, ("left",))
+    with pytest.raises(ChallengeInvalid) as caught:
+        consume_challenge(store, challenge_id, requester=other)
+    assert caught.value.details["reason"] == "not_yours"
+    assert consume_challenge(store, challenge_id, requester=ME).steps == ("left",)
+
+
+def test_challenge_must_be_answered_within_its_window(store: Any) -> None:
+    """Expiry is judged by the clock against the recorded issue time, not by the store alone."""
+    clock = FakeClock()
+    late = _challenge(store, ("left",), clock=clock)
+    clock.now += CHALLENGE_TTL_S + 0.5
+    with pytest.raises(ChallengeInvalid) as caught:
+        consume_challenge(store, late, requester=ME, clock=clock)
+    assert caught.value.details["reason"] == "expired"
+    # An answer "from before" the issue (a clock set back, a forged time) is no answer either.
+    early = _challenge(store, ("left",), clock=clock)
+    clock.now -= 1
+    with pytest.raises(ChallengeInvalid):
+        consume_challenge(store, early, requester=ME, clock=clock)
+    clock.now += CHALLENGE_TTL_S
+    assert consume_challenge(store, early, requester=ME, clock=clock).steps == ("left",)
 
 
 def test_motion_accepts_the_asked_direction_and_rejects_the_other() -> None:
@@ -79,20 +142,20 @@ def test_genuine_sequence_passes(store: Any, engine: FaceEngine, photos: dict[st
     """Three different real photos: frontal, turned to his left, turned to his right."""
     challenge_id = _challenge(store, ("left", "right"))
     frames = [photos["obama"], photos["obama3"], photos["obama2"]]
-    result = verify_liveness(store, engine, challenge_id, frames)
+    result = _verify(store, engine, challenge_id, frames)
     assert result.steps == ("left", "right")
     assert result.yaws[1] > result.yaws[0] > result.yaws[2]
     assert result.min_similarity >= engine.threshold
     assert result.best_sample.yaw == min(result.yaws, key=abs)
     with pytest.raises(ChallengeInvalid):  # the answer cannot be replayed
-        verify_liveness(store, engine, challenge_id, frames)
+        _verify(store, engine, challenge_id, frames)
 
 
 def test_wrong_direction_fails(store: Any, engine: FaceEngine, photos: dict[str, bytes]) -> None:
     challenge_id = _challenge(store, ("right", "left"))
     frames = [photos["obama"], photos["obama3"], photos["obama2"]]
     with pytest.raises(LivenessFailed) as caught:
-        verify_liveness(store, engine, challenge_id, frames)
+        _verify(store, engine, challenge_id, frames)
     assert _reason(caught) == "wrong_motion"
 
 
@@ -101,7 +164,7 @@ def test_same_frame_twice_is_rejected(
 ) -> None:
     challenge_id = _challenge(store, ("left",))
     with pytest.raises(LivenessFailed) as caught:
-        verify_liveness(store, engine, challenge_id, [photos["obama3"], photos["obama3"]])
+        _verify(store, engine, challenge_id, [photos["obama3"], photos["obama3"]])
     assert _reason(caught) == "copied_frame"
     assert caught.value.code == "liveness_failed"
 
@@ -113,7 +176,7 @@ def test_mirrored_copy_of_another_frame_is_rejected(
     challenge_id = _challenge(store, ("left", "right"))
     frames = [photos["obama"], photos["obama3"], mirrored(photos["obama3"])]
     with pytest.raises(LivenessFailed) as caught:
-        verify_liveness(store, engine, challenge_id, frames)
+        _verify(store, engine, challenge_id, frames)
     assert _reason(caught) == "mirrored_frame"
 
 
@@ -122,7 +185,7 @@ def test_different_people_are_rejected(
 ) -> None:
     challenge_id = _challenge(store, ("left",))
     with pytest.raises(LivenessFailed) as caught:
-        verify_liveness(store, engine, challenge_id, [photos["obama"], photos["biden"]])
+        _verify(store, engine, challenge_id, [photos["obama"], photos["biden"]])
     assert _reason(caught) == "identity"
 
 
@@ -131,7 +194,7 @@ def test_every_frame_passes_the_gates(
 ) -> None:
     challenge_id = _challenge(store, ("left",))
     with pytest.raises(FaceError) as caught:
-        verify_liveness(store, engine, challenge_id, [photos["obama"], blank()])
+        _verify(store, engine, challenge_id, [photos["obama"], blank()])
     assert caught.value.code == "face_not_found"
     assert caught.value.details["frame"] == 1
 
@@ -141,5 +204,5 @@ def test_wrong_frame_count_is_rejected(
 ) -> None:
     challenge_id = _challenge(store, ("left", "right"))
     with pytest.raises(LivenessFailed) as caught:
-        verify_liveness(store, engine, challenge_id, [photos["obama"], photos["obama3"]])
+        _verify(store, engine, challenge_id, [photos["obama"], photos["obama3"]])
     assert _reason(caught) == "frame_count"
