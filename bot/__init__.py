@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from apiflask import APIFlask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
@@ -41,6 +42,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         TESTING=settings.is_testing,
         SYNC_LOCAL_SPEC=False,
     )
+    if settings.trusted_proxies:
+        # Believe exactly this many X-Forwarded-For/-Proto hops, so request.remote_addr (and the
+        # audit's client-IP hash) is the client's, not the proxy's; the rest are client-supplied.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.info = {"description": "Wangzheng (網證) electronic identity credential backend."}
     init_extensions(app, settings)
     observability.init_app(app)

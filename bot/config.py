@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     merchant_key_pepper: Key = b""
     admin_key: str = ""
     max_body_bytes: Bytes = 8 * 1024 * 1024
+    # "" = /metrics open outside production and not served in production
+    metrics_token: str = ""
+    trusted_proxies: Annotated[int, Field(ge=0, le=5)] = 0  # X-Forwarded-* hops to believe
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)
     ] = "INFO"
@@ -237,6 +240,8 @@ def _check_production(settings: Settings) -> None:
             raise ConfigError(f"{PREFIX}{name.upper()} is required in production")
     if len(settings.admin_key) < 32:
         raise ConfigError(f"{PREFIX}ADMIN_KEY must be at least 32 characters in production")
+    if settings.metrics_token and len(settings.metrics_token) < 32:
+        raise ConfigError(f"{PREFIX}METRICS_TOKEN must be at least 32 characters in production")
     base = settings.wechat_api_base
     if not base.startswith("https://") or any(hint in base for hint in EMULATOR_HINTS):
         raise ConfigError(f"{PREFIX}WECHAT_API_BASE must be the real WeChat API in production")

@@ -1,4 +1,9 @@
-"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+"""Operations endpoints: liveness, readiness and Prometheus metrics.
+
+Invariant: with ``WANGZHENG_METRICS_TOKEN`` set, ``/metrics`` answers only
+``Authorization: Bearer <token>`` (compared in constant time). Without it, ``/metrics`` is open
+in development and testing and not served at all (404) in production.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,11 @@ import time
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response
+from flask import Response, request
 
-from bot.extensions import database, readiness_checks, store
+from bot.crypto import same
+from bot.errors import NotFound, Unauthenticated
+from bot.extensions import database, readiness_checks, settings, store
 from bot.observability import metrics_payload
 
 ops = APIBlueprint("ops", __name__, tag="Operations")
@@ -61,6 +68,16 @@ def readyz() -> tuple[dict[str, Any], int]:
 @ops.get("/metrics")
 @ops.doc(hide=True)
 def metrics() -> Response:
-    """Prometheus exposition format."""
+    """Prometheus exposition format, behind the metrics token when one is configured."""
+    config = settings()
+    if config.metrics_token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not same(given.strip(), config.metrics_token):
+            raise Unauthenticated(
+                "Send Authorization: Bearer <metrics token>.",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+    elif config.is_production:
+        raise NotFound("Metrics are served only with WANGZHENG_METRICS_TOKEN set.")
     payload, content_type = metrics_payload()
     return Response(payload, mimetype=content_type.split(";")[0])

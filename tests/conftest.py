@@ -8,8 +8,9 @@ Every test that uses a storage fixture is marked ``storage``.
 
 from __future__ import annotations
 
+import base64
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,16 @@ os.environ["WANGZHENG_ENV"] = "testing"
 PG_URL = os.environ.get("WANGZHENG_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("WANGZHENG_TEST_REDIS_URL", "")
 ON_CI = os.environ.get("CI", "").lower() == "true"
-STORAGE_FIXTURES = {"app", "client", "runner", "db", "database_url", "store", "store_kind"}
+STORAGE_FIXTURES = {
+    "app",
+    "client",
+    "runner",
+    "db",
+    "database_url",
+    "store",
+    "store_kind",
+    "make_app",
+}
 
 
 def _database_params() -> list[str]:
@@ -111,6 +121,42 @@ def app_config(database_url: str, store_kind: str, tmp_path: Path) -> dict[str, 
         "log_level": "DEBUG",
         "admin_key": "test-admin-key-" + "x" * 32,
     }
+
+
+@pytest.fixture
+def production_config() -> dict[str, Any]:
+    """Overrides that make a valid production app (strong secrets, non-emulator WeChat)."""
+    key = base64.b64encode(b"k" * 32).decode()
+    return {
+        "env": "production",
+        "admin_key": "a" * 40,
+        "data_key": key,
+        "hash_key": key,
+        "merchant_key_pepper": key,
+        "wechat_app_id": "wx0123456789abcdef",
+        "wechat_app_secret": "real-secret",
+        "wechat_token": "real-token",
+    }
+
+
+@pytest.fixture
+def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Any]]:
+    """``make_app(**overrides)``: an app on this test's database and store with other settings.
+
+    For the tests that need a special app (production, a proxy in front...); an override of
+    ``None`` removes that key, so the environment decides it.
+    """
+    built: list[Any] = []
+
+    def _make(**overrides: Any) -> Any:
+        merged = {**app_config, **overrides}
+        application = create_app({k: v for k, v in merged.items() if v is not None})
+        built.append(application)
+        return application
+
+    yield _make
+    for application in built:
+        application.extensions["wangzheng.db"].dispose()
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from openapi_spec_validator import validate
 from sqlalchemy import text
+
+from bot.config import ConfigError
 
 
 def test_healthz(client: Any) -> None:
@@ -79,3 +82,55 @@ def test_openapi_is_valid_and_lists_json_endpoints(client: Any, app: Any) -> Non
             openapi_path = rule.rule.replace("<", "{").replace(">", "}")
             openapi_path = openapi_path.replace("{int:", "{").replace("{string:", "{")
             assert openapi_path in documented, rule.rule
+
+
+METRICS_TOKEN = "metrics-" + "m" * 40
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer wrong",
+        f"Bearer {METRICS_TOKEN[:-1]}",
+        f"Bearer {METRICS_TOKEN}x",
+        f"Basic {METRICS_TOKEN}",
+        METRICS_TOKEN,
+        "Bearer ",
+    ],
+)
+def test_metrics_refuse_anything_but_the_token(make_app: Any, authorization: str | None) -> None:
+    client = make_app(metrics_token=METRICS_TOKEN).test_client()
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.json["error"]["code"] == "unauthenticated"
+    assert "wangzheng_http_requests_total" not in response.get_data(as_text=True)
+
+
+def test_metrics_answer_the_token(make_app: Any) -> None:
+    client = make_app(metrics_token=METRICS_TOKEN).test_client()
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert response.status_code == 200
+    assert "wangzheng_http_requests_total" in response.get_data(as_text=True)
+
+
+def test_production_serves_metrics_only_with_a_token(
+    make_app: Any, production_config: dict[str, Any]
+) -> None:
+    open_client = make_app(**production_config).test_client()
+    response = open_client.get("/metrics")
+    assert response.status_code == 404
+    assert "wangzheng_http_requests_total" not in response.get_data(as_text=True)
+    guarded = make_app(**production_config, metrics_token=METRICS_TOKEN).test_client()
+    assert guarded.get("/metrics").status_code == 401
+    authorised = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert guarded.get("/metrics", headers=authorised).status_code == 200
+
+
+def test_production_refuses_a_short_metrics_token(
+    make_app: Any, production_config: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigError, match="WANGZHENG_METRICS_TOKEN"):
+        make_app(**production_config, metrics_token="short")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
-from bot import create_app
 from bot.demo.service import DEMO_PEOPLE
 from tests.bot.face.imaging import FACE_ROOT, blank
 from tests.photos import CACHE
@@ -78,27 +75,20 @@ def test_simulator_serves_outside_production(client: Any) -> None:
         assert client.get(f"/simulator/samples/{hostile}").status_code == 404
 
 
-def test_simulator_is_absent_in_production(tmp_path: Path) -> None:
-    key = base64.b64encode(b"k" * 32).decode()
-    app = create_app(
-        {
-            "env": "production",
-            "instance_path": tmp_path,
-            "database_url": f"sqlite:///{tmp_path / 'p.sqlite3'}",
-            "admin_key": "a" * 40,
-            "data_key": key,
-            "hash_key": key,
-            "merchant_key_pepper": key,
-            "wechat_app_id": "wx0123456789abcdef",
-            "wechat_app_secret": "real-secret",
-            "wechat_token": "real-token",
-        }
-    )
+@pytest.mark.parametrize("env", ["production", None], ids=["production", "unset"])
+def test_simulator_is_absent_in_production(
+    make_app: Any,
+    production_config: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    env: str | None,
+) -> None:
+    monkeypatch.delenv("WANGZHENG_ENV")  # unset means production
+    app = make_app(**{**production_config, "env": env})
+    assert app.extensions["wangzheng.settings"].is_production
     client = app.test_client()
     assert client.get("/").status_code == 404
     assert client.get("/simulator/api/people").status_code == 404
     assert "/simulator/api/people" not in client.get("/openapi.json").json["paths"]
-    app.extensions["wangzheng.db"].dispose()
 
 
 @pytest.mark.face
