@@ -11,7 +11,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import Response, jsonify
 
-from bot.credentials.keys import public_jwks
+from bot.credentials.keys import ensure_signing_key, public_jwks
 from bot.credentials.service import credential_view
 from bot.credentials.tokens import mint_presentation
 from bot.extensions import database, settings, store
@@ -60,8 +60,9 @@ def presentation() -> tuple[dict[str, Any], int]:
 @credentials.get("/.well-known/jwks.json")
 @credentials.doc(summary="Public keys that verify presentation tokens (RFC 7517)")
 def jwks() -> Response:
-    """Every key that still verifies; cacheable for five minutes."""
+    """Every key that still verifies (never none: the first is made here if need be)."""
     with database().transaction() as session:
+        ensure_signing_key(session, settings())
         body = public_jwks(session)
     response = jsonify(body)
     response.headers["Cache-Control"] = "public, max-age=300"

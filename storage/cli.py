@@ -1,16 +1,31 @@
-"""``flask db ...``: migrate the configured database."""
+"""``flask db ...``: migrate the configured database.
+
+Invariant: after an upgrade to ``head`` the hooks that domain packages registered with
+:func:`after_upgrade` run, each in one transaction (the first signing key is made this way), so
+storage never imports a domain package.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 from alembic import command
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
 from bot.extensions import database
 from storage import migrate
 
 db_cli = AppGroup("db", help="Database migrations (Alembic).")
+_HOOKS = "wangzheng.after_upgrade"
+UpgradeHook = Callable[[Session], None]
+
+
+def after_upgrade(app: Flask, hook: UpgradeHook) -> None:
+    """Run ``hook(session)`` after every ``flask db upgrade`` to head (it must be idempotent)."""
+    app.extensions.setdefault(_HOOKS, []).append(hook)
 
 
 @db_cli.command("upgrade")
@@ -18,6 +33,10 @@ db_cli = AppGroup("db", help="Database migrations (Alembic).")
 def upgrade_command(revision: str) -> None:
     """Upgrade the database to REVISION (default: head)."""
     migrate.upgrade(database().url, revision)
+    if revision == "head":
+        for hook in current_app.extensions.get(_HOOKS, []):
+            with database().transaction() as session:
+                hook(session)
     click.echo(f"database at {revision}")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
-from bot.credentials.keys import public_jwks, rotate_keys
+from bot.credentials.keys import ensure_signing_key, public_jwks, rotate_keys
 from bot.extensions import database, settings
+from storage.cli import after_upgrade
 
 keys_cli = AppGroup("keys", help="ES256 signing keys of presentation tokens.")
 
@@ -29,5 +31,11 @@ def list_command() -> None:
 
 
 def register_keys_commands(app: Flask) -> None:
-    """Attach the ``keys`` group to the app's CLI."""
+    """Attach the ``keys`` group, and make the first signing key when migrating to head."""
     app.cli.add_command(keys_cli)
+    config = settings(app)
+
+    def first_signing_key(session: Session) -> None:
+        ensure_signing_key(session, config)
+
+    after_upgrade(app, first_signing_key)

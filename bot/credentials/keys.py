@@ -2,8 +2,11 @@
 
 Invariants:
 - Private keys exist in clear only in process memory; at rest they are sealed under the data key.
-- One key is current; the first one is created lazily on first use. Two workers racing to create
-  it collide on the partial unique index and the loser reads the winner's key.
+- One key is current. The first one is created by ``flask db upgrade`` (at head) and, should the
+  database have been created otherwise, by the first JWKS fetch or signature, whichever comes
+  first: the JWKS is never empty, so a verifier can pin the key before any credential exists.
+  Two workers racing to create it collide on the partial unique index and the loser reads the
+  winner's key.
 - :func:`rotate_keys` retires the current key (it stops signing at once) and keeps it verifying
   until ``now + signing_key_grace_s`` (at least the token lifetime plus skew).
 - A key past ``verify_until`` is neither published in the JWKS nor accepted.
@@ -94,8 +97,8 @@ def _load_private(settings: Settings, row: SigningKey) -> ec.EllipticCurvePrivat
     return key
 
 
-def current_signing_key(session: Session, settings: Settings) -> ActiveKey:
-    """The current key, created on first use."""
+def ensure_signing_key(session: Session, settings: Settings) -> SigningKey:
+    """The current key's row, created (once, race-safe) when there is none."""
     row = session.scalars(select(SigningKey).where(SigningKey.is_current.is_(True))).one_or_none()
     if row is None:
         row, private_key = _new_key_row(settings)
@@ -107,6 +110,12 @@ def current_signing_key(session: Session, settings: Settings) -> ActiveKey:
         else:
             with _lock:
                 _private_cache[row.kid] = private_key
+    return row
+
+
+def current_signing_key(session: Session, settings: Settings) -> ActiveKey:
+    """The current key, created on first use."""
+    row = ensure_signing_key(session, settings)
     return ActiveKey(row.kid, _load_private(settings, row))
 
 

@@ -40,10 +40,12 @@ def wechat_config(app: Flask | None = None) -> WeChatConfig:
 
 def wechat_api(app: Flask | None = None) -> WeChatApi:
     """The app's WeChat API client (created on first use)."""
-    from bot.extensions import store
+    from bot.extensions import settings, store
 
     target = app or current_app
     api = target.extensions.get(_API)
     if api is None:
-        api = target.extensions.setdefault(_API, WeChatApi(wechat_config(target), store(target)))
+        api = target.extensions.setdefault(
+            _API, WeChatApi(wechat_config(target), store(target), settings(target).data_key)
+        )
     return api  # type: ignore[no-any-return]

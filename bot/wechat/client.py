@@ -2,8 +2,10 @@
 
 Invariants:
 - The access token and the ``wx_card`` api_ticket live only in the short-lived store, shared by
-  every worker. A refresh happens under ``store.lock``, and re-reads the store after taking the
-  lock, so N concurrent callers cause one fetch.
+  every worker, sealed under the data key (:func:`bot.crypto.seal`, purpose ``wechat:<name>``)
+  like every other secret at rest; a value that does not unseal counts as absent. A refresh
+  happens under ``store.lock``, and re-reads the store after taking the lock, so N concurrent
+  callers cause one fetch.
 - A call answered with 40001/42001 refreshes the token (only if nobody already did) and is
   retried exactly once; 45009 raises :class:`WeChatQuotaExceeded`; -1, HTTP errors and timeouts
   raise :class:`WeChatUnavailable`. No other module sees a wechatpy exception.
@@ -14,6 +16,8 @@ Invariants:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -25,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from wechatpy.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from bot.crypto import DecryptionFailed, seal_text, unseal_text
 from bot.wechat.config import REAL_API_BASE, WeChatConfig
 from bot.wechat.errors import (
     InvalidCode,
@@ -113,9 +118,10 @@ class _Client(WeChatClient):  # type: ignore[misc]
 class WeChatApi:
     """One per app; thread-safe."""
 
-    def __init__(self, config: WeChatConfig, store: EphemeralStore) -> None:
+    def __init__(self, config: WeChatConfig, store: EphemeralStore, data_key: bytes) -> None:
         self.config = config
         self.store = store
+        self.data_key = data_key
         self.http = make_http_session(config.api_base)
         self._local = threading.local()
         self._client = _Client(self)
@@ -143,19 +149,34 @@ class WeChatApi:
             raise error_for(errcode, where)
         return body
 
+    def _read_sealed(self, key: str, name: str) -> str | None:
+        """The unsealed value under ``key``, or None when absent or not sealed by our key."""
+        stored = self.store.get(key)
+        if not stored:
+            return None
+        try:
+            sealed = base64.urlsafe_b64decode(stored.encode())
+            return unseal_text(self.data_key, sealed, "wechat:" + name)
+        except (binascii.Error, ValueError, DecryptionFailed):
+            return None  # e.g. written before sealing, or under another data key: refetch
+
+    def _write_sealed(self, key: str, name: str, value: str, ttl: float) -> None:
+        sealed = seal_text(self.data_key, value, "wechat:" + name)
+        self.store.set(key, base64.urlsafe_b64encode(sealed).decode(), ttl)
+
     def _cached(self, name: str, fetch: Callable[[], tuple[str, int]], stale: str | None) -> str:
         """The cached value ``name``, fetched under a lock when absent or equal to ``stale``."""
         key = self._key(name)
-        value = self.store.get(key)
+        value = self._read_sealed(key, name)
         if value and value != stale:
             return value
         try:
             with self.store.lock(key, ttl=LOCK_TTL_S, wait=LOCK_TTL_S):
-                value = self.store.get(key)
+                value = self._read_sealed(key, name)
                 if value and value != stale:
                     return value  # another worker refreshed while we waited
                 value, expires_in = fetch()
-                self.store.set(key, value, max(60, expires_in - TOKEN_MARGIN_S))
+                self._write_sealed(key, name, value, max(60, expires_in - TOKEN_MARGIN_S))
                 return value
         except LockNotAcquired as exc:
             raise WeChatUnavailable(headers={"Retry-After": "1"}) from exc

@@ -26,6 +26,13 @@ class InvalidSignature(WeChatError):
     status = 403
 
 
+class SafeModeRequired(WeChatError):
+    """An AES key is configured, so only safe-mode (encrypted) messages are accepted."""
+
+    code = "safe_mode_required"
+    status = 403
+
+
 class ReplayedMessage(WeChatError):
     """This (timestamp, nonce) was already seen or is outside the allowed window."""
 

@@ -1,6 +1,9 @@
 """Authenticating, decrypting and parsing WeChat server callbacks (plain and safe/AES mode).
 
 Invariants, in the order they are enforced by :func:`open_message`:
+0. When an AES key is configured, only safe-mode messages are accepted: plain mode's signature
+   does not cover the body, so the caller's ``encrypt_type`` never selects it
+   (:class:`SafeModeRequired`, before anything is parsed or a nonce is consumed).
 1. The body is at most ``max_body_bytes`` (checked by the caller before reading it all).
 2. The URL ``signature`` = sha1(sorted(token, timestamp, nonce)) is compared in constant time
    before a single byte of the body is parsed; in safe mode the ``msg_signature`` over the
@@ -26,7 +29,12 @@ from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from bot.crypto import same
 from bot.wechat.config import WeChatConfig
-from bot.wechat.errors import InvalidSignature, MalformedXml, ReplayedMessage
+from bot.wechat.errors import (
+    InvalidSignature,
+    MalformedXml,
+    ReplayedMessage,
+    SafeModeRequired,
+)
 from storage.ephemeral import EphemeralStore
 
 
@@ -104,6 +112,8 @@ def open_message(
     store: EphemeralStore, config: WeChatConfig, query: CallbackQuery, body: bytes
 ) -> dict[str, str]:
     """Authenticate, de-duplicate, decrypt and parse one callback body."""
+    if config.encoding_aes_key and not query.safe_mode:
+        raise SafeModeRequired()
     verify_signature((config.token, query.timestamp, query.nonce), query.signature)
     if query.safe_mode:
         envelope = parse_xml(body)

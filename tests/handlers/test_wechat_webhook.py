@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 import bot.wechat.webhook as webhook
-from bot.wechat.config import DEV_APP_ID
+from bot.wechat.config import DEV_APP_ID, DEV_TOKEN
 from bot.wechat.emulator import WebhookSender, event_xml
 from storage.models.card_event import CardEvent
 from tests.bot.wechat.test_crypto_vectors import (
@@ -43,6 +43,17 @@ def sample_client(app_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -
     """An app configured with WeChat's sample account, its clock frozen in 2014."""
     app_config.update(wechat_app_id=APP_ID, wechat_token=TOKEN, wechat_encoding_aes_key=AES_KEY)
     monkeypatch.setattr(webhook, "clock", lambda: int(TIMESTAMP) + 3.0)
+    from bot import create_app
+
+    application = create_app(app_config)
+    yield application.test_client()
+    application.extensions["wangzheng.db"].dispose()
+
+
+@pytest.fixture
+def plain_client(app_config: dict[str, Any]) -> Any:
+    """An app of an account that configured no AES key: plain mode is all it can receive."""
+    app_config.update(wechat_app_id=DEV_APP_ID, wechat_token=DEV_TOKEN)
     from bot import create_app
 
     application = create_app(app_config)
@@ -120,9 +131,9 @@ def test_tampered_ciphertext_is_403(sample_client: Any) -> None:
     assert _post(sample_client, SAMPLE_QUERY, body).status_code == 403
 
 
-def test_entity_bomb_is_400(client: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_entity_bomb_is_400(plain_client: Any, sender: WebhookSender) -> None:  # noqa: F811
     query, _ = sender.build("<xml/>", safe=False)
-    response = _post(client, query, ENTITY_BOMB)
+    response = _post(plain_client, query, ENTITY_BOMB)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "malformed_xml"
 
@@ -162,9 +173,13 @@ def test_subscribe_gets_sealed_welcome_with_mini_program_link(
 
 
 @pytest.mark.parametrize("command", ["网证", "網證", "help", " HELP "])
-def test_help_commands_in_plain_mode(client: Any, sender: WebhookSender, command: str) -> None:  # noqa: F811
+def test_help_commands_in_plain_mode(
+    plain_client: Any,
+    sender: WebhookSender,  # noqa: F811
+    command: str,
+) -> None:
     query, body = sender.build(event_xml(DEV_APP_ID, "o-user", "text", Content=command), safe=False)
-    response = _post(client, query, body)
+    response = _post(plain_client, query, body)
     assert response.status_code == 200
     reply = webhook.parse_xml(response.data)
     assert reply["MsgType"] == "text"
@@ -218,6 +233,38 @@ def test_sender_posts_over_http_like_wechat(app: Any, sender: WebhookSender) -> 
         assert response.status_code == 200
         assert "<Encrypt>" in response.text
         plain = sender.post(url, event_xml(DEV_APP_ID, "o-http", "text", Content="hi"), safe=False)
-        assert plain.text == "success"
+        assert plain.status_code == 403  # an AES key is configured: safe mode only
     finally:
         served.stop()
+
+
+@pytest.mark.parametrize("encrypt_type", ["", "raw", "none", "AES-no"])
+def test_plain_mode_is_refused_when_an_aes_key_is_configured(
+    app: Any,
+    client: Any,
+    sender: WebhookSender,  # noqa: F811
+    encrypt_type: str,
+) -> None:
+    """A correctly signed plain message cannot pick plain mode: its signature omits the body."""
+    xml = event_xml(DEV_APP_ID, "o-user", Event="user_get_card", CardId="p", UserCardCode="c" * 32)
+    query, body = sender.build(xml, safe=False)
+    if encrypt_type:
+        query["encrypt_type"] = encrypt_type
+    response = _post(client, query, body)
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "safe_mode_required"
+    assert _card_events(app) == 0
+    # The same message, encrypted, goes through with the same timestamp and nonce (none burnt).
+    safe_query, safe_body = sender.build(xml, timestamp=query["timestamp"], nonce=query["nonce"])
+    assert _post(client, safe_query, safe_body).get_data(as_text=True) == "success"
+    assert _card_events(app) == 1
+
+
+def test_help_command_in_plain_mode_gets_no_reply_under_an_aes_key(
+    client: Any,
+    sender: WebhookSender,  # noqa: F811
+) -> None:
+    query, body = sender.build(event_xml(DEV_APP_ID, "o-user", "text", Content="help"), safe=False)
+    response = _post(client, query, body)
+    assert response.status_code == 403
+    assert "网证使用说明" not in response.get_data(as_text=True)
