@@ -39,12 +39,19 @@ EMULATOR_HINTS = ("127.0.0.1", "localhost", "emulator")
 FLAG_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 # Secrets generated in development: field name -> random bytes.
-_GENERATED_SECRETS = {"admin_key": 32, "data_key": 32, "hash_key": 32, "merchant_key_pepper": 32}
+_GENERATED_SECRETS = {
+    "admin_key": 32,
+    "data_key": 32,
+    "hash_key": 32,
+    "merchant_key_pepper": 32,
+    "audit_key": 32,
+}
 _STRING_SECRETS = {"admin_key"}
 _PRODUCTION_REQUIRED = (
     "data_key",
     "hash_key",
     "merchant_key_pepper",
+    "audit_key",
     "admin_key",
     "wechat_app_id",
     "wechat_app_secret",
@@ -109,6 +116,7 @@ class Settings(BaseSettings):
     data_key: AesKey = b""  # AES-256: the first 32 bytes
     hash_key: Key = b""
     merchant_key_pepper: Key = b""
+    audit_key: Key = b""  # HMAC key of the audit chain; its own secret, never rotated with data
     admin_key: str = ""
     max_body_bytes: Bytes = 8 * 1024 * 1024
     # "" = /metrics open outside production and not served in production

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from bot import create_app
 from storage.db import Database, normalise_url
 from storage.models import Base
+from storage.models.audit_chain import GENESIS_ROW
 from tests.photos import photos  # noqa: F401 - the shared session fixture of real photos
 
 # WANGZHENG_ENV unset means production; the suite runs in testing mode, whatever the shell says.
@@ -94,6 +95,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with database.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text(GENESIS_ROW))  # the audit chain's head row, as create_all makes it
     database.dispose()
     yield url
 

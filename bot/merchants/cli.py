@@ -17,8 +17,10 @@ from bot.merchants.accounts import (
     rotate_key,
     set_enabled,
 )
+from bot.merchants.audit import verify_chain
 
 merchants_cli = AppGroup("merchants", help="Merchant accounts and their API keys.")
+audit_cli = AppGroup("audit", help="The verification audit.")
 
 
 def _fail(exc: WangzhengError) -> click.ClickException:
@@ -85,6 +87,19 @@ def list_command() -> None:
             )
 
 
+@audit_cli.command("verify")
+def audit_verify_command() -> None:
+    """Walk the audit's MAC chain; name the first broken row and exit 1 if there is one."""
+    with database().transaction() as session:
+        report = verify_chain(session, settings().audit_key)
+    click.echo(f"checked {report.checked} chained rows ({report.unchained} from before the chain)")
+    if not report.holds:
+        where = f"row id {report.broken_at}" if report.broken_at is not None else "chain head"
+        raise click.ClickException(f"audit chain broken at {where}: {report.problem}")
+    click.echo("audit chain intact")
+
+
 def register_merchant_commands(app: Flask) -> None:
-    """Attach the ``merchants`` group to the app's CLI."""
+    """Attach the ``merchants`` and ``audit`` groups to the app's CLI."""
     app.cli.add_command(merchants_cli)
+    app.cli.add_command(audit_cli)

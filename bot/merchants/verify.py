@@ -214,7 +214,9 @@ def verify_presentation(
 
     def invalid(reason: str, credential_id: str | None = None) -> VerificationResult:
         outcome = VerificationResult("invalid", reason)
-        record_audit(session, _entry(merchant, scope, ip_hash, outcome, credential_id))
+        record_audit(
+            session, settings.audit_key, _entry(merchant, scope, ip_hash, outcome, credential_id)
+        )
         return outcome
 
     if scope not in merchant.scopes or (
@@ -230,7 +232,7 @@ def verify_presentation(
         session, settings, merchant, handle, required_level=required_level, scope=scope, now=now
     )
     entry = _entry(merchant, scope, ip_hash, judged.outcome, judged.credential_id)
-    if not record_audit(session, entry, mark=jti_digest(claims)):
+    if not record_audit(session, settings.audit_key, entry, mark=jti_digest(claims)):
         return invalid("replayed", handle[0] if handle else None)
     if judged.notify_citizen_id is not None:
         # "Verified by a merchant", sent after commit; only for citizens who opted in.

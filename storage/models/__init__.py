@@ -1,6 +1,7 @@
 """SQLAlchemy models, one table per module. Importing this package registers them all."""
 
 from storage.models.app_session import AppSession
+from storage.models.audit_chain import AuditChainHead
 from storage.models.base import Base
 from storage.models.card_event import CardEvent
 from storage.models.citizen import Citizen
@@ -15,6 +16,7 @@ from storage.models.verification_audit import VerificationAudit
 
 __all__ = [
     "AppSession",
+    "AuditChainHead",
     "Base",
     "CardEvent",
     "Citizen",

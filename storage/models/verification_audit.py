@@ -6,6 +6,8 @@ Invariants:
   of the client IP. Never the token, never a claim value.
 - The row of a token's first use carries its single-use mark (``jti_digest``, unique): the mark
   and the audit are one row, so they commit together or not at all.
+- Each row carries an HMAC over its content and its parent's MAC (``seq``, ``mac``), so an edit,
+  deletion or insertion made behind the application's back shows in ``flask audit verify``.
 - Rows are never updated or deleted: the ORM refuses both (see the listeners below), and so does
   the database itself, through triggers created with the table (``APPEND_ONLY_DDL``), so raw
   SQL and other clients cannot rewrite history either.
@@ -31,6 +33,7 @@ class VerificationAudit(Base):
         # A unique index, not a constraint: SQLite adds it without rebuilding the table, which
         # would drop the append-only triggers.
         Index("ix_verification_audits_jti_digest", "jti_digest", unique=True),
+        Index("ix_verification_audits_seq", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,6 +49,10 @@ class VerificationAudit(Base):
     # The single-use mark of the presented token (bot.merchants.audit); NULL on rows that did
     # not consume one (refused before the signature check, or replays).
     jti_digest: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Position in the MAC chain and HMAC over this row and its parent's MAC (bot.merchants.audit).
+    # NULL only on rows written before the chain existed.
+    seq: Mapped[int | None] = mapped_column(default=None)
+    mac: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class AuditIsAppendOnly(RuntimeError):

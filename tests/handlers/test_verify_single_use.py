@@ -20,6 +20,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bot.merchants.audit import verify_chain
 from storage.models.verification_audit import VerificationAudit
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
 
@@ -59,6 +60,9 @@ def test_fifty_threads_one_token_exactly_one_valid(app: Any, client: Any, login:
     rows = _audit(app)
     assert len(rows) == 50
     assert [row[0] for row in rows if row[2] is not None] == ["valid"]
+    with app.extensions["wangzheng.db"].transaction() as session:
+        chain = verify_chain(session, app.extensions["wangzheng.settings"].audit_key)
+    assert chain.holds and chain.checked == 50  # 50 concurrent writers, one unbroken chain
 
 
 def test_a_failed_commit_neither_burns_the_token_nor_audits(
