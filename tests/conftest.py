@@ -135,6 +135,7 @@ def production_config() -> dict[str, Any]:
         "data_key": key,
         "hash_key": key,
         "merchant_key_pepper": key,
+        "audit_key": key,
         "wechat_app_id": "wx0123456789abcdef",
         "wechat_app_secret": "real-secret",
         "wechat_token": "real-token",

@@ -43,6 +43,7 @@ def _production_env(**changes: str) -> dict[str, str]:
         "WANGZHENG_DATA_KEY": STRONG,
         "WANGZHENG_HASH_KEY": STRONG,
         "WANGZHENG_MERCHANT_KEY_PEPPER": STRONG,
+        "WANGZHENG_AUDIT_KEY": STRONG,
         "WANGZHENG_WECHAT_APP_ID": "wx0123456789abcdef",
         "WANGZHENG_WECHAT_APP_SECRET": "secret-from-the-wechat-console",
         "WANGZHENG_WECHAT_TOKEN": "callback-token",
@@ -79,7 +80,8 @@ def test_unset_env_means_production(environ: SetEnv, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["DATA_KEY", "HASH_KEY", "ADMIN_KEY", "MERCHANT_KEY_PEPPER", "WECHAT_APP_SECRET"]
+    "name",
+    ["DATA_KEY", "HASH_KEY", "ADMIN_KEY", "MERCHANT_KEY_PEPPER", "AUDIT_KEY", "WECHAT_APP_SECRET"],
 )
 def test_production_refuses_missing_secret(environ: SetEnv, name: str) -> None:
     environ(_production_env(**{f"WANGZHENG_{name}": ""}))
