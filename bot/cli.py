@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from bot.credentials.cli import register_keys_commands
+from bot.credentials.cli import keys_cli, register_keys_commands
 from bot.demo.cli import register_dev_commands
 from bot.identity.cli import register_registry_commands
 from bot.merchants.cli import register_merchant_commands
+from bot.rotation.cli import rotate_data_key_command, rotate_hash_key_command
 from bot.wechat.cli import wechat_cli
 from storage.cli import register_db_commands
 
@@ -16,6 +17,8 @@ def register_commands(app: Flask) -> None:
     """Attach db, registry, keys, merchants, wechat and dev (``face`` comes with the engine)."""
     register_db_commands(app)
     register_registry_commands(app)
+    keys_cli.add_command(rotate_data_key_command)
+    keys_cli.add_command(rotate_hash_key_command)
     register_keys_commands(app)
     register_merchant_commands(app)
     register_dev_commands(app)

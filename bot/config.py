@@ -32,6 +32,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.crypto import Keyring
+
 PREFIX = "WANGZHENG_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -89,7 +91,16 @@ def _upper(raw: Any) -> Any:
     return raw.strip().upper() if isinstance(raw, str) else raw
 
 
+def _key_list(raw: Any) -> Any:
+    """Comma-separated base64 keys (retired keys of a rotation), each at least 32 bytes."""
+    if isinstance(raw, str):
+        for part in filter(None, (piece.strip() for piece in raw.split(","))):
+            _key(part)
+    return raw
+
+
 Flag = Annotated[bool, BeforeValidator(_flag)]
+KeyList = Annotated[str, AfterValidator(_key_list)]
 Key = Annotated[bytes, BeforeValidator(_key)]
 AesKey = Annotated[bytes, BeforeValidator(_key), AfterValidator(lambda key: key[:32])]
 Seconds = Annotated[int, Field(ge=1, le=86_400)]
@@ -116,6 +127,8 @@ class Settings(BaseSettings):
     data_key: AesKey = b""  # AES-256: the first 32 bytes
     hash_key: Key = b""
     merchant_key_pepper: Key = b""
+    data_keys_retired: KeyList = ""  # comma list; still unseal, never seal (key rotation)
+    hash_keys_retired: KeyList = ""  # comma list; lookups also try these during a rotation
     audit_key: Key = b""  # HMAC key of the audit chain; its own secret, never rotated with data
     admin_key: str = ""
     max_body_bytes: Bytes = 8 * 1024 * 1024
@@ -200,9 +213,24 @@ class Settings(BaseSettings):
         return self.env == "production"
 
     @property
+    def data_keyring(self) -> Keyring:
+        """The data key plus the retired data keys that still unseal."""
+        return Keyring(self.data_key, tuple(_decode_keys(self.data_keys_retired, 32)))
+
+    @property
+    def hash_keyring(self) -> Keyring:
+        """The hash key plus the retired hash keys that lookups still try."""
+        return Keyring(self.hash_key, tuple(_decode_keys(self.hash_keys_retired, None)))
+
+    @property
     def is_testing(self) -> bool:
         """True when running the test suite."""
         return self.env == "testing"
+
+
+def _decode_keys(listed: str, size: int | None) -> list[bytes]:
+    keys = [base64.b64decode(part.strip()) for part in listed.split(",") if part.strip()]
+    return [key[:size] for key in keys] if size else keys
 
 
 def _describe(exc: ValidationError) -> str:

@@ -89,7 +89,7 @@ def mp_login(json_data: LoginIn) -> dict[str, Any]:
         wechat_api(),
         code=json_data.code,
         device_id=json_data.device.device_id,
-        data_key=settings().data_key,
+        data_key=settings().data_keyring,
     )
     return _render(tokens)
 

@@ -88,7 +88,7 @@ def _load_private(settings: Settings, row: SigningKey) -> ec.EllipticCurvePrivat
         cached = _private_cache.get(row.kid)
     if cached is not None:
         return cached
-    der = unseal(settings.data_key, row.private_sealed, PURPOSE)
+    der = unseal(settings.data_keyring, row.private_sealed, PURPOSE)
     key = serialization.load_der_private_key(der, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise TypeError("signing key is not an EC key")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.crypto import seal, token_digest
+from bot.crypto import Keys, seal, token_digest
 from bot.devices.errors import SessionInvalid, TokenReplayed
 from storage.models.app_session import AppSession
 from storage.models.base import utcnow
@@ -92,7 +92,7 @@ def open_session(
     unionid: str | None,
     session_key: str,
     device_id: str,
-    data_key: bytes,
+    data_key: Keys,
 ) -> SessionTokens:
     """Create or update the citizen for ``openid`` and open a session on ``device_id``.
 

@@ -33,6 +33,7 @@ from bot.identity.registry import (
     NAME_SEAL_PURPOSE,
     PHOTO_SEAL_PURPOSE,
     Embedder,
+    find_record,
     id_lookup_hash,
     record_photo,
     reference_embedding,
@@ -179,9 +180,7 @@ def upsert_record(
         "registry_row",
     )
     id_hash = id_lookup_hash(settings.hash_key, number)
-    record = session.scalars(
-        select(RegistryRecord).where(RegistryRecord.id_hash == id_hash)
-    ).one_or_none()
+    record = find_record(session, settings, number)  # also under a retired hash key
     if record is not None and record.row_digest == digest:
         if reference_embedding(session, record.id, embedder.pack_id) is not None:
             return "unchanged"
@@ -195,6 +194,8 @@ def upsert_record(
         status = "created"
         record = RegistryRecord(id_hash=id_hash)
         session.add(record)
+    if record.id_hash != id_hash:  # found under a retired hash key: move it to the current one
+        record.subject_key, record.id_hash = record.subject_key or record.id_hash, id_hash
     record.id_number_sealed = seal_text(settings.data_key, number, ID_SEAL_PURPOSE)
     record.name_sealed = seal_text(settings.data_key, name, NAME_SEAL_PURPOSE)
     record.photo_sealed = seal(settings.data_key, photo, PHOTO_SEAL_PURPOSE)

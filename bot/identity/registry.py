@@ -76,10 +76,13 @@ def id_lookup_hash(hash_key: bytes, id_number: str) -> str:
 
 def find_record(session: Session, settings: Settings, id_number: str) -> RegistryRecord | None:
     """The record for ``id_number`` (already validated by ``parse_id_number``), or None."""
-    digest = id_lookup_hash(settings.hash_key, id_number.strip().upper())
-    return session.scalars(
-        select(RegistryRecord).where(RegistryRecord.id_hash == digest)
-    ).one_or_none()
+    number = id_number.strip().upper()
+    # During a hash-key rotation a record may still be under a retired key: try each, current first.
+    digests = [id_lookup_hash(key, number) for key in settings.hash_keyring.all]
+    records = session.scalars(
+        select(RegistryRecord).where(RegistryRecord.id_hash.in_(digests))
+    ).all()
+    return min(records, key=lambda record: digests.index(record.id_hash), default=None)
 
 
 def normalise_name(name: str) -> str:
@@ -89,17 +92,17 @@ def normalise_name(name: str) -> str:
 
 def record_name(settings: Settings, record: RegistryRecord) -> str:
     """The record's name in clear (for masking or a ``full_identity`` disclosure)."""
-    return unseal_text(settings.data_key, record.name_sealed, NAME_SEAL_PURPOSE)
+    return unseal_text(settings.data_keyring, record.name_sealed, NAME_SEAL_PURPOSE)
 
 
 def record_id_number(settings: Settings, record: RegistryRecord) -> str:
     """The record's ID number in clear (only for a ``full_identity`` disclosure)."""
-    return unseal_text(settings.data_key, record.id_number_sealed, ID_SEAL_PURPOSE)
+    return unseal_text(settings.data_keyring, record.id_number_sealed, ID_SEAL_PURPOSE)
 
 
 def record_photo(settings: Settings, record: RegistryRecord) -> bytes:
     """The reference photo bytes (for re-embedding)."""
-    return unseal(settings.data_key, record.photo_sealed, PHOTO_SEAL_PURPOSE)
+    return unseal(settings.data_keyring, record.photo_sealed, PHOTO_SEAL_PURPOSE)
 
 
 def name_matches(settings: Settings, record: RegistryRecord, name: str) -> bool:

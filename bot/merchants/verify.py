@@ -190,7 +190,7 @@ def _judge(
     outcome = VerificationResult(
         "valid",
         level=credential.level,
-        subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.id_hash),
+        subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.subject_key or record.id_hash),
         claims=_claims(settings, record, scope, now),
     )
     return _Judgement(outcome, credential.id, citizen_id if notify else None)

@@ -46,6 +46,6 @@ def wechat_api(app: Flask | None = None) -> WeChatApi:
     api = target.extensions.get(_API)
     if api is None:
         api = target.extensions.setdefault(
-            _API, WeChatApi(wechat_config(target), store(target), settings(target).data_key)
+            _API, WeChatApi(wechat_config(target), store(target), settings(target).data_keyring)
         )
     return api  # type: ignore[no-any-return]

@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from wechatpy.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot.crypto import DecryptionFailed, seal_text, unseal_text
+from bot.crypto import DecryptionFailed, Keys, seal_text, unseal_text
 from bot.wechat.config import REAL_API_BASE, WeChatConfig
 from bot.wechat.errors import (
     InvalidCode,
@@ -118,7 +118,7 @@ class _Client(WeChatClient):  # type: ignore[misc]
 class WeChatApi:
     """One per app; thread-safe."""
 
-    def __init__(self, config: WeChatConfig, store: EphemeralStore, data_key: bytes) -> None:
+    def __init__(self, config: WeChatConfig, store: EphemeralStore, data_key: Keys) -> None:
         self.config = config
         self.store = store
         self.data_key = data_key

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from wechatpy.crypto import WeChatWxaCrypto
 
 from bot.credentials.service import revoke_for_device_change
-from bot.crypto import unseal_text
+from bot.crypto import Keys, unseal_text
 from bot.devices.sessions import SessionTokens, open_session
 from bot.wechat.client import WeChatApi
 from bot.wechat.errors import DecryptFailed
@@ -42,7 +42,7 @@ def on_device_change(session: Session, citizen_id: int, previous_device_id: str)
 
 
 def login(
-    database: Database, api: WeChatApi, *, code: str, device_id: str, data_key: bytes
+    database: Database, api: WeChatApi, *, code: str, device_id: str, data_key: Keys
 ) -> SessionTokens:
     """Exchange ``code`` with WeChat, then open a session on ``device_id`` in one transaction."""
     wechat = api.code_to_session(code)
@@ -79,7 +79,7 @@ def decrypt_user_data(
 
 
 def decrypt_for_citizen(
-    citizen: Citizen, data_key: bytes, iv: str, encrypted_data: str, app_id: str
+    citizen: Citizen, data_key: Keys, iv: str, encrypted_data: str, app_id: str
 ) -> dict[str, Any]:
     """:func:`decrypt_user_data` with the citizen's stored (sealed) session key."""
     if citizen.session_key_sealed is None:

@@ -27,6 +27,9 @@ class RegistryRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The key merchant pseudonyms derive from: the first ``id_hash`` of the record, kept when a
+    # hash-key rotation re-hashes ``id_hash`` so pseudonyms stay stable. NULL = same as id_hash.
+    subject_key: Mapped[str | None] = mapped_column(String(64), default=None)
     id_number_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     name_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     photo_sealed: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,1 @@
+"""Rotation of the data key and the ID-number hash key (``flask keys rotate-…``)."""
