@@ -21,10 +21,12 @@ from bot import create_app
 from storage.db import Database, normalise_url
 from storage.models import Base
 from storage.models.audit_chain import GENESIS_ROW
-from tests.photos import photos  # noqa: F401 - the shared session fixture of real photos
 
 # WANGZHENG_ENV unset means production; the suite runs in testing mode, whatever the shell says.
 os.environ["WANGZHENG_ENV"] = "testing"
+# Shared fixtures: real photos (session-wide) and the WeChat emulator with an app wired to it.
+pytest_plugins = ["tests.photos", "tests.wechat_support"]
+
 PG_URL = os.environ.get("WANGZHENG_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("WANGZHENG_TEST_REDIS_URL", "")
 ON_CI = os.environ.get("CI", "").lower() == "true"

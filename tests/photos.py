@@ -2,7 +2,7 @@
 
 Sources: the ``face_recognition==1.3.0`` sdist on PyPI (``tests/test_images``: Obama x3, Biden,
 partial faces) and the installed ``insightface`` wheel (``Tom_Hanks_54745.png``, the group photo
-``t1.jpg``). Use the ``photos`` fixture (``from tests.photos import photos``) in a conftest.
+``t1.jpg``). The root conftest loads the ``photos`` fixture for every test (``pytest_plugins``).
 """
 
 from __future__ import annotations

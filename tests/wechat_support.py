@@ -1,7 +1,7 @@
 """Fixtures shared by the WeChat tests: a loopback emulator and an app wired to it.
 
-Import the fixtures into a test module with ``from tests.wechat_support import *``-style
-explicit imports; they depend on the root conftest's ``app_config``.
+The root conftest loads this module with ``pytest_plugins``, so every test can ask for these
+fixtures by name; they depend on the root conftest's ``app_config``.
 """
 
 from __future__ import annotations

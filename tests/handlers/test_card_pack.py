@@ -17,14 +17,6 @@ from bot.wechat.emulator.server import Emulator
 from storage.models.card_event import CardEvent
 from storage.models.credential import Credential
 from tests.registry_factories import add_record
-from tests.wechat_support import (  # noqa: F401 - fixtures
-    emulator,
-    running_emulator,
-    sender,
-    wechat_app,
-    wechat_app_config,
-    wechat_client,
-)
 
 
 def _issue(app: Any, subject_id: int, openid: str, device_id: str) -> str:
@@ -42,9 +34,9 @@ def _issue(app: Any, subject_id: int, openid: str, device_id: str) -> str:
 
 
 def test_bound_device_gets_a_signed_card_ext(
-    wechat_app: Any,  # noqa: F811
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
     login: Any,
 ) -> None:
     tokens = login("o-card", "phone-1")
@@ -67,8 +59,8 @@ def test_bound_device_gets_a_signed_card_ext(
 
 
 def test_card_is_made_unavailable_when_its_credential_ends(
-    wechat_app: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    emulator: Emulator,
 ) -> None:
     subject = add_record(wechat_app)
     with wechat_app.app_context():  # the outbox sends after commit, from the app
@@ -81,7 +73,7 @@ def test_card_is_made_unavailable_when_its_credential_ends(
 
 
 @pytest.fixture
-def card_off(wechat_app_config: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def card_off(wechat_app_config: dict[str, Any]) -> dict[str, Any]:
     """The WeChat settings with the card pack switched off (set before the app is built)."""
     wechat_app_config["wechat_card_enabled"] = False
     return wechat_app_config
@@ -92,7 +84,7 @@ def test_card_pack_switched_off(
     app: Any,
     client: Any,
     login: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
 ) -> None:
     tokens = login("o-off", "phone-1")
     _issue(app, add_record(app), "o-off", "phone-1")
@@ -106,10 +98,10 @@ def test_card_pack_switched_off(
 
 
 def test_card_events_are_recorded_against_their_credential(
-    wechat_app: Any,  # noqa: F811
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
-    sender: WebhookSender,  # noqa: F811
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
+    sender: WebhookSender,
 ) -> None:
     code = _issue(wechat_app, add_record(wechat_app), "o-card", "phone-1")
     for event, card_code in (("user_get_card", code), ("user_view_card", "not-one-of-ours")):

@@ -17,13 +17,6 @@ from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.outbox import OutboxMessage
 from tests.registry_factories import add_record
-from tests.wechat_support import (  # noqa: F401 - fixtures
-    emulator,
-    running_emulator,
-    wechat_app,
-    wechat_app_config,
-    wechat_client,
-)
 
 LOGIN = "/api/v1/mp/login"
 CODE_PATH = "/sns/jscode2session"
@@ -36,9 +29,9 @@ def _count(app: Any, model: Any) -> int:
 
 
 def test_login_opens_a_device_bound_session(
-    wechat_app: Any,  # noqa: F811
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
 ) -> None:
     code = emulator.issue_code("alice")
     response = wechat_client.post(LOGIN, json={"code": code, "device": DEVICE})
@@ -66,7 +59,7 @@ def test_login_opens_a_device_bound_session(
     assert me["access_token"] != body["access_token"]
 
 
-def test_dev_codes_map_to_stable_openids(wechat_client: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_dev_codes_map_to_stable_openids(wechat_client: Any, emulator: Emulator) -> None:
     for _ in range(2):
         response = wechat_client.post(LOGIN, json={"code": "dev:bob", "device": DEVICE})
         assert response.status_code == 200
@@ -84,9 +77,9 @@ def test_dev_codes_map_to_stable_openids(wechat_client: Any, emulator: Emulator)
     ],
 )
 def test_wechat_login_errors(
-    wechat_app: Any,  # noqa: F811
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
     errcode: int,
     status: int,
     code: str,
@@ -100,7 +93,7 @@ def test_wechat_login_errors(
     assert _count(wechat_app, Citizen) == 0
 
 
-def test_a_used_code_is_invalid(wechat_client: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_a_used_code_is_invalid(wechat_client: Any, emulator: Emulator) -> None:
     code = emulator.issue_code("carol")
     assert wechat_client.post(LOGIN, json={"code": code, "device": DEVICE}).status_code == 200
     again = wechat_client.post(LOGIN, json={"code": code, "device": DEVICE})
@@ -108,7 +101,7 @@ def test_a_used_code_is_invalid(wechat_client: Any, emulator: Emulator) -> None:
     assert again.get_json()["error"]["code"] == "invalid_code"
 
 
-def test_wechat_timeout_is_503(wechat_client: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_wechat_timeout_is_503(wechat_client: Any, emulator: Emulator) -> None:
     emulator.delay(CODE_PATH, 1.5)
     response = wechat_client.post(LOGIN, json={"code": "dev:alice", "device": DEVICE})
     assert response.status_code == 503
@@ -129,9 +122,9 @@ def test_wechat_timeout_is_503(wechat_client: Any, emulator: Emulator) -> None: 
     ],
 )
 def test_bad_requests_write_nothing(
-    wechat_app: Any,  # noqa: F811
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
     kwargs: dict[str, Any],
     status: int,
     code: str,
@@ -145,9 +138,9 @@ def test_bad_requests_write_nothing(
 
 
 def test_login_on_another_device_revokes_the_old_one(
-    wechat_app: Any,  # noqa: F811
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
 ) -> None:
     first = wechat_client.post(LOGIN, json={"code": "dev:dave", "device": DEVICE}).get_json()
     database = wechat_app.extensions["wangzheng.db"]
@@ -177,7 +170,7 @@ def test_login_on_another_device_revokes_the_old_one(
     assert stale.status_code == 401
 
 
-def test_refresh_replay_revokes_the_family(wechat_client: Any) -> None:  # noqa: F811
+def test_refresh_replay_revokes_the_family(wechat_client: Any) -> None:
     tokens = wechat_client.post(LOGIN, json={"code": "dev:erin", "device": DEVICE}).get_json()
     rotated = wechat_client.post(
         "/api/v1/mp/refresh", json={"refresh_token": tokens["refresh_token"]}
@@ -193,15 +186,15 @@ def test_refresh_replay_revokes_the_family(wechat_client: Any) -> None:  # noqa:
     assert after.status_code == 401  # the revocation of the family was committed
 
 
-def test_openapi_documents_login(wechat_client: Any) -> None:  # noqa: F811
+def test_openapi_documents_login(wechat_client: Any) -> None:
     spec = wechat_client.get("/openapi.json").get_json()
     assert "/api/v1/mp/login" in spec["paths"]
     assert "LoginIn" in spec["components"]["schemas"]
 
 
 def test_secrets_never_reach_the_logs(
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_client: Any,
+    emulator: Emulator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)

@@ -15,19 +15,12 @@ import pytest
 from bot.wechat.emulator.server import Emulator
 from tests.handlers.verify_helpers import enrolled, fetch_token, verify
 from tests.registry_factories import ADULT_ID
-from tests.wechat_support import (  # noqa: F401 - fixtures
-    emulator,
-    running_emulator,
-    wechat_app,
-    wechat_app_config,
-    wechat_client,
-)
 
 
 def test_no_credential_reaches_the_logs(
-    wechat_app: Any,  # noqa: F811
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
     login: Any,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],

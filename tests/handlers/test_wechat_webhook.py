@@ -22,7 +22,6 @@ from tests.bot.wechat.test_crypto_vectors import (
     TOKEN,
     URL_SIGNATURE,
 )
-from tests.wechat_support import sender  # noqa: F401 - fixture
 
 SAMPLE_BODY = (
     "<xml><ToUserName><![CDATA[toUser]]></ToUserName>"
@@ -84,7 +83,7 @@ def test_get_with_bad_signature_is_403(sample_client: Any) -> None:
     assert response.get_json()["error"]["code"] == "invalid_signature"
 
 
-def test_get_encrypted_verification_decrypts_echostr(client: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_get_encrypted_verification_decrypts_echostr(client: Any, sender: WebhookSender) -> None:
     query, body = sender.build("hello-echo")
     encrypted = body.decode().split("<Encrypt><![CDATA[")[1].split("]]>")[0]
     query["echostr"] = encrypted
@@ -131,19 +130,19 @@ def test_tampered_ciphertext_is_403(sample_client: Any) -> None:
     assert _post(sample_client, SAMPLE_QUERY, body).status_code == 403
 
 
-def test_entity_bomb_is_400(plain_client: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_entity_bomb_is_400(plain_client: Any, sender: WebhookSender) -> None:
     query, _ = sender.build("<xml/>", safe=False)
     response = _post(plain_client, query, ENTITY_BOMB)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "malformed_xml"
 
 
-def test_entity_bomb_inside_encryption_is_400(client: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_entity_bomb_inside_encryption_is_400(client: Any, sender: WebhookSender) -> None:
     query, body = sender.build(ENTITY_BOMB)
     assert _post(client, query, body).status_code == 400
 
 
-def test_oversized_body_is_413(client: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_oversized_body_is_413(client: Any, sender: WebhookSender) -> None:
     xml = event_xml(DEV_APP_ID, "o-user", "text", Content="x" * 70_000)
     query, body = sender.build(xml, safe=False)
     response = _post(client, query, body)
@@ -152,7 +151,7 @@ def test_oversized_body_is_413(client: Any, sender: WebhookSender) -> None:  # n
 
 def test_subscribe_gets_sealed_welcome_with_mini_program_link(
     client: Any,
-    sender: WebhookSender,  # noqa: F811
+    sender: WebhookSender,
 ) -> None:
     query, body = sender.build(event_xml(DEV_APP_ID, "o-new-follower", Event="subscribe"))
     response = _post(client, query, body)
@@ -175,7 +174,7 @@ def test_subscribe_gets_sealed_welcome_with_mini_program_link(
 @pytest.mark.parametrize("command", ["网证", "網證", "help", " HELP "])
 def test_help_commands_in_plain_mode(
     plain_client: Any,
-    sender: WebhookSender,  # noqa: F811
+    sender: WebhookSender,
     command: str,
 ) -> None:
     query, body = sender.build(event_xml(DEV_APP_ID, "o-user", "text", Content=command), safe=False)
@@ -186,7 +185,7 @@ def test_help_commands_in_plain_mode(
     assert "网证使用说明" in reply["Content"]
 
 
-def test_other_messages_get_success(client: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_other_messages_get_success(client: Any, sender: WebhookSender) -> None:
     for xml in (
         event_xml(DEV_APP_ID, "o-user", Event="unsubscribe"),
         event_xml(DEV_APP_ID, "o-user", "text", Content="hello"),
@@ -196,7 +195,7 @@ def test_other_messages_get_success(client: Any, sender: WebhookSender) -> None:
         assert _post(client, query, body).get_data(as_text=True) == "success"
 
 
-def test_card_events_are_recorded_once(app: Any, client: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_card_events_are_recorded_once(app: Any, client: Any, sender: WebhookSender) -> None:
     code = "a" * 32
     for event in ("user_get_card", "user_view_card", "update_member_card", "user_del_card"):
         xml = event_xml(DEV_APP_ID, "o-user", Event=event, CardId="pcard", UserCardCode=code)
@@ -215,7 +214,7 @@ def test_card_events_are_recorded_once(app: Any, client: Any, sender: WebhookSen
         assert {row.user_card_code for row in rows} == {code}
 
 
-def test_bad_signature_records_no_card_event(app: Any, client: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_bad_signature_records_no_card_event(app: Any, client: Any, sender: WebhookSender) -> None:
     xml = event_xml(DEV_APP_ID, "o-user", Event="user_get_card", CardId="p", UserCardCode="c")
     query, body = sender.build(xml)
     query["msg_signature"] = "f" * 40
@@ -223,7 +222,7 @@ def test_bad_signature_records_no_card_event(app: Any, client: Any, sender: Webh
     assert _card_events(app) == 0
 
 
-def test_sender_posts_over_http_like_wechat(app: Any, sender: WebhookSender) -> None:  # noqa: F811
+def test_sender_posts_over_http_like_wechat(app: Any, sender: WebhookSender) -> None:
     from bot.wechat.emulator import serve
 
     served = serve(app)  # our app on a loopback port, as WeChat's servers would reach it
@@ -242,7 +241,7 @@ def test_sender_posts_over_http_like_wechat(app: Any, sender: WebhookSender) -> 
 def test_plain_mode_is_refused_when_an_aes_key_is_configured(
     app: Any,
     client: Any,
-    sender: WebhookSender,  # noqa: F811
+    sender: WebhookSender,
     encrypt_type: str,
 ) -> None:
     """A correctly signed plain message cannot pick plain mode: its signature omits the body."""
@@ -262,7 +261,7 @@ def test_plain_mode_is_refused_when_an_aes_key_is_configured(
 
 def test_help_command_in_plain_mode_gets_no_reply_under_an_aes_key(
     client: Any,
-    sender: WebhookSender,  # noqa: F811
+    sender: WebhookSender,
 ) -> None:
     query, body = sender.build(event_xml(DEV_APP_ID, "o-user", "text", Content="help"), safe=False)
     response = _post(client, query, body)

@@ -10,7 +10,6 @@ from bot.config import Settings
 from bot.face.engine import FaceEngine
 from bot.face.service import get_engine
 from tests.bot.face.imaging import FACE_ROOT
-from tests.photos import photos  # noqa: F401 - the shared session fixture
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from tests.bot.face.imaging import FACE_ROOT
-from tests.photos import photos  # noqa: F401 - the shared session fixture
 
 
 @pytest.fixture

@@ -22,14 +22,6 @@ from bot.wechat.emulator.server import Emulator
 from bot.wechat.errors import CardPackDisabled
 from storage.models.card_event import CardEvent
 from storage.models.outbox import OutboxMessage
-from tests.wechat_support import (  # noqa: F401 - fixtures
-    emulator,
-    running_emulator,
-    sender,
-    wechat_app,
-    wechat_app_config,
-    wechat_client,
-)
 
 OPENID = "o-card-holder"
 
@@ -39,7 +31,7 @@ def _outbox(app: Any) -> list[OutboxMessage]:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-def test_create_card_class_command(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_create_card_class_command(wechat_app: Any, emulator: Emulator) -> None:
     result = wechat_app.test_cli_runner().invoke(
         args=["wechat", "create-card-class", "--mp-username", "gh_abc@app"]
     )
@@ -60,7 +52,7 @@ def test_card_codes_are_opaque_and_unique() -> None:
     assert all(len(code) == 32 and int(code, 16) >= 0 for code in codes)
 
 
-def test_card_ext_signature(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_card_ext_signature(wechat_app: Any, emulator: Emulator) -> None:
     with wechat_app.app_context():
         api = wechat_api()
         ext = card_ext_for(api, openid=OPENID, code="c" * 32, timestamp=1700000000, nonce_str="n1")
@@ -74,10 +66,10 @@ def test_card_ext_signature(wechat_app: Any, emulator: Emulator) -> None:  # noq
 
 
 def test_card_lifecycle(
-    wechat_app: Any,  # noqa: F811
-    wechat_client: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
-    sender: WebhookSender,  # noqa: F811
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
+    sender: WebhookSender,
 ) -> None:
     database = wechat_app.extensions["wangzheng.db"]
     code = new_card_code()
@@ -105,13 +97,13 @@ def test_card_lifecycle(
     assert call.body == {"code": code, "card_id": DEV_CARD_ID}
 
 
-def test_unavailable_for_an_unknown_code_is_done(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_unavailable_for_an_unknown_code_is_done(wechat_app: Any, emulator: Emulator) -> None:
     with wechat_app.app_context(), wechat_app.extensions["wangzheng.db"].transaction() as session:
         make_card_unavailable(session, code="never-added-to-the-card-pack")
     assert [row.status for row in _outbox(wechat_app)] == ["sent"]
 
 
-def test_rolled_back_revocation_sends_nothing(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_rolled_back_revocation_sends_nothing(wechat_app: Any, emulator: Emulator) -> None:
     with pytest.raises(RuntimeError), wechat_app.app_context():
         with wechat_app.extensions["wangzheng.db"].transaction() as session:
             make_card_unavailable(session, code="x" * 32)
@@ -120,7 +112,7 @@ def test_rolled_back_revocation_sends_nothing(wechat_app: Any, emulator: Emulato
     assert emulator.calls_to("/card/code/unavailable") == []
 
 
-def test_disabled_card_pack(wechat_app_config: dict[str, Any], emulator: Emulator) -> None:  # noqa: F811
+def test_disabled_card_pack(wechat_app_config: dict[str, Any], emulator: Emulator) -> None:
     wechat_app_config["wechat_card_enabled"] = False
     from bot import create_app
 

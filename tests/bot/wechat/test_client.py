@@ -11,12 +11,6 @@ from bot.wechat.app import wechat_api
 from bot.wechat.client import WeChatApi
 from bot.wechat.emulator.server import Emulator
 from bot.wechat.errors import WeChatError, WeChatQuotaExceeded, WeChatUnavailable
-from tests.wechat_support import (  # noqa: F401 - fixtures
-    emulator,
-    running_emulator,
-    wechat_app,
-    wechat_app_config,
-)
 
 TOKEN_PATH = "/cgi-bin/token"
 TICKET_PATH = "/cgi-bin/ticket/getticket"
@@ -31,7 +25,7 @@ def _ticket(api: WeChatApi) -> dict[str, Any]:
     return api.call(lambda client: client.jsapi.get_ticket("wx_card"), "getticket")
 
 
-def test_token_is_fetched_once_and_shared(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_token_is_fetched_once_and_shared(wechat_app: Any, emulator: Emulator) -> None:
     api = _api(wechat_app)
     first = api.access_token()
     assert api.access_token() == first
@@ -42,8 +36,8 @@ def test_token_is_fetched_once_and_shared(wechat_app: Any, emulator: Emulator) -
 
 
 def test_wechatpy_calls_reach_the_emulator_through_the_host_rewrite(
-    wechat_app: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    emulator: Emulator,
 ) -> None:
     body = _ticket(_api(wechat_app))
     assert body["ticket"].startswith("emuticket")
@@ -54,8 +48,8 @@ def test_wechatpy_calls_reach_the_emulator_through_the_host_rewrite(
 
 @pytest.mark.parametrize("errcode", [40001, 42001])
 def test_token_rejected_mid_flow_is_refreshed_once(
-    wechat_app: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    emulator: Emulator,
     errcode: int,
 ) -> None:
     api = _api(wechat_app)
@@ -67,7 +61,7 @@ def test_token_rejected_mid_flow_is_refreshed_once(
     assert len(emulator.calls_to(TICKET_PATH)) == 2
 
 
-def test_token_expiring_at_wechat_is_refreshed_once(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_token_expiring_at_wechat_is_refreshed_once(wechat_app: Any, emulator: Emulator) -> None:
     api = _api(wechat_app)
     api.access_token()
     emulator.expire_tokens()  # WeChat now answers 42001 for the cached token
@@ -75,7 +69,7 @@ def test_token_expiring_at_wechat_is_refreshed_once(wechat_app: Any, emulator: E
     assert len(emulator.calls_to(TOKEN_PATH)) == 2
 
 
-def test_a_second_rejection_is_not_retried_forever(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_a_second_rejection_is_not_retried_forever(wechat_app: Any, emulator: Emulator) -> None:
     api = _api(wechat_app)
     emulator.fail(TICKET_PATH, 40001, times=5)
     with pytest.raises(WeChatError) as caught:
@@ -85,7 +79,7 @@ def test_a_second_rejection_is_not_retried_forever(wechat_app: Any, emulator: Em
     assert len(emulator.calls_to(TOKEN_PATH)) == 2
 
 
-def test_quota_exceeded_is_a_clear_error(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_quota_exceeded_is_a_clear_error(wechat_app: Any, emulator: Emulator) -> None:
     emulator.fail(TICKET_PATH, 45009)
     with pytest.raises(WeChatQuotaExceeded) as caught:
         _ticket(_api(wechat_app))
@@ -93,7 +87,7 @@ def test_quota_exceeded_is_a_clear_error(wechat_app: Any, emulator: Emulator) ->
     assert "quota" in caught.value.message
 
 
-def test_busy_and_timeout_are_retryable_unavailable(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_busy_and_timeout_are_retryable_unavailable(wechat_app: Any, emulator: Emulator) -> None:
     api = _api(wechat_app)
     emulator.fail(TICKET_PATH, -1)
     with pytest.raises(WeChatUnavailable):
@@ -104,7 +98,7 @@ def test_busy_and_timeout_are_retryable_unavailable(wechat_app: Any, emulator: E
     assert caught.value.status == 503
 
 
-def test_token_endpoint_failure_is_surfaced(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_token_endpoint_failure_is_surfaced(wechat_app: Any, emulator: Emulator) -> None:
     emulator.fail(TOKEN_PATH, 45009)
     with pytest.raises(WeChatQuotaExceeded):
         _api(wechat_app).access_token()
@@ -127,7 +121,7 @@ def _together(count: int, work: Any) -> list[Any]:
     return results
 
 
-def test_ten_concurrent_callers_cause_one_token_fetch(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_ten_concurrent_callers_cause_one_token_fetch(wechat_app: Any, emulator: Emulator) -> None:
     api = _api(wechat_app)
     store = wechat_app.extensions["wangzheng.store"]
     # Ten "workers": separate clients sharing only the store, as gunicorn workers do.
@@ -139,7 +133,7 @@ def test_ten_concurrent_callers_cause_one_token_fetch(wechat_app: Any, emulator:
     assert len(emulator.calls_to(TOKEN_PATH)) == 1
 
 
-def test_ten_concurrent_rejections_cause_one_refresh(wechat_app: Any, emulator: Emulator) -> None:  # noqa: F811
+def test_ten_concurrent_rejections_cause_one_refresh(wechat_app: Any, emulator: Emulator) -> None:
     api = _api(wechat_app)
     api.access_token()
     emulator.expire_tokens()

@@ -15,12 +15,6 @@ from bot.wechat.emulator.server import Emulator
 from bot.wechat.notify import enqueue_notification
 from storage.models.citizen import Citizen
 from storage.models.outbox import OutboxMessage
-from tests.wechat_support import (  # noqa: F401 - fixtures
-    emulator,
-    running_emulator,
-    wechat_app,
-    wechat_app_config,
-)
 
 SEND = "/cgi-bin/message/subscribe/send"
 
@@ -44,8 +38,8 @@ def _rows(app: Any) -> list[OutboxMessage]:
 
 
 def test_credential_issued_is_sent_after_commit(
-    wechat_app: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    emulator: Emulator,
     login: Any,
 ) -> None:
     citizen_id = _citizen(wechat_app, login)
@@ -60,8 +54,8 @@ def test_credential_issued_is_sent_after_commit(
 
 
 def test_verification_notice_respects_the_setting(
-    wechat_app: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    emulator: Emulator,
     login: Any,
 ) -> None:
     citizen_id = _citizen(wechat_app, login, notify_on_verification=False)
@@ -74,8 +68,8 @@ def test_verification_notice_respects_the_setting(
 
 
 def test_failures_are_retried_with_backoff(
-    wechat_app: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    emulator: Emulator,
     login: Any,
 ) -> None:
     citizen_id = _citizen(wechat_app, login)
@@ -94,8 +88,8 @@ def test_failures_are_retried_with_backoff(
 
 
 def test_refusal_is_dropped_and_exhaustion_is_dead(
-    wechat_app: Any,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app: Any,
+    emulator: Emulator,
     login: Any,
 ) -> None:
     citizen_id = _citizen(wechat_app, login)
@@ -121,14 +115,14 @@ def test_backoff_grows_and_is_capped() -> None:
     assert max(delays) == 3600
 
 
-def test_unknown_kind_is_a_programming_error(wechat_app: Any, login: Any) -> None:  # noqa: F811
+def test_unknown_kind_is_a_programming_error(wechat_app: Any, login: Any) -> None:
     with pytest.raises(ValueError):
         _enqueue(wechat_app, _citizen(wechat_app, login), "birthday")
 
 
 def test_thread_dispatch_delivers_in_the_background(
-    wechat_app_config: dict[str, Any],  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    wechat_app_config: dict[str, Any],
+    emulator: Emulator,
 ) -> None:
     wechat_app_config["wechat_outbox_dispatch"] = "thread"
     from bot import create_app
