@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-backends lint format models bench clean
+.PHONY: install run test test-fast test-backends lint format models bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-models.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: install
 ## The whole suite on SQLite and the SQL store (plus PostgreSQL/Redis when their test URLs are set).
 test: install
 	$(BIN)/pytest
+
+## The quick loop: everything but the browser and gunicorn tests (CI still runs all of them).
+test-fast: install
+	$(BIN)/pytest -m "not browser and not gunicorn"
 
 ## The storage-dependent tests again, against PostgreSQL and Redis (CI sets the URLs).
 test-backends: install

@@ -18,7 +18,10 @@ import pytest
 from sqlalchemy import text
 
 from bot import create_app
+from bot.extensions import database, settings
+from bot.extensions import store as app_store
 from storage.db import Database, normalise_url
+from storage.ephemeral import EphemeralStore
 from storage.models import Base
 from storage.models.audit_chain import GENESIS_ROW
 
@@ -161,7 +164,7 @@ def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Any]]:
 
     yield _make
     for application in built:
-        application.extensions["wangzheng.db"].dispose()
+        database(application).dispose()
 
 
 @pytest.fixture
@@ -169,7 +172,7 @@ def app(app_config: dict[str, Any]) -> Iterator[Any]:
     """A fresh app on a clean database and store."""
     application = create_app(app_config)
     yield application
-    application.extensions["wangzheng.db"].dispose()
+    database(application).dispose()
 
 
 @pytest.fixture
@@ -187,30 +190,29 @@ def runner(app: Any) -> Any:
 @pytest.fixture
 def db(app: Any) -> Database:
     """The app's database."""
-    return app.extensions["wangzheng.db"]  # type: ignore[no-any-return]
+    return database(app)
 
 
 @pytest.fixture
-def store(app: Any) -> Any:
+def store(app: Any) -> EphemeralStore:
     """The app's short-lived store."""
-    return app.extensions["wangzheng.store"]
+    return app_store(app)
 
 
 @pytest.fixture
-def login(app: Any) -> Any:
+def login(app: Any, db: Database) -> Any:
     """``login(openid, device_id)`` opens a mini-program session directly (no WeChat round trip)."""
     from bot.devices.sessions import SessionTokens, open_session
 
     def _login(openid: str = "o-test-citizen", device_id: str = "device-1") -> SessionTokens:
-        settings = app.extensions["wangzheng.settings"]
-        with app.extensions["wangzheng.db"].transaction() as session:
+        with db.transaction() as session:
             return open_session(
                 session,
                 openid=openid,
                 unionid=None,
                 session_key="dGVzdC1zZXNzaW9uLWtleQ==",
                 device_id=device_id,
-                data_key=settings.data_key,
+                data_key=settings(app).data_key,
             )
 
     return _login

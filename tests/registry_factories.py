@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.credentials.service import IssuedCredential, issue_credential
 from bot.crypto import seal, seal_text
+from bot.extensions import database, settings
 from bot.identity.idnumber import make_id_number, parse_id_number
 from bot.identity.registry import (
     ID_SEAL_PURPOSE,
@@ -23,7 +24,7 @@ MINOR_ID = make_id_number("310104", dt.date.today().replace(year=dt.date.today()
 
 def settings_of(app: Any) -> Any:
     """The app's settings."""
-    return app.extensions["wangzheng.settings"]
+    return settings(app)
 
 
 def add_record(
@@ -36,7 +37,7 @@ def add_record(
     """Insert a registry record (no embedding) and return its id."""
     settings = settings_of(app)
     parsed = parse_id_number(id_number)
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         record = RegistryRecord(
             id_hash=id_lookup_hash(settings.hash_key, parsed.value),
             id_number_sealed=seal_text(settings.data_key, parsed.value, ID_SEAL_PURPOSE),
@@ -61,7 +62,7 @@ def issue(
     level: str = "light",
 ) -> IssuedCredential:
     """Issue a credential through the service."""
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return issue_credential(
             session, subject_id=subject_id, level=level, openid=openid, device_id=device_id
         )
@@ -71,7 +72,7 @@ def add_merchant(
     app: Any, *, name: str = "Hotel Test", category: str = "hotel", scopes: list[str] | None = None
 ) -> IssuedKey:
     """Create a merchant; returns its view and API key."""
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return create_merchant(
             session,
             settings_of(app),

@@ -12,11 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from bot.config import PROJECT_ROOT
 from bot.face.packs import ensure_pack
 from tests.bot.face.imaging import FACE_ROOT
+
+pytestmark = pytest.mark.gunicorn
 
 
 def _free_port() -> int:

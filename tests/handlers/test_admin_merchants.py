@@ -7,13 +7,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.extensions import database
 from storage.models.merchant import Merchant
 
 ADMIN = {"Authorization": "Bearer test-admin-key-" + "x" * 32}
 
 
 def _count(app: Any) -> int:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return int(session.scalar(select(func.count()).select_from(Merchant)) or 0)
 
 
@@ -31,7 +32,7 @@ def test_admin_key_is_required(app: Any, client: Any, headers: dict[str, str]) -
     assert _count(app) == 0
 
 
-def test_create_list_rotate_disable(app: Any, client: Any) -> None:
+def test_create_list_rotate_disable(db: Any, client: Any) -> None:
     created = client.post(
         "/admin/api/merchants",
         json={"name": "如家酒店", "category": "hotel", "scopes": ["name_masked", "full_identity"]},
@@ -47,7 +48,7 @@ def test_create_list_rotate_disable(app: Any, client: Any) -> None:
     ]
     listed = client.get("/admin/api/merchants", headers=ADMIN).get_data(as_text=True)
     assert key not in listed and merchant["public_id"] in listed
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         row = session.scalars(select(Merchant)).one()
         assert key not in row.key_hash and len(row.key_hash) == 64
     pid = merchant["public_id"]

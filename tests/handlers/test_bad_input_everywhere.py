@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.extensions import database, settings
 from storage.models import Base
 from tests.registry_factories import add_merchant
 
@@ -37,7 +38,7 @@ def body_endpoints(app: Any) -> list[tuple[str, str, str]]:
 
 
 def _counts(app: Any) -> dict[str, int]:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return {
             table.name: int(session.scalar(select(func.count()).select_from(table)) or 0)
             for table in Base.metadata.sorted_tables
@@ -49,7 +50,7 @@ def _credentials(app: Any, login: Any, path: str) -> dict[str, str]:
     if path.startswith("/api/v1/verify"):
         return {"Authorization": f"Bearer {add_merchant(app).api_key}"}
     if path.startswith("/admin/api/"):
-        return {"Authorization": f"Bearer {app.extensions['wangzheng.settings'].admin_key}"}
+        return {"Authorization": f"Bearer {settings(app).admin_key}"}
     return {"Authorization": f"Bearer {login().access_token}"}
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.credentials.service import issue_credential, revoke_for_device_change
+from bot.extensions import database
 from bot.wechat.cards import new_card_code
 from bot.wechat.config import DEV_APP_ID, DEV_CARD_ID
 from bot.wechat.emulator import WebhookSender, event_xml
@@ -21,7 +22,7 @@ from tests.registry_factories import add_record
 
 def _issue(app: Any, subject_id: int, openid: str, device_id: str) -> str:
     code = new_card_code()
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         issue_credential(
             session,
             subject_id=subject_id,
@@ -66,7 +67,7 @@ def test_card_is_made_unavailable_when_its_credential_ends(
     with wechat_app.app_context():  # the outbox sends after commit, from the app
         first = _issue(wechat_app, subject, "o-card", "phone-1")
         second = _issue(wechat_app, subject, "o-card", "phone-1")  # re-issued: first superseded
-        with wechat_app.extensions["wangzheng.db"].transaction() as session:
+        with database(wechat_app).transaction() as session:
             assert revoke_for_device_change(session, "o-card", "phone-1") == 1
     calls = [call.body["code"] for call in emulator.calls_to("/card/code/unavailable")]
     assert calls == [first, second]
@@ -111,7 +112,7 @@ def test_card_events_are_recorded_against_their_credential(
         query, body = sender.build(xml)
         response = wechat_client.post("/wechat/callback", query_string=query, data=body)
         assert response.status_code == 200
-    with wechat_app.extensions["wangzheng.db"].transaction() as session:
+    with database(wechat_app).transaction() as session:
         rows = session.execute(
             select(CardEvent.event, CardEvent.credential_id).order_by(CardEvent.id)
         ).all()

@@ -214,7 +214,7 @@ def test_attempt_limits_per_id_number_and_per_openid(
 
 
 def test_second_enrolment_supersedes_the_first(
-    app: Any,
+    db: Any,
     client: Any,
     login: Any,
     registry: None,
@@ -223,7 +223,7 @@ def test_second_enrolment_supersedes_the_first(
     tokens = login("o-obama", "phone-1")
     assert _answer(client, tokens, photos).status_code == 201
     assert _answer(client, tokens, photos).status_code == 201
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         rows = session.scalars(select(Credential).order_by(Credential.issued_at)).all()
         statuses = [(row.status, row.reason) for row in rows]
     assert statuses == [("superseded", "reissued"), ("active", None)]

@@ -47,7 +47,7 @@ def probe_client(app: Any) -> Any:
 
 
 def _rows(app: Any) -> int:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return int(session.scalar(select(func.count()).select_from(EphemeralEntry)) or 0)
 
 

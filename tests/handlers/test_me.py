@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.extensions import database
 from storage.models.outbox import OutboxMessage
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
 
 
 def _queued_kinds(app: Any) -> list[str]:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         return [json.loads(row.payload).get("kind", row.kind) for row in rows]
 

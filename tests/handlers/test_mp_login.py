@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot.credentials.service import issue_credential
 from bot.crypto import unseal_text
+from bot.extensions import database, settings
 from bot.wechat.cards import new_card_code
 from bot.wechat.emulator.server import Emulator
 from storage.models.app_session import AppSession
@@ -24,7 +25,7 @@ DEVICE = {"device_id": "device-aaaa-1", "model": "iPhone 15"}
 
 
 def _count(app: Any, model: Any) -> int:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -44,14 +45,14 @@ def test_login_opens_a_device_bound_session(
     assert call.params["grant_type"] == "authorization_code"
     assert "access_token" not in call.params  # jscode2session needs none, and none was fetched
     assert emulator.calls_to("/cgi-bin/token") == []
-    settings = wechat_app.extensions["wangzheng.settings"]
-    with wechat_app.extensions["wangzheng.db"].transaction() as session:
+    app_settings = settings(wechat_app)
+    with database(wechat_app).transaction() as session:
         citizen = session.scalars(select(Citizen)).one()
         assert citizen.openid == emulator.openid_for("alice")
         assert citizen.unionid
         assert citizen.current_device_id == DEVICE["device_id"]
         assert citizen.session_key_sealed is not None
-        key = unseal_text(settings.data_key, citizen.session_key_sealed, "wechat.session_key")
+        key = unseal_text(app_settings.data_key, citizen.session_key_sealed, "wechat.session_key")
         assert key.encode() not in citizen.session_key_sealed
     me = wechat_client.post(
         "/api/v1/mp/refresh", json={"refresh_token": body["refresh_token"]}
@@ -143,11 +144,11 @@ def test_login_on_another_device_revokes_the_old_one(
     emulator: Emulator,
 ) -> None:
     first = wechat_client.post(LOGIN, json={"code": "dev:dave", "device": DEVICE}).get_json()
-    database = wechat_app.extensions["wangzheng.db"]
-    with database.transaction() as session:
+    app_db = database(wechat_app)
+    with app_db.transaction() as session:
         openid = session.scalars(select(Citizen.openid)).one()
     code = new_card_code()
-    with database.transaction() as session:
+    with app_db.transaction() as session:
         old = issue_credential(
             session,
             subject_id=add_record(wechat_app),
@@ -159,7 +160,7 @@ def test_login_on_another_device_revokes_the_old_one(
     other = {"device_id": "device-bbbb-2"}
     second = wechat_client.post(LOGIN, json={"code": "dev:dave", "device": other}).get_json()
     assert second["device_changed"] is True
-    with database.transaction() as session:
+    with app_db.transaction() as session:
         revoked = session.get(Credential, old.credential_id)
         assert revoked is not None
         assert (revoked.status, revoked.reason) == ("revoked", "device_changed")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.extensions import settings
 from bot.wechat.emulator.server import Emulator
 from tests.handlers.verify_helpers import enrolled, fetch_token, verify
 from tests.registry_factories import ADULT_ID
@@ -27,7 +28,7 @@ def test_no_credential_reaches_the_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     client = wechat_client
-    admin_key = wechat_app.extensions["wangzheng.settings"].admin_key
+    admin_key = settings(wechat_app).admin_key
     secrets: list[str] = [admin_key, emulator.app_secret, ADULT_ID]
 
     code = emulator.issue_code("grace")

@@ -16,13 +16,13 @@ def test_healthz(client: Any) -> None:
     assert response.status_code == 200 and response.json == {"status": "ok"}
 
 
-def test_readyz_reports_each_check(client: Any, app: Any) -> None:
+def test_readyz_reports_each_check(client: Any, store: Any) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200, response.json
     checks = response.json["checks"]
     assert checks["database"]["ok"] and checks["store"]["ok"]
     assert checks["database"]["backend"] in ("sqlite", "postgresql")
-    assert checks["store"]["backend"] == app.extensions["wangzheng.store"].backend
+    assert checks["store"]["backend"] == store.backend
 
 
 def test_readyz_fails_when_a_check_fails(client: Any, app: Any) -> None:
@@ -42,10 +42,10 @@ def test_readyz_fails_when_a_check_fails(client: Any, app: Any) -> None:
     }
 
 
-def test_readyz_sees_a_broken_database(client: Any, app: Any) -> None:
-    app.extensions["wangzheng.db"].engine.dispose()
-    if app.extensions["wangzheng.store"].backend == "sql":
-        with app.extensions["wangzheng.db"].engine.begin() as conn:
+def test_readyz_sees_a_broken_database(client: Any, db: Any, store: Any) -> None:
+    db.engine.dispose()
+    if store.backend == "sql":
+        with db.engine.begin() as conn:
             conn.execute(text("DROP TABLE ephemeral_entries"))
         response = client.get("/readyz")
         assert response.status_code == 503

@@ -11,6 +11,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from bot.demo.service import DEMO_PEOPLE
+from bot.extensions import settings
 from tests.bot.face.imaging import FACE_ROOT, blank
 from tests.photos import CACHE
 from tests.registry_factories import add_record, issue
@@ -84,7 +85,7 @@ def test_simulator_is_absent_in_production(
 ) -> None:
     monkeypatch.delenv("WANGZHENG_ENV")  # unset means production
     app = make_app(**{**production_config, "env": env})
-    assert app.extensions["wangzheng.settings"].is_production
+    assert settings(app).is_production
     client = app.test_client()
     assert client.get("/").status_code == 404
     assert client.get("/simulator/api/people").status_code == 404
@@ -95,7 +96,7 @@ def test_simulator_is_absent_in_production(
 def test_dev_prepare_seeds_the_demo_registry_idempotently(
     app: Any, client: Any, runner: Any, photos: dict[str, bytes]
 ) -> None:
-    demo = app.extensions["wangzheng.settings"].instance_path / "demo"
+    demo = settings(app).instance_path / "demo"
     shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
     first = runner.invoke(args=["dev", "prepare"])
     assert first.exit_code == 0, first.output

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.crypto import keyed_hash
+from bot.extensions import database, settings
 from storage.models.verification_audit import VerificationAudit
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key
 
@@ -27,26 +28,26 @@ def _audited_ip_hash(app: Any, forwarded_for: str | None) -> str:
         headers["X-Forwarded-For"] = forwarded_for
     response = client.post("/api/v1/verify", json={"token": token}, headers=headers)
     assert response.status_code == 200, response.get_json()
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return str(session.scalars(select(VerificationAudit.client_ip_hash)).one())
 
 
 def _login(app: Any, openid: str, device_id: str) -> Any:
     from bot.devices.sessions import open_session
 
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return open_session(
             session,
             openid=openid,
             unionid=None,
             session_key="dGVzdC1zZXNzaW9uLWtleQ==",
             device_id=device_id,
-            data_key=app.extensions["wangzheng.settings"].data_key,
+            data_key=settings(app).data_key,
         )
 
 
 def _hash(app: Any, address: str) -> str:
-    return keyed_hash(app.extensions["wangzheng.settings"].hash_key, address, "client_ip")
+    return keyed_hash(settings(app).hash_key, address, "client_ip")
 
 
 def test_one_trusted_proxy_hashes_the_forwarded_client(make_app: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from bot import create_app
+from bot.extensions import settings
 from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.test_scanner_browser import chromium, write_y4m
 from tests.photos import CACHE
@@ -34,18 +34,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def dev_server(app_config: dict[str, Any], photos: dict[str, bytes]) -> Iterator[str]:
+def dev_server(make_app: Any, photos: dict[str, bytes]) -> Iterator[str]:
     """A development-mode app with the demo registry, served on a free loopback port."""
     port = _free_port()
-    config = {
-        **app_config,
-        "env": "development",
-        "bind": f"127.0.0.1:{port}",
-        "face_model_root": FACE_ROOT,
-        "face_liveness_steps": 1,
-    }
-    app = create_app(config)
-    demo = Path(config["instance_path"]) / "demo"
+    app = make_app(
+        env="development",
+        bind=f"127.0.0.1:{port}",
+        face_model_root=FACE_ROOT,
+        face_liveness_steps=1,
+    )
+    demo = settings(app).instance_path / "demo"
     shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
     prepared = app.test_cli_runner().invoke(args=["dev", "prepare"])
     assert prepared.exit_code == 0 and "created=2" in prepared.output, prepared.output
@@ -55,7 +53,6 @@ def dev_server(app_config: dict[str, Any], photos: dict[str, bytes]) -> Iterator
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
     thread.join(timeout=5)
-    app.extensions["wangzheng.db"].dispose()
 
 
 def test_simulator_light_flow_ends_on_a_pass_with_a_qr(dev_server: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.extensions import database
 from bot.identity.idnumber import make_id_number
 from storage.models.verification_audit import VerificationAudit
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
@@ -15,7 +16,7 @@ from tests.registry_factories import ADULT_ID, MINOR_ID, add_merchant
 
 
 def _audit_count(app: Any) -> int:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return int(session.scalar(select(func.count()).select_from(VerificationAudit)) or 0)
 
 

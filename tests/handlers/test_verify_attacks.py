@@ -65,11 +65,11 @@ def test_alg_none_is_bad_signature(client: Any, citizen: Any, key: str) -> None:
 
 
 def test_hs256_keyed_with_our_public_key_is_bad_signature(
-    app: Any, client: Any, citizen: Any, key: str
+    db: Any, client: Any, citizen: Any, key: str
 ) -> None:
     token = fetch_token(client, citizen.access_token)
     kid = split(token)[0]["kid"]
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         public = verification_key(session, kid)
     assert public is not None
     pem = public.public_bytes(
@@ -114,13 +114,13 @@ def test_garbage_is_malformed(client: Any, key: str, garbage: str) -> None:
 
 
 def test_token_from_superseded_device(
-    app: Any, client: Any, login: Any, citizen: Any, key: str
+    db: Any, client: Any, login: Any, citizen: Any, key: str
 ) -> None:
     old_device_token = fetch_token(client, citizen.access_token)
     still_old = fetch_token(client, citizen.access_token)
     login("o-test-citizen", "device-2")  # the citizen moves to a new phone
     _invalid(client, key, old_device_token, "superseded")  # even before the credential is revoked
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         assert revoke_for_device_change(session, "o-test-citizen", "device-1") == 1
     _invalid(client, key, still_old, "superseded")
 
@@ -134,9 +134,9 @@ def test_token_of_a_reissued_credential_is_superseded(
     assert verify(client, key, fetch_token(client, citizen.access_token))[1]["result"] == "valid"
 
 
-def test_revoked_credential(app: Any, client: Any, citizen: Any, key: str) -> None:
+def test_revoked_credential(db: Any, client: Any, citizen: Any, key: str) -> None:
     token = fetch_token(client, citizen.access_token)
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         revoke_credential(session, citizen.credential_id, "reported_stolen")
     _invalid(client, key, token, "revoked")
 
@@ -170,13 +170,13 @@ def test_scope_not_granted(app: Any, client: Any, citizen: Any) -> None:
 
 
 def test_every_attempt_is_audited_without_the_token(
-    app: Any, client: Any, citizen: Any, key: str
+    db: Any, client: Any, citizen: Any, key: str
 ) -> None:
     token = fetch_token(client, citizen.access_token)
     verify(client, key, token, scope="name_masked")
     verify(client, key, token)
     verify(client, key, alg_none(token))
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         rows = list(session.scalars(select(VerificationAudit).order_by(VerificationAudit.id)))
     assert [(r.result, r.reason, r.disclosed) for r in rows] == [
         ("valid", None, "name_masked"),

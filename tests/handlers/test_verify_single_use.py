@@ -20,6 +20,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bot.extensions import database
 from bot.merchants.audit import verify_chain
 from storage.models.verification_audit import VerificationAudit
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _audit(app: Any) -> list[tuple[str, str | None, str | None]]:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         rows = session.execute(
             select(VerificationAudit.result, VerificationAudit.reason, VerificationAudit.jti_digest)
         ).all()
@@ -94,7 +95,7 @@ from bot import create_app
 
 config, key, token, when = json.loads(sys.argv[1])
 app = create_app(config)
-engine = app.extensions["wangzheng.db"].engine
+engine = database(app).engine  # a child process: no fixtures here
 seen = {"audit": False}
 
 @event.listens_for(engine, "after_cursor_execute")
@@ -123,6 +124,7 @@ print("survived")
 )
 def test_sigkill_around_the_commit_keeps_mark_and_audit_together(
     app: Any,
+    db: Any,
     client: Any,
     login: Any,
     app_config: dict[str, Any],
@@ -150,7 +152,7 @@ def test_sigkill_around_the_commit_keeps_mark_and_audit_together(
     status, answer = verify(client, key, token)
     assert status == 200
     assert answer.get("reason", answer["result"]) == second_answer
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         marked = session.scalar(
             select(func.count())
             .select_from(VerificationAudit)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 import bot.wechat.webhook as webhook
+from bot.extensions import database
 from bot.wechat.config import DEV_APP_ID, DEV_TOKEN
 from bot.wechat.emulator import WebhookSender, event_xml
 from storage.models.card_event import CardEvent
@@ -27,6 +28,11 @@ SAMPLE_BODY = (
     "<xml><ToUserName><![CDATA[toUser]]></ToUserName>"
     f"<Encrypt><![CDATA[{ENCRYPT}]]></Encrypt></xml>"
 )
+SAMPLE_ACCOUNT = {
+    "wechat_app_id": APP_ID,
+    "wechat_token": TOKEN,
+    "wechat_encoding_aes_key": AES_KEY,
+}
 SAMPLE_QUERY = {
     "signature": URL_SIGNATURE,
     "timestamp": TIMESTAMP,
@@ -38,26 +44,16 @@ SAMPLE_QUERY = {
 
 
 @pytest.fixture
-def sample_client(app_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+def sample_client(make_app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """An app configured with WeChat's sample account, its clock frozen in 2014."""
-    app_config.update(wechat_app_id=APP_ID, wechat_token=TOKEN, wechat_encoding_aes_key=AES_KEY)
     monkeypatch.setattr(webhook, "clock", lambda: int(TIMESTAMP) + 3.0)
-    from bot import create_app
-
-    application = create_app(app_config)
-    yield application.test_client()
-    application.extensions["wangzheng.db"].dispose()
+    return make_app(**SAMPLE_ACCOUNT).test_client()
 
 
 @pytest.fixture
-def plain_client(app_config: dict[str, Any]) -> Any:
+def plain_client(make_app: Any) -> Any:
     """An app of an account that configured no AES key: plain mode is all it can receive."""
-    app_config.update(wechat_app_id=DEV_APP_ID, wechat_token=DEV_TOKEN)
-    from bot import create_app
-
-    application = create_app(app_config)
-    yield application.test_client()
-    application.extensions["wangzheng.db"].dispose()
+    return make_app(wechat_app_id=DEV_APP_ID, wechat_token=DEV_TOKEN).test_client()
 
 
 def _post(client: Any, query: dict[str, str], body: bytes | str) -> Any:
@@ -65,7 +61,7 @@ def _post(client: Any, query: dict[str, str], body: bytes | str) -> Any:
 
 
 def _card_events(app: Any) -> int:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return int(session.scalar(select(func.count()).select_from(CardEvent)) or 0)
 
 
@@ -104,15 +100,11 @@ def test_sample_message_in_safe_mode_is_accepted_once(sample_client: Any) -> Non
     assert replay.get_json()["error"]["code"] == "replayed_message"
 
 
-def test_sample_outside_window_is_rejected(app_config: dict[str, Any]) -> None:
-    app_config.update(wechat_app_id=APP_ID, wechat_token=TOKEN, wechat_encoding_aes_key=AES_KEY)
-    from bot import create_app
-
-    application = create_app(app_config)  # real clock: 2014 is far outside 300 s
+def test_sample_outside_window_is_rejected(make_app: Any) -> None:
+    application = make_app(**SAMPLE_ACCOUNT)  # real clock: 2014 is far outside 300 s
     response = _post(application.test_client(), SAMPLE_QUERY, SAMPLE_BODY)
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "replayed_message"
-    application.extensions["wangzheng.db"].dispose()
 
 
 @pytest.mark.parametrize("field", ["signature", "msg_signature"])
@@ -195,7 +187,7 @@ def test_other_messages_get_success(client: Any, sender: WebhookSender) -> None:
         assert _post(client, query, body).get_data(as_text=True) == "success"
 
 
-def test_card_events_are_recorded_once(app: Any, client: Any, sender: WebhookSender) -> None:
+def test_card_events_are_recorded_once(db: Any, client: Any, sender: WebhookSender) -> None:
     code = "a" * 32
     for event in ("user_get_card", "user_view_card", "update_member_card", "user_del_card"):
         xml = event_xml(DEV_APP_ID, "o-user", Event=event, CardId="pcard", UserCardCode=code)
@@ -203,7 +195,7 @@ def test_card_events_are_recorded_once(app: Any, client: Any, sender: WebhookSen
         assert _post(client, query, body).get_data(as_text=True) == "success"
         query, body = sender.build(xml)  # WeChat redelivers the same event with a new nonce
         assert _post(client, query, body).status_code == 200
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         rows = session.scalars(select(CardEvent).order_by(CardEvent.id)).all()
         assert [row.event for row in rows] == [
             "user_get_card",

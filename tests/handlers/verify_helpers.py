@@ -14,6 +14,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.credentials.keys import current_signing_key
+from bot.extensions import database
 from tests.registry_factories import add_merchant, add_record, issue, settings_of
 
 
@@ -81,7 +82,7 @@ def split(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
 
 def sign_with_our_key(app: Any, claims: dict[str, Any]) -> str:
     """A token signed by the service's current key with arbitrary claims (as an insider could)."""
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         key = current_signing_key(session, settings_of(app))
     return jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid})
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from bot.extensions import database
 from storage.models.merchant import Merchant
 from storage.models.verification_audit import VerificationAudit
 from tests.registry_factories import add_merchant
@@ -15,7 +16,7 @@ from tests.registry_factories import add_merchant
 
 def _insert_row(app: Any) -> None:
     add_merchant(app)
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         merchant_id = session.scalar(select(Merchant.id))
         session.add(
             VerificationAudit(
@@ -31,9 +32,9 @@ def _insert_row(app: Any) -> None:
         "DELETE FROM verification_audits",
     ],
 )
-def test_raw_sql_cannot_rewrite_the_audit(app: Any, statement: str) -> None:
+def test_raw_sql_cannot_rewrite_the_audit(app: Any, db: Any, statement: str) -> None:
     _insert_row(app)
-    database = app.extensions["wangzheng.db"]
+    database = db
     with pytest.raises(DBAPIError, match="append-only"):
         with database.engine.begin() as conn:
             conn.execute(text(statement))

@@ -12,18 +12,18 @@ from typing import Any
 import jwt
 from sqlalchemy import func, select
 
-from bot import create_app
 from bot.credentials.tokens import mint_presentation
+from bot.extensions import database, store
 from storage.models.credential import Credential
 from storage.models.signing_key import SigningKey
 from tests.registry_factories import add_record, issue, settings_of
 
 
 def _mint(app: Any) -> str:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return mint_presentation(
             session,
-            app.extensions["wangzheng.store"],
+            store(app),
             settings_of(app),
             openid="o-test-citizen",
             device_id="device-1",
@@ -46,18 +46,14 @@ def test_fresh_app_publishes_a_key_before_any_issuance(app: Any, client: Any, db
     assert claims["lvl"] == "light"
 
 
-def test_db_upgrade_makes_the_first_signing_key(app_config: dict[str, Any], tmp_path: Path) -> None:
-    app_config["database_url"] = f"sqlite:///{tmp_path / 'migrated.sqlite3'}"  # empty file
-    application = create_app(app_config)
-    try:
-        runner = application.test_cli_runner()
-        result = runner.invoke(args=["db", "upgrade"])
-        assert result.exit_code == 0, result.output
-        (kid,) = runner.invoke(args=["keys", "list"]).output.split()
-        assert runner.invoke(args=["db", "upgrade"]).exit_code == 0  # idempotent: still one
-        with application.extensions["wangzheng.db"].transaction() as session:
-            assert session.scalars(select(SigningKey.kid)).all() == [kid]
-        keys = application.test_client().get("/.well-known/jwks.json").get_json()["keys"]
-        assert [key["kid"] for key in keys] == [kid]
-    finally:
-        application.extensions["wangzheng.db"].dispose()
+def test_db_upgrade_makes_the_first_signing_key(make_app: Any, tmp_path: Path) -> None:
+    application = make_app(database_url=f"sqlite:///{tmp_path / 'migrated.sqlite3'}")  # empty
+    runner = application.test_cli_runner()
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    (kid,) = runner.invoke(args=["keys", "list"]).output.split()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0  # idempotent: still one
+    with database(application).transaction() as session:
+        assert session.scalars(select(SigningKey.kid)).all() == [kid]
+    keys = application.test_client().get("/.well-known/jwks.json").get_json()["keys"]
+    assert [key["kid"] for key in keys] == [kid]

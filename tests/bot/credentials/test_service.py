@@ -17,13 +17,14 @@ from bot.credentials.service import (
     revoke_credential,
     revoke_for_device_change,
 )
+from bot.extensions import database
 from storage.models.base import utcnow
 from storage.models.credential import Credential
 from tests.registry_factories import add_record, issue, settings_of
 
 
 def _statuses(app: Any) -> dict[str, tuple[str, str | None]]:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return {c.id: (c.status, c.reason) for c in session.scalars(select(Credential))}
 
 
@@ -94,19 +95,21 @@ def test_unknown_level_is_refused(app: Any, db: Any) -> None:
 
 
 @pytest.mark.parametrize("by", ["openid", "citizen_id"])
-def test_device_change_revokes_the_old_devices_credential(app: Any, login: Any, by: str) -> None:
+def test_device_change_revokes_the_old_devices_credential(
+    app: Any, db: Any, login: Any, by: str
+) -> None:
     tokens = login("o-test-citizen", "device-1")
     issued = issue(app, add_record(app))
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         who = "o-test-citizen" if by == "openid" else tokens.citizen_id
         assert revoke_for_device_change(session, who, "device-other") == 0
         assert revoke_for_device_change(session, who, "device-1") == 1
     assert _statuses(app)[issued.credential_id] == ("revoked", "device_changed")
 
 
-def test_revoke_credential_and_view(app: Any) -> None:
+def test_revoke_credential_and_view(app: Any, db: Any) -> None:
     issued = issue(app, add_record(app, name="欧阳娜娜"))
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         view = credential_view(session, settings_of(app), "o-test-citizen")
         assert (view.status, view.valid, view.masked_name) == ("active", True, "欧**娜")
         assert revoke_credential(session, issued.credential_id, "citizen_request")

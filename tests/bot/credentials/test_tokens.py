@@ -14,15 +14,16 @@ import segno
 from bot.credentials.errors import DeviceNotBound, NoActiveCredential, PresentationRejected
 from bot.credentials.keys import clear_key_cache, current_signing_key, public_jwks, rotate_keys
 from bot.credentials.tokens import decode_presentation, mint_presentation, resolve_handle
+from bot.extensions import database, store
 from storage.models.base import utcnow
 from tests.registry_factories import ADULT_ID, add_record, issue, settings_of
 
 
 def _mint(app: Any, device_id: str = "device-1") -> str:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return mint_presentation(
             session,
-            app.extensions["wangzheng.store"],
+            store(app),
             settings_of(app),
             openid="o-test-citizen",
             device_id=device_id,
@@ -53,11 +54,11 @@ def test_token_is_small_fits_a_version_10_qr_and_holds_no_personal_data(app: Any
     }
 
 
-def test_each_presentation_has_its_own_handle_and_jti(app: Any) -> None:
+def test_each_presentation_has_its_own_handle_and_jti(app: Any, store: Any) -> None:
     issued = issue(app, add_record(app))
     first, second = _payload(_mint(app)), _payload(_mint(app))
     assert first["cid"] != second["cid"] and first["jti"] != second["jti"]
-    store = app.extensions["wangzheng.store"]
+    store = store
     assert resolve_handle(store, first["cid"]) == (issued.credential_id, "device-1")
 
 

@@ -50,16 +50,12 @@ def test_readiness_reports_the_pack_without_loading_it(client: Any) -> None:
     assert isinstance(face["loaded"], bool)
 
 
-def test_load_on_start_loads_once_and_readiness_says_so(app_config: dict[str, Any]) -> None:
-    from bot import create_app
+def test_load_on_start_loads_once_and_readiness_says_so(make_app: Any) -> None:
     from bot.face import warm_up
     from bot.face.service import engine_loaded
 
-    application = create_app({**app_config, "face_load_on_start": True})
-    try:
-        assert warm_up(application) is True
-        assert engine_loaded(settings(application)) is not None
-        face = application.test_client().get("/readyz").get_json()["checks"]["face_model"]
-        assert face["loaded"] is True
-    finally:
-        application.extensions["wangzheng.db"].dispose()
+    application = make_app(face_load_on_start=True)
+    assert warm_up(application) is True
+    assert engine_loaded(settings(application)) is not None
+    face = application.test_client().get("/readyz").get_json()["checks"]["face_model"]
+    assert face["loaded"] is True

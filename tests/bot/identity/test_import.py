@@ -67,7 +67,7 @@ def _summary(output: str) -> dict[str, str]:
 
 
 def test_import_reports_every_bad_row_and_is_idempotent(
-    app: Any, runner: Any, tmp_path: Path, photos: dict[str, bytes]
+    app: Any, db: Any, runner: Any, tmp_path: Path, photos: dict[str, bytes]
 ) -> None:
     csv_path, folder = _write(tmp_path, photos, GOOD + BAD)
     first = runner.invoke(args=["registry", "import", str(csv_path), "--photos", str(folder)])
@@ -105,7 +105,7 @@ def test_import_reports_every_bad_row_and_is_idempotent(
 
     settings = settings_of(app)
     engine = get_engine(settings)
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(RegistryRecord)) == 2
         record = find_record(session, settings, OBAMA)
         assert record is not None and record_id_number(settings, record) == OBAMA
@@ -124,19 +124,19 @@ def test_import_reports_every_bad_row_and_is_idempotent(
 
 
 def test_reembed_recomputes_for_the_active_pack(
-    app: Any, runner: Any, tmp_path: Path, photos: dict[str, bytes]
+    db: Any, runner: Any, tmp_path: Path, photos: dict[str, bytes]
 ) -> None:
     csv_path, folder = _write(tmp_path, photos, GOOD)
     assert (
         runner.invoke(args=["registry", "import", str(csv_path), "--photos", str(folder)]).exit_code
         == 0
     )
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         session.query(ReferenceEmbedding).delete()
     result = runner.invoke(args=["registry", "reembed"])
     assert result.exit_code == 0, result.output
     assert _summary(result.output)["updated"] == "2"
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(ReferenceEmbedding)) == 2
 
 

@@ -11,7 +11,7 @@ from storage.models.merchant import Merchant
 from tests.registry_factories import settings_of
 
 
-def test_create_rotate_disable(app: Any, runner: Any) -> None:
+def test_create_rotate_disable(app: Any, db: Any, runner: Any) -> None:
     created = runner.invoke(
         args=[
             "merchants",
@@ -26,7 +26,7 @@ def test_create_rotate_disable(app: Any, runner: Any) -> None:
     assert created.exit_code == 0, created.output
     public_id = created.output.split()[1]
     key = created.output.split()[-1]
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with db.transaction() as session:
         row = session.scalars(select(Merchant)).one()
     assert row.key_hash == key_digest(settings_of(app), key) and key not in repr(row.__dict__)
     assert row.scopes == "result,full_identity"

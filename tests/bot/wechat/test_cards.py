@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.extensions import database
 from bot.wechat.app import wechat_api
 from bot.wechat.cards import (
     activate_member_card,
@@ -27,7 +28,7 @@ OPENID = "o-card-holder"
 
 
 def _outbox(app: Any) -> list[OutboxMessage]:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
@@ -71,7 +72,7 @@ def test_card_lifecycle(
     emulator: Emulator,
     sender: WebhookSender,
 ) -> None:
-    database = wechat_app.extensions["wangzheng.db"]
+    app_db = database(wechat_app)
     code = new_card_code()
     with wechat_app.app_context():
         api = wechat_api()
@@ -86,42 +87,40 @@ def test_card_lifecycle(
         )
         activate_member_card(api, code=code, membership_number=new_card_code())
         assert emulator.cards[code].activated
-        with database.transaction() as session:
+        with app_db.transaction() as session:
             assert make_card_unavailable(session, code=code, reason="revoked")
             assert emulator.cards[code].status == "NORMAL"  # nothing leaves before commit
     assert emulator.cards[code].status == "UNAVAILABLE"
     assert [row.status for row in _outbox(wechat_app)] == ["sent"]
-    with database.transaction() as session:
+    with app_db.transaction() as session:
         assert session.scalars(select(CardEvent.user_card_code)).all() == [code]
     (call,) = emulator.calls_to("/card/code/unavailable")
     assert call.body == {"code": code, "card_id": DEV_CARD_ID}
 
 
 def test_unavailable_for_an_unknown_code_is_done(wechat_app: Any, emulator: Emulator) -> None:
-    with wechat_app.app_context(), wechat_app.extensions["wangzheng.db"].transaction() as session:
+    with wechat_app.app_context(), database(wechat_app).transaction() as session:
         make_card_unavailable(session, code="never-added-to-the-card-pack")
     assert [row.status for row in _outbox(wechat_app)] == ["sent"]
 
 
 def test_rolled_back_revocation_sends_nothing(wechat_app: Any, emulator: Emulator) -> None:
     with pytest.raises(RuntimeError), wechat_app.app_context():
-        with wechat_app.extensions["wangzheng.db"].transaction() as session:
+        with database(wechat_app).transaction() as session:
             make_card_unavailable(session, code="x" * 32)
             raise RuntimeError("the credential revocation failed")
     assert _outbox(wechat_app) == []
     assert emulator.calls_to("/card/code/unavailable") == []
 
 
-def test_disabled_card_pack(wechat_app_config: dict[str, Any], emulator: Emulator) -> None:
-    wechat_app_config["wechat_card_enabled"] = False
-    from bot import create_app
-
-    app = create_app(wechat_app_config)
+def test_disabled_card_pack(
+    wechat_app_config: dict[str, Any], make_app: Any, emulator: Emulator
+) -> None:
+    app = make_app(**wechat_app_config, wechat_card_enabled=False)
     with app.app_context():
         with pytest.raises(CardPackDisabled):
             card_ext_for(wechat_api(), openid=OPENID, code="c" * 32)
-        with app.extensions["wangzheng.db"].transaction() as session:
+        with database(app).transaction() as session:
             make_card_unavailable(session, code="c" * 32)
     assert [row.status for row in _outbox(app)] == ["dropped"]
     assert emulator.calls_to("/card/code/unavailable") == []
-    app.extensions["wangzheng.db"].dispose()

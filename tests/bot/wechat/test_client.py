@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bot.extensions import store
 from bot.wechat.app import wechat_api
 from bot.wechat.client import WeChatApi
 from bot.wechat.emulator.server import Emulator
@@ -30,7 +31,7 @@ def test_token_is_fetched_once_and_shared(wechat_app: Any, emulator: Emulator) -
     first = api.access_token()
     assert api.access_token() == first
     # A second client (another worker) reads the same store and fetches nothing.
-    other = WeChatApi(api.config, wechat_app.extensions["wangzheng.store"], api.data_key)
+    other = WeChatApi(api.config, store(wechat_app), api.data_key)
     assert other.access_token() == first
     assert len(emulator.calls_to(TOKEN_PATH)) == 1
 
@@ -123,9 +124,9 @@ def _together(count: int, work: Any) -> list[Any]:
 
 def test_ten_concurrent_callers_cause_one_token_fetch(wechat_app: Any, emulator: Emulator) -> None:
     api = _api(wechat_app)
-    store = wechat_app.extensions["wangzheng.store"]
+    shared_store = store(wechat_app)
     # Ten "workers": separate clients sharing only the store, as gunicorn workers do.
-    workers = [WeChatApi(api.config, store, api.data_key) for _ in range(10)]
+    workers = [WeChatApi(api.config, shared_store, api.data_key) for _ in range(10)]
     emulator.delay(TOKEN_PATH, 0.3)  # keep the fetch in flight while the others arrive
     counter = iter(range(10))
     tokens = _together(10, lambda: workers[next(counter)].access_token())

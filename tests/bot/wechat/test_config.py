@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.config import ConfigError, Settings
@@ -46,10 +48,8 @@ def test_unknown_dispatch_mode_is_refused() -> None:
         resolve(Settings(wechat_outbox_dispatch="celery"))
 
 
-def test_emulator_is_mounted_only_in_development(tmp_path: object) -> None:
-    from bot import create_app
-
-    dev = create_app({"env": "development", "instance_path": tmp_path})
+def test_emulator_is_mounted_only_in_development(make_app: Any) -> None:
+    dev = make_app(env="development")
     assert "wangzheng.wechat.emulator" in dev.extensions
-    test = create_app({"env": "testing", "instance_path": tmp_path})
+    test = make_app(env="testing")
     assert "wangzheng.wechat.emulator" not in test.extensions

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from bot.extensions import database, settings
 from bot.wechat import outbox
 from bot.wechat.config import DEV_TEMPLATES
 from bot.wechat.emulator.server import Emulator
@@ -21,19 +22,19 @@ SEND = "/cgi-bin/message/subscribe/send"
 
 def _citizen(app: Any, login: Any, notify_on_verification: bool = False) -> int:
     tokens = login("o-notified", "device-notify-1")
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         citizen = session.get(Citizen, tokens.citizen_id)
         citizen.notify_on_verification = notify_on_verification
     return int(tokens.citizen_id)
 
 
 def _enqueue(app: Any, citizen_id: int, kind: str, data: dict[str, str] | None = None) -> bool:
-    with app.app_context(), app.extensions["wangzheng.db"].transaction() as session:
+    with app.app_context(), database(app).transaction() as session:
         return enqueue_notification(session, citizen_id, kind, data)
 
 
 def _rows(app: Any) -> list[OutboxMessage]:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
@@ -61,7 +62,7 @@ def test_verification_notice_respects_the_setting(
     citizen_id = _citizen(wechat_app, login, notify_on_verification=False)
     assert not _enqueue(wechat_app, citizen_id, "verified_by_merchant")
     assert _rows(wechat_app) == [] and emulator.messages == []
-    with wechat_app.extensions["wangzheng.db"].transaction() as session:
+    with database(wechat_app).transaction() as session:
         session.execute(update(Citizen).values(notify_on_verification=True))
     assert _enqueue(wechat_app, citizen_id, "verified_by_merchant")
     assert len(emulator.messages) == 1
@@ -80,7 +81,7 @@ def test_failures_are_retried_with_backoff(
     assert row.next_attempt_at > dt.datetime.now(dt.UTC)
     runner = wechat_app.test_cli_runner()
     assert "sent=0" in runner.invoke(args=["wechat", "flush-outbox"]).output  # not due yet
-    with wechat_app.extensions["wangzheng.db"].transaction() as session:
+    with database(wechat_app).transaction() as session:
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         session.execute(update(OutboxMessage).values(next_attempt_at=past))
     assert "sent=1" in runner.invoke(args=["wechat", "flush-outbox"]).output
@@ -96,7 +97,7 @@ def test_refusal_is_dropped_and_exhaustion_is_dead(
     emulator.fail(SEND, 43101)  # the user did not accept this template
     _enqueue(wechat_app, citizen_id, "credential_issued")
     emulator.fail(SEND, 45009)
-    with wechat_app.extensions["wangzheng.db"].transaction() as session:
+    with database(wechat_app).transaction() as session:
         enqueue_notification(session, citizen_id, "credential_issued")  # no app context: queued
         session.flush()
         session.execute(
@@ -121,22 +122,19 @@ def test_unknown_kind_is_a_programming_error(wechat_app: Any, login: Any) -> Non
 
 
 def test_thread_dispatch_delivers_in_the_background(
-    wechat_app_config: dict[str, Any],
-    emulator: Emulator,
+    wechat_app_config: dict[str, Any], make_app: Any, emulator: Emulator
 ) -> None:
-    wechat_app_config["wechat_outbox_dispatch"] = "thread"
-    from bot import create_app
     from bot.devices.sessions import open_session
 
-    app = create_app(wechat_app_config)
-    with app.extensions["wangzheng.db"].transaction() as session:
+    app = make_app(**wechat_app_config, wechat_outbox_dispatch="thread")
+    with database(app).transaction() as session:
         citizen_id = open_session(
             session,
             openid="o-bg",
             unionid=None,
             session_key="a2V5",
             device_id="device-bg-1",
-            data_key=app.extensions["wangzheng.settings"].data_key,
+            data_key=settings(app).data_key,
         ).citizen_id
     _enqueue(app, citizen_id, "credential_issued")
     deadline = time.monotonic() + 5
@@ -147,4 +145,3 @@ def test_thread_dispatch_delivers_in_the_background(
     while _rows(app)[0].status != "sent" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert _rows(app)[0].status == "sent"
-    app.extensions["wangzheng.db"].dispose()
