@@ -116,7 +116,7 @@ def test_rolled_back_revocation_sends_nothing(wechat_app: Any, emulator: Emulato
 def test_disabled_card_pack(
     wechat_app_config: dict[str, Any], make_app: Any, emulator: Emulator
 ) -> None:
-    app = make_app(**wechat_app_config, wechat_card_enabled=False)
+    app = make_app(wechat_card_enabled=False)  # on top of wechat_app_config
     with app.app_context():
         with pytest.raises(CardPackDisabled):
             card_ext_for(wechat_api(), openid=OPENID, code="c" * 32)

@@ -126,7 +126,7 @@ def test_thread_dispatch_delivers_in_the_background(
 ) -> None:
     from bot.devices.sessions import open_session
 
-    app = make_app(**wechat_app_config, wechat_outbox_dispatch="thread")
+    app = make_app(wechat_outbox_dispatch="thread")  # on top of wechat_app_config
     with database(app).transaction() as session:
         citizen_id = open_session(
             session,
