@@ -92,10 +92,11 @@ import json, os, signal, sys
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from bot import create_app
+from bot.extensions import database
 
 config, key, token, when = json.loads(sys.argv[1])
 app = create_app(config)
-engine = database(app).engine  # a child process: no fixtures here
+engine = database(app).engine
 seen = {"audit": False}
 
 @event.listens_for(engine, "after_cursor_execute")
