@@ -20,7 +20,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from bot.extensions import database
+from bot.extensions import database, settings
 from bot.merchants.audit import verify_chain
 from storage.models.verification_audit import VerificationAudit
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
@@ -36,7 +36,9 @@ def _audit(app: Any) -> list[tuple[str, str | None, str | None]]:
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-def test_fifty_threads_one_token_exactly_one_valid(app: Any, client: Any, login: Any) -> None:
+def test_fifty_threads_one_token_exactly_one_valid(
+    app: Any, db: Any, client: Any, login: Any
+) -> None:
     citizen = enrolled(app, login)
     key = merchant_key(app)
     token = fetch_token(client, citizen.access_token)
@@ -61,8 +63,8 @@ def test_fifty_threads_one_token_exactly_one_valid(app: Any, client: Any, login:
     rows = _audit(app)
     assert len(rows) == 50
     assert [row[0] for row in rows if row[2] is not None] == ["valid"]
-    with app.extensions["wangzheng.db"].transaction() as session:
-        chain = verify_chain(session, app.extensions["wangzheng.settings"].audit_key)
+    with db.transaction() as session:
+        chain = verify_chain(session, settings(app).audit_key)
     assert chain.holds and chain.checked == 50  # 50 concurrent writers, one unbroken chain
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from bot.extensions import database
 from storage.models.verification_audit import APPEND_ONLY_DDL
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
 
@@ -41,9 +42,9 @@ def history(app: Any, client: Any, login: Any) -> list[int]:
 
 
 @pytest.fixture
-def dba(app: Any) -> Iterator[Any]:
+def dba(app: Any, db: Any) -> Iterator[Any]:
     """Raw SQL with the append-only triggers dropped; they are put back afterwards."""
-    engine = app.extensions["wangzheng.db"].engine
+    engine = db.engine
     dialect = engine.dialect.name
     with engine.begin() as conn:
         for statement in DROP_TRIGGERS[dialect]:
@@ -60,7 +61,7 @@ def dba(app: Any) -> Iterator[Any]:
 
 
 def _sql(app: Any, statement: str) -> list[Any]:
-    with app.extensions["wangzheng.db"].engine.connect() as conn:
+    with database(app).engine.connect() as conn:
         return list(conn.execute(text(statement)))
 
 
