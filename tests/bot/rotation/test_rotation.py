@@ -13,6 +13,7 @@ from sqlalchemy import LargeBinary, func, select
 
 import storage.models
 from bot.crypto import DecryptionFailed, Keyring, seal, unseal
+from bot.extensions import database, settings
 from bot.identity.registry import find_record, record_name
 from bot.rotation.service import SEALED_COLUMNS, reseal_batch
 from storage.models.base import Base
@@ -58,7 +59,7 @@ def _under(app: Any, key: bytes) -> int:
     """How many sealed values in the database are under ``key``."""
     prefix = Keyring(key).sealed_prefix()
     total = 0
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         for spec in SEALED_COLUMNS:
             column = getattr(spec.model, spec.column)
             total += (
@@ -71,14 +72,14 @@ def _under(app: Any, key: bytes) -> int:
 
 
 def test_rotation_end_to_end(app: Any, client: Any, login: Any, make_app: Any, runner: Any) -> None:
-    old_hash = app.extensions["wangzheng.settings"].hash_key
+    old_hash = settings(app).hash_key
     citizen = enrolled(app, login)
     key = merchant_key(app)
     before = verify(client, key, fetch_token(client, citizen.access_token))[1]
     assert before["result"] == "valid"
-    assert _under(app, app.extensions["wangzheng.settings"].data_key) >= 4
+    assert _under(app, settings(app).data_key) >= 4
 
-    old_data = app.extensions["wangzheng.settings"].data_key
+    old_data = settings(app).data_key
     new_hash = os.urandom(32)
     rotating = make_app(
         data_key=b64(NEW),
@@ -87,11 +88,11 @@ def test_rotation_end_to_end(app: Any, client: Any, login: Any, make_app: Any, r
         hash_keys_retired=b64(old_hash),
     )
     # An interrupted run: one batch of one value, then the command resumes the rest.
-    with rotating.extensions["wangzheng.db"].transaction() as session:
+    with database(rotating).transaction() as session:
         assert (
             reseal_batch(
                 session,
-                rotating.extensions["wangzheng.settings"].data_keyring,
+                settings(rotating).data_keyring,
                 SEALED_COLUMNS[0],
                 1,
             )
@@ -108,18 +109,18 @@ def test_rotation_end_to_end(app: Any, client: Any, login: Any, make_app: Any, r
     assert hashed.exit_code == 0 and "done: 1 re-hashed" in hashed.output, hashed.output
 
     rotated = make_app(data_key=b64(NEW), hash_key=b64(new_hash))  # old keys gone entirely
-    settings = rotated.extensions["wangzheng.settings"]
-    with rotated.extensions["wangzheng.db"].transaction() as session:
-        record = find_record(session, settings, ADULT_ID)
-        assert record is not None and record_name(settings, record) == "张三明"
+    rotated_settings = settings(rotated)
+    with database(rotated).transaction() as session:
+        record = find_record(session, rotated_settings, ADULT_ID)
+        assert record is not None and record_name(rotated_settings, record) == "张三明"
     rotated_client = rotated.test_client()
     after = verify(rotated_client, key, fetch_token(rotated_client, citizen.access_token))[1]
     assert after["result"] == "valid"
     assert after["subject_pseudonym"] == before["subject_pseudonym"]  # stable across rotation
 
 
-def test_a_value_under_no_key_stops_the_rotation(app: Any, make_app: Any) -> None:
-    with app.extensions["wangzheng.db"].transaction() as session:
+def test_a_value_under_no_key_stops_the_rotation(app: Any, db: Any, make_app: Any) -> None:
+    with db.transaction() as session:
         session.add(
             RegistryRecord(
                 id_hash="f" * 64,
