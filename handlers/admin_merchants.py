@@ -11,10 +11,8 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from apiflask import APIBlueprint
-from flask import request
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.crypto import same
 from bot.extensions import database, settings, store
 from bot.merchants.accounts import (
     create_merchant,
@@ -24,7 +22,7 @@ from bot.merchants.accounts import (
     rotate_key,
     set_enabled,
 )
-from bot.merchants.errors import AdminKeyInvalid
+from handlers.auth import admin_auth
 
 admin_merchants = APIBlueprint(
     "admin_merchants", __name__, tag="Admin", url_prefix="/admin/api/merchants"
@@ -49,16 +47,13 @@ class MerchantIn(BaseModel):
 
 
 @admin_merchants.before_request
+@admin_merchants.auth_required(admin_auth)
 def _require_admin() -> None:
-    """401 unless the admin key matches."""
-    expected = settings().admin_key
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not same(given.strip(), expected):
-        raise AdminKeyInvalid(headers={"WWW-Authenticate": "Bearer"})
+    """Every admin request is authenticated (401 ``admin_key_invalid`` otherwise)."""
 
 
 @admin_merchants.get("")
-@admin_merchants.doc(summary="List merchants", security=[{"admin_key": []}])
+@admin_merchants.doc(summary="List merchants")
 def list_all() -> dict[str, Any]:
     """Every merchant (never keys)."""
     with database().transaction() as session:
@@ -67,9 +62,7 @@ def list_all() -> dict[str, Any]:
 
 @admin_merchants.post("")
 @admin_merchants.input(MerchantIn, arg_name="body")
-@admin_merchants.doc(
-    summary="Create a merchant; the key is shown once", security=[{"admin_key": []}]
-)
+@admin_merchants.doc(summary="Create a merchant; the key is shown once")
 def create(body: MerchantIn) -> tuple[dict[str, Any], int]:
     """201 with the merchant and its API key."""
     with database().transaction() as session:
@@ -80,7 +73,7 @@ def create(body: MerchantIn) -> tuple[dict[str, Any], int]:
 
 
 @admin_merchants.get("/<public_id>")
-@admin_merchants.doc(summary="One merchant", security=[{"admin_key": []}])
+@admin_merchants.doc(summary="One merchant")
 def show(public_id: str) -> dict[str, Any]:
     """The merchant, or 404 ``merchant_not_found``."""
     with database().transaction() as session:
@@ -88,9 +81,7 @@ def show(public_id: str) -> dict[str, Any]:
 
 
 @admin_merchants.post("/<public_id>/rotate-key")
-@admin_merchants.doc(
-    summary="Rotate the API key; the old key stops at once", security=[{"admin_key": []}]
-)
+@admin_merchants.doc(summary="Rotate the API key; the old key stops at once")
 def rotate(public_id: str) -> dict[str, Any]:
     """The merchant and its new key."""
     with database().transaction() as session:
@@ -100,7 +91,7 @@ def rotate(public_id: str) -> dict[str, Any]:
 
 
 @admin_merchants.post("/<public_id>/disable")
-@admin_merchants.doc(summary="Disable a merchant (its key gets 401)", security=[{"admin_key": []}])
+@admin_merchants.doc(summary="Disable a merchant (its key gets 401)")
 def disable(public_id: str) -> dict[str, Any]:
     """The disabled merchant."""
     with database().transaction() as session:
@@ -110,7 +101,7 @@ def disable(public_id: str) -> dict[str, Any]:
 
 
 @admin_merchants.post("/<public_id>/enable")
-@admin_merchants.doc(summary="Re-enable a merchant", security=[{"admin_key": []}])
+@admin_merchants.doc(summary="Re-enable a merchant")
 def enable(public_id: str) -> dict[str, Any]:
     """The enabled merchant."""
     with database().transaction() as session:

@@ -1,58 +1,128 @@
-"""Request authentication for mini-program endpoints.
+"""The one authentication layer: three bearer schemes built on APIFlask's ``HTTPTokenAuth``.
 
-Invariant: a handler that calls :func:`current_citizen` either gets the principal of a live,
-device-bound session or the request ends with 401 ``session_invalid``; the token is never logged.
+- ``citizen_auth`` (OpenAPI scheme ``bearer``): a mini-program access token of a live,
+  device-bound session; failure is 401 ``session_invalid``.
+- ``merchant_auth`` (``merchant_key``): an enabled merchant's API key; 401 ``merchant_key_invalid``.
+- ``admin_auth`` (``admin_key``): ``WANGZHENG_ADMIN_KEY``, compared in constant time; an empty
+  configured key refuses everything; 401 ``admin_key_invalid``.
+
+Invariants:
+- Each reads ``Authorization: Bearer <token>`` only. A missing header, another scheme or an empty
+  token is the scheme's 401, with ``WWW-Authenticate: Bearer`` and the stable body
+  ``{"error": {"code", "message"}}``, exactly like a wrong token.
+- ``@bp.auth_required(...)`` goes right under the route decorator, so authentication runs
+  before the body is parsed or validated; APIFlask then names the scheme in ``/openapi.json``
+  and defines it under ``components.securitySchemes``.
+- Tokens are never logged and never part of an error message.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
 
-from flask import g, request
+from apiflask import HTTPTokenAuth
+from flask import Response, g, request
+from werkzeug.datastructures import Authorization
 
+from bot.crypto import same
 from bot.devices.errors import SessionInvalid
 from bot.devices.sessions import Principal, authenticate
-from bot.extensions import database
+from bot.errors import Unauthenticated
+from bot.extensions import database, settings, store
+from bot.merchants.accounts import MerchantPrincipal, authenticate_merchant_cached
+from bot.merchants.errors import AdminKeyInvalid, MerchantKeyInvalid
+from handlers.errors import render_error
 
-BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Mini-program access token"}
+CHALLENGE = "Bearer"
+MAX_ACCESS_TOKEN_CHARS = 512
+ADMIN = "admin"
 
 
-def bearer_token() -> str:
-    """The token from ``Authorization: Bearer ...`` or raise 401."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip() or len(token) > 512:
-        raise SessionInvalid("Send Authorization: Bearer <access token>.")
-    return token.strip()
+class BearerAuth(HTTPTokenAuth):
+    """``HTTPTokenAuth`` whose failures are our domain errors, never Flask-HTTPAuth's text.
+
+    ``verify`` maps a token to its principal or raises the scheme's :class:`Unauthenticated`
+    error; ``refuse`` builds that error when no bearer token was sent at all.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        verify: Callable[[str], object],
+        refuse: Callable[[], Unauthenticated],
+    ) -> None:
+        super().__init__(scheme=CHALLENGE, security_scheme_name=name, description=description)
+        self._verify = verify
+        self._refuse = refuse
+        self.verify_token(self._check)
+        self.error_handler(self._fail)
+
+    def get_auth(self) -> Authorization | None:
+        """The bearer token, parsed by hand: werkzeug would read a token holding ``=`` as
+        parameters, and a scheme other than Bearer counts as no credentials."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != CHALLENGE.lower() or not token.strip():
+            return None
+        return Authorization(CHALLENGE.lower(), token=token.strip())
+
+    def authenticate_header(self) -> str:
+        """``WWW-Authenticate`` of every 401 (RFC 6750)."""
+        return CHALLENGE
+
+    def _check(self, token: str) -> object:
+        try:
+            return self._verify(token)
+        except Unauthenticated as refused:
+            refused.headers.setdefault("WWW-Authenticate", CHALLENGE)
+            raise
+
+    def _fail(self, status: int) -> Response:
+        error = self._refuse()
+        error.headers.setdefault("WWW-Authenticate", CHALLENGE)
+        return render_error(error)
+
+
+def _missing_access_token() -> SessionInvalid:
+    return SessionInvalid("Send Authorization: Bearer <access token>.")
+
+
+def _citizen(token: str) -> Principal:
+    if len(token) > MAX_ACCESS_TOKEN_CHARS:
+        raise _missing_access_token()
+    with database().transaction() as session:
+        return authenticate(session, token)
+
+
+def _merchant(api_key: str) -> MerchantPrincipal:
+    return authenticate_merchant_cached(database(), store(), settings(), api_key)
+
+
+def _admin(key: str) -> str:
+    expected = settings().admin_key
+    if not expected or not same(key, expected):
+        raise AdminKeyInvalid()
+    return ADMIN
+
+
+citizen_auth = BearerAuth(
+    "bearer", "Mini-program access token (POST /api/v1/mp/login)", _citizen, _missing_access_token
+)
+merchant_auth = BearerAuth("merchant_key", "Merchant API key", _merchant, MerchantKeyInvalid)
+admin_auth = BearerAuth("admin_key", "Admin key (WANGZHENG_ADMIN_KEY)", _admin, AdminKeyInvalid)
 
 
 def current_citizen() -> Principal:
-    """The authenticated citizen for this request (cached on ``g``)."""
-    cached = g.get("principal")
-    if isinstance(cached, Principal):
-        return cached
-    token = bearer_token()
-    with database().transaction() as session:
-        principal = authenticate(session, token)
-    g.principal = principal
+    """The citizen that :data:`citizen_auth` authenticated for this request."""
+    principal = g.get("flask_httpauth_user")
+    if not isinstance(principal, Principal):
+        raise _missing_access_token()
     return principal
 
 
-View = TypeVar("View", bound=Callable[..., Any])
-
-
-def citizen_required(view: View) -> View:
-    """Authenticate before the request body is parsed or validated (put it under the route).
-
-    ``functools.wraps`` keeps APIFlask's ``_spec`` on the wrapper, so the OpenAPI document and
-    the content-type check still see the endpoint's declared input.
-    """
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        current_citizen()
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+def current_merchant() -> MerchantPrincipal:
+    """The merchant that :data:`merchant_auth` authenticated for this request."""
+    merchant = g.get("flask_httpauth_user")
+    if not isinstance(merchant, MerchantPrincipal):
+        raise MerchantKeyInvalid(headers={"WWW-Authenticate": CHALLENGE})
+    return merchant

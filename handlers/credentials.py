@@ -15,13 +15,14 @@ from bot.credentials.keys import ensure_signing_key, public_jwks
 from bot.credentials.service import credential_view
 from bot.credentials.tokens import mint_presentation
 from bot.extensions import database, settings, store
-from handlers.auth import BEARER_SCHEME, current_citizen
+from handlers.auth import citizen_auth, current_citizen
 
 credentials = APIBlueprint("credentials", __name__, tag="Credentials")
 
 
 @credentials.get("/api/v1/credentials/current")
-@credentials.doc(summary="The citizen's credential", security=[{"bearer": []}])
+@credentials.auth_required(citizen_auth)
+@credentials.doc(summary="The citizen's credential")
 def current() -> dict[str, Any]:
     """Level, status, validity and masked name of the citizen's credential."""
     principal = current_citizen()
@@ -39,10 +40,8 @@ def current() -> dict[str, Any]:
 
 
 @credentials.post("/api/v1/credentials/current/presentations")
-@credentials.doc(
-    summary="A fresh presentation token for the pass QR (bound device only)",
-    security=[{"bearer": []}],
-)
+@credentials.auth_required(citizen_auth)
+@credentials.doc(summary="A fresh presentation token for the pass QR (bound device only)")
 def presentation() -> tuple[dict[str, Any], int]:
     """``{token, expires_at}``; 403 ``device_not_bound`` from any other device."""
     principal = current_citizen()
@@ -67,6 +66,3 @@ def jwks() -> Response:
     response = jsonify(body)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
-
-
-__all__ = ["BEARER_SCHEME", "credentials"]

@@ -17,7 +17,7 @@ from bot.face.errors import ImageTooLarge
 from bot.face.service import get_engine
 from bot.identity.enrolment import LightEnrolment, enroll_light
 from bot.wechat.app import wechat_config
-from handlers.auth import citizen_required, current_citizen
+from handlers.auth import citizen_auth, current_citizen
 from handlers.card_pack import card_payload_or_none
 
 enrollments = APIBlueprint("enrollments", __name__, tag="Enrolment", url_prefix="/api/v1")
@@ -36,7 +36,7 @@ class LightEnrolmentForm(BaseModel):
 
 
 @enrollments.post("/enrollments/light")
-@citizen_required
+@enrollments.auth_required(citizen_auth)
 @enrollments.input(LightEnrolmentForm, location="form_and_files")
 @enrollments.doc(
     summary="Enrol the light credential with a selfie liveness answer",
@@ -44,7 +44,6 @@ class LightEnrolmentForm(BaseModel):
         "Failure codes: no_record, name_mismatch, face_mismatch (with a hint), liveness_failed, "
         "challenge_invalid, too_many_attempts, id_number_invalid, and the face quality codes."
     ),
-    security=[{"bearer": []}],
 )
 def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int]:
     """Issue a light credential bound to this session's openid and device."""

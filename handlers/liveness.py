@@ -8,12 +8,13 @@ from apiflask import APIBlueprint
 
 from bot.extensions import settings, store
 from bot.face.challenges import CHALLENGE_TTL_S, Requester, new_challenge
-from handlers.auth import current_citizen
+from handlers.auth import citizen_auth, current_citizen
 
 liveness = APIBlueprint("liveness", __name__, tag="Liveness", url_prefix="/api/v1/liveness")
 
 
 @liveness.post("/challenges")
+@liveness.auth_required(citizen_auth)
 @liveness.doc(
     summary="Issue a liveness challenge",
     description=(
@@ -22,7 +23,6 @@ liveness = APIBlueprint("liveness", __name__, tag="Liveness", url_prefix="/api/v
         "by the same account on the same device."
     ),
     responses={201: "challenge issued"},
-    security=[{"bearer": []}],
 )
 def issue_challenge() -> tuple[dict[str, Any], int]:
     """Create a challenge bound to this signed-in citizen and device, in the short-lived store."""

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.devices.preferences import get_preferences, set_preferences
 from bot.extensions import database
-from handlers.auth import citizen_required, current_citizen
+from handlers.auth import citizen_auth, current_citizen
 
 me = APIBlueprint("me", __name__, tag="Citizen", url_prefix="/api/v1/me")
 
@@ -23,7 +23,8 @@ class PreferencesIn(BaseModel):
 
 
 @me.get("/preferences")
-@me.doc(summary="My preferences", security=[{"bearer": []}])
+@me.auth_required(citizen_auth)
+@me.doc(summary="My preferences")
 def read_preferences() -> dict[str, Any]:
     """The signed-in citizen's preferences."""
     principal = current_citizen()
@@ -33,9 +34,9 @@ def read_preferences() -> dict[str, Any]:
 
 
 @me.put("/preferences")
-@citizen_required
+@me.auth_required(citizen_auth)
 @me.input(PreferencesIn)
-@me.doc(summary="Change my preferences", security=[{"bearer": []}])
+@me.doc(summary="Change my preferences")
 def write_preferences(json_data: PreferencesIn) -> dict[str, Any]:
     """Replace the signed-in citizen's preferences."""
     principal = current_citizen()

@@ -18,7 +18,7 @@ from flask import Response, render_template
 from bot.credentials.qr import qr_svg
 from bot.credentials.tokens import mint_presentation
 from bot.extensions import database, settings, store
-from handlers.auth import current_citizen
+from handlers.auth import citizen_auth, current_citizen
 
 pages = APIBlueprint(
     "pages",
@@ -53,10 +53,8 @@ def pass_page() -> Response:
 
 
 @pages.post("/api/v1/credentials/current/qr")
-@pages.doc(
-    summary="A fresh presentation token drawn as an SVG QR (bound device only)",
-    security=[{"bearer": []}],
-)
+@pages.auth_required(citizen_auth)
+@pages.doc(summary="A fresh presentation token drawn as an SVG QR (bound device only)")
 def pass_qr() -> tuple[dict[str, Any], int]:
     """``{svg, level, expires_at, refresh_in}``; the token itself is inside the SVG only."""
     principal = current_citizen()

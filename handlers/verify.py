@@ -1,25 +1,26 @@
 """``POST /api/v1/verify`` for merchants, and ``GET /api/v1/me/verifications`` for citizens.
 
 Invariants:
-- The merchant key is checked (401 ``merchant_key_invalid`` for unknown or disabled keys) and
-  the per-key rate limit applied before the body is even parsed.
+- The merchant key is checked (401 ``merchant_key_invalid`` for unknown or disabled keys, by
+  :data:`handlers.auth.merchant_auth`) and the per-key rate limit applied before the body is
+  even parsed.
 - A bad token is a 200 ``{"result": "invalid", "reason"}``; the token is never logged or stored.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from apiflask import APIBlueprint
-from flask import g, request
+from flask import request
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.extensions import database, settings, store
-from bot.merchants.accounts import MerchantPrincipal, authenticate_merchant_cached
-from bot.merchants.errors import MerchantKeyInvalid
 from bot.merchants.history import verifications_for
 from bot.merchants.verify import check_rate_limit, verify_presentation
-from handlers.auth import current_citizen
+from handlers.auth import citizen_auth, current_citizen, current_merchant, merchant_auth
 
 verify = APIBlueprint("verify", __name__, tag="Verification")
 
@@ -42,37 +43,32 @@ class HistoryQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
 
 
-def _merchant() -> MerchantPrincipal:
-    """Authenticate the merchant key once per request."""
-    cached = g.get("merchant")
-    if isinstance(cached, MerchantPrincipal):
-        return cached
-    scheme, _, api_key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not api_key.strip():
-        raise MerchantKeyInvalid(headers={"WWW-Authenticate": "Bearer"})
-    merchant = authenticate_merchant_cached(database(), store(), settings(), api_key.strip())
-    g.merchant = merchant
-    return merchant
+View = TypeVar("View", bound=Callable[..., Any])
 
 
-@verify.before_request
-def _authenticate_merchant() -> None:
-    """401 and 429 come before body validation on the merchant endpoint."""
-    if request.endpoint == "verify.verify_token":
-        merchant = _merchant()
-        check_rate_limit(store(), settings(), merchant.id)
+def rate_limited(view: View) -> View:
+    """Apply the merchant's per-key rate limit (429) after authentication, before the body is
+    parsed; ``functools.wraps`` keeps APIFlask's ``_spec`` for the OpenAPI document."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_rate_limit(store(), settings(), current_merchant().id)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @verify.post("/api/v1/verify")
+@verify.auth_required(merchant_auth)
+@rate_limited
 @verify.input(VerifyIn, arg_name="body")
 @verify.doc(
     summary="Verify a presentation token (merchant key as Bearer)",
     responses={200: "verification result (valid or invalid with reason)", 401: "bad key"},
-    security=[{"merchant_key": []}],
 )
 def verify_token(body: VerifyIn) -> dict[str, Any]:
     """``{result, reason?}`` or ``{result, level, subject_pseudonym, claims}``."""
-    merchant = _merchant()
+    merchant = current_merchant()
     with database().transaction() as session:
         outcome = verify_presentation(
             session,
@@ -88,8 +84,9 @@ def verify_token(body: VerifyIn) -> dict[str, Any]:
 
 
 @verify.get("/api/v1/me/verifications")
+@verify.auth_required(citizen_auth)
 @verify.input(HistoryQuery, location="query", arg_name="query")
-@verify.doc(summary="Who verified me, when, and what was disclosed", security=[{"bearer": []}])
+@verify.doc(summary="Who verified me, when, and what was disclosed")
 def my_verifications(query: HistoryQuery) -> dict[str, Any]:
     """The citizen's latest verifications, newest first."""
     principal = current_citizen()
