@@ -89,13 +89,6 @@ class Conflict(WangzhengError):
     status = 409
 
 
-class PayloadTooLarge(WangzhengError):
-    """The request body is larger than allowed."""
-
-    code = "payload_too_large"
-    status = 413
-
-
 class UnsupportedMediaType(WangzhengError):
     """The request body has the wrong content type."""
 

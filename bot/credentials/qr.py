@@ -16,8 +16,3 @@ def qr_svg(token: str, level: str, scale: int = 5) -> str:
     dark, light = COLOURS.get(level, COLOURS["light"])
     code = segno.make(token, error="m", micro=False, boost_error=False)
     return str(code.svg_inline(scale=scale, border=4, dark=dark, light=light))
-
-
-def qr_version(token: str) -> int:
-    """The QR version that :func:`qr_svg` uses for ``token``."""
-    return int(segno.make(token, error="m", micro=False, boost_error=False).version)

@@ -15,9 +15,3 @@ class TokenReplayed(Unauthenticated):
     """A refresh token was used twice; the whole session family is now revoked."""
 
     code = "token_replayed"
-
-
-class DeviceSuperseded(Unauthenticated):
-    """This device was replaced by a login on another device."""
-
-    code = "device_superseded"

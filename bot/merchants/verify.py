@@ -42,13 +42,6 @@ from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.registry_record import RegistryRecord
 
-DISCLOSES = {
-    "result": (),
-    "age_over_18": ("age_over_18",),
-    "name_masked": ("name_masked",),
-    "full_identity": ("name", "id_number"),
-}
-
 
 @dataclass(frozen=True)
 class VerificationResult:

@@ -22,13 +22,12 @@ from sqlalchemy.orm import Session
 from wechatpy.crypto import WeChatWxaCrypto
 
 from bot.credentials.service import revoke_for_device_change
-from bot.crypto import Keys, unseal_text
+from bot.crypto import Keys
 from bot.devices.sessions import SessionTokens, open_session
 from bot.wechat.client import WeChatApi
 from bot.wechat.errors import DecryptFailed
 from bot.wechat.notify import enqueue_notification
 from storage.db import Database
-from storage.models.citizen import Citizen
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +75,3 @@ def decrypt_user_data(
     if not isinstance(data, dict):
         raise DecryptFailed()
     return data
-
-
-def decrypt_for_citizen(
-    citizen: Citizen, data_key: Keys, iv: str, encrypted_data: str, app_id: str
-) -> dict[str, Any]:
-    """:func:`decrypt_user_data` with the citizen's stored (sealed) session key."""
-    if citizen.session_key_sealed is None:
-        raise DecryptFailed()
-    session_key = unseal_text(data_key, citizen.session_key_sealed, "wechat.session_key")
-    return decrypt_user_data(session_key, iv, encrypted_data, app_id)
