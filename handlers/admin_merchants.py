@@ -8,7 +8,7 @@ response that creates or rotates them.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any
 
 from apiflask import APIBlueprint
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,18 +22,17 @@ from bot.merchants.accounts import (
     rotate_key,
     set_enabled,
 )
+from bot.vocab import Scope
 from handlers.auth import admin_auth
+from handlers.schemas import CategoryField, ScopeField
 
 admin_merchants = APIBlueprint(
     "admin_merchants", __name__, tag="Admin", url_prefix="/admin/api/merchants"
 )
 
-Scope = Literal["result", "age_over_18", "name_masked", "full_identity"]
-Category = Literal["hotel", "internet_cafe", "courier", "bank", "government", "other"]
-
 
 def _default_scopes() -> list[Scope]:
-    return ["result"]
+    return [Scope.RESULT]
 
 
 class MerchantIn(BaseModel):
@@ -42,8 +41,8 @@ class MerchantIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=120)
-    category: Category
-    scopes: list[Scope] = Field(default_factory=_default_scopes, max_length=4)
+    category: CategoryField
+    scopes: list[ScopeField] = Field(default_factory=_default_scopes, max_length=4)
 
 
 @admin_merchants.before_request

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from apiflask import APIBlueprint
 from flask import request
@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.extensions import database, settings, store
 from bot.merchants.history import verifications_for
 from bot.merchants.verify import check_rate_limit, verify_presentation
+from bot.vocab import Level, Scope
 from handlers.auth import citizen_auth, current_citizen, current_merchant, merchant_auth
+from handlers.schemas import LevelField, ScopeField
 
 verify = APIBlueprint("verify", __name__, tag="Verification")
 
@@ -31,8 +33,8 @@ class VerifyIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     token: str = Field(min_length=1, max_length=1024)
-    required_level: Literal["light", "upgraded"] = "light"
-    scope: Literal["result", "age_over_18", "name_masked", "full_identity"] = "result"
+    required_level: LevelField = Level.LIGHT
+    scope: ScopeField = Scope.RESULT
 
 
 class HistoryQuery(BaseModel):

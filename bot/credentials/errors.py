@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from bot.vocab import VerifyReason
 
 
 class NoActiveCredential(NotFound):
@@ -36,6 +37,6 @@ class PresentationRejected(Exception):
     verify API answers with 200 ``{"result": "invalid", "reason": ...}``.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: VerifyReason) -> None:
         super().__init__(reason)
         self.reason = reason

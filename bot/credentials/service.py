@@ -21,10 +21,11 @@ from bot.config import Settings
 from bot.credentials.errors import IdCardExpired, LevelInvalid, NoActiveCredential
 from bot.identity.masking import mask_name
 from bot.identity.registry import record_name
+from bot.vocab import CredentialReason, CredentialStatus, Level
 from bot.wechat.cards import make_card_unavailable
 from storage.models.base import utcnow
 from storage.models.citizen import Citizen
-from storage.models.credential import LEVELS, Credential
+from storage.models.credential import Credential
 from storage.models.registry_record import RegistryRecord
 
 DEFAULT_VALIDITY = dt.timedelta(days=365)
@@ -36,7 +37,7 @@ class IssuedCredential:
 
     credential_id: str
     subject_id: int
-    level: str
+    level: Level
     openid: str
     device_id: str
     issued_at: dt.datetime
@@ -49,9 +50,9 @@ class IssuedCredential:
 class CredentialView:
     """What the citizen sees of their credential (no ID number)."""
 
-    level: str
-    status: str
-    reason: str | None
+    level: Level
+    status: CredentialStatus
+    reason: CredentialReason | None
     issued_at: dt.datetime
     expires_at: dt.datetime
     valid: bool
@@ -72,7 +73,7 @@ def issue_credential(
     session: Session,
     *,
     subject_id: int,
-    level: str,
+    level: Level,
     openid: str,
     device_id: str,
     validity: dt.timedelta = DEFAULT_VALIDITY,
@@ -84,8 +85,9 @@ def issue_credential(
     Supersedes (reason ``reissued``) any active credential of the subject or the openid.
     Raises :class:`IdCardExpired` when the card's expiry is already past.
     """
-    if level not in LEVELS:
+    if level not in tuple(Level):
         raise LevelInvalid()
+    level = Level(level)
     now = now or utcnow()
     record = session.get(RegistryRecord, subject_id)
     if record is None:
@@ -96,8 +98,8 @@ def issue_credential(
     previous = _end_active(
         session,
         or_(Credential.subject_id == subject_id, Credential.openid == openid),
-        status="superseded",
-        reason="reissued",
+        status=CredentialStatus.SUPERSEDED,
+        reason=CredentialReason.REISSUED,
         now=now,
     )
     credential = Credential(
@@ -106,7 +108,7 @@ def issue_credential(
         level=level,
         openid=openid,
         device_id=device_id,
-        status="active",
+        status=CredentialStatus.ACTIVE,
         issued_at=now,
         expires_at=min(now + validity, card_end),
         card_code=card_code,
@@ -130,8 +132,8 @@ def _end_active(
     session: Session,
     condition: ColumnElement[bool],
     *,
-    status: str,
-    reason: str,
+    status: CredentialStatus,
+    reason: CredentialReason,
     now: dt.datetime | None = None,
 ) -> tuple[str, ...]:
     """End every active credential matching ``condition``; returns their ids.
@@ -140,7 +142,9 @@ def _end_active(
     the card disappears from the citizen's card pack exactly when the credential ends.
     """
     rows = session.execute(
-        select(Credential.id, Credential.card_code).where(Credential.status == "active", condition)
+        select(Credential.id, Credential.card_code).where(
+            Credential.status == CredentialStatus.ACTIVE, condition
+        )
     ).all()
     if not rows:
         return ()
@@ -155,11 +159,12 @@ def _end_active(
     return ids
 
 
-def revoke_credential(session: Session, credential_id: str, reason: str) -> bool:
+def revoke_credential(session: Session, credential_id: str, reason: CredentialReason) -> bool:
     """Revoke one credential if active; True when it was."""
-    return bool(
-        _end_active(session, Credential.id == credential_id, status="revoked", reason=reason)
+    revoked = _end_active(
+        session, Credential.id == credential_id, status=CredentialStatus.REVOKED, reason=reason
     )
+    return bool(revoked)
 
 
 def revoke_for_device_change(session: Session, citizen: int | str, device_id: str) -> int:
@@ -175,13 +180,18 @@ def revoke_for_device_change(session: Session, citizen: int | str, device_id: st
             return 0
         openid = row.openid
     condition = (Credential.openid == openid) & (Credential.device_id == device_id)
-    return len(_end_active(session, condition, status="revoked", reason="device_changed"))
+    revoked = _end_active(
+        session, condition, status=CredentialStatus.REVOKED, reason=CredentialReason.DEVICE_CHANGED
+    )
+    return len(revoked)
 
 
 def active_credential(session: Session, openid: str) -> Credential | None:
     """The openid's active credential, or None."""
     return session.scalars(
-        select(Credential).where(Credential.openid == openid, Credential.status == "active")
+        select(Credential).where(
+            Credential.openid == openid, Credential.status == CredentialStatus.ACTIVE
+        )
     ).one_or_none()
 
 
@@ -200,11 +210,11 @@ def credential_view(session: Session, settings: Settings, openid: str) -> Creden
         raise NoActiveCredential()
     record = session.get(RegistryRecord, credential.subject_id)
     masked = mask_name(record_name(settings, record)) if record is not None else ""
-    valid = credential.status == "active" and credential.expires_at > utcnow()
+    valid = credential.status == CredentialStatus.ACTIVE and credential.expires_at > utcnow()
     return CredentialView(
-        credential.level,
-        credential.status,
-        credential.reason,
+        Level(credential.level),
+        CredentialStatus(credential.status),
+        CredentialReason(credential.reason) if credential.reason else None,
         credential.issued_at,
         credential.expires_at,
         valid,

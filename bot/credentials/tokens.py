@@ -27,9 +27,9 @@ from bot.credentials.errors import DeviceNotBound, NoActiveCredential, Presentat
 from bot.credentials.keys import ALGORITHM, current_signing_key, verification_key
 from bot.credentials.service import active_credential
 from bot.crypto import same
+from bot.vocab import Level, VerifyReason
 from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
-from storage.models.credential import LEVELS
 
 ALLOWED_ALGORITHMS = (ALGORITHM,)
 MAX_TOKEN_CHARS = 1024
@@ -103,13 +103,13 @@ def resolve_handle(store: EphemeralStore, handle: str) -> tuple[str, str] | None
 def _header(token: str) -> dict[str, Any]:
     """The unverified header, or ``malformed``."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
-        raise PresentationRejected("malformed")
+        raise PresentationRejected(VerifyReason.MALFORMED)
     if token.count(".") != 2:
-        raise PresentationRejected("malformed")
+        raise PresentationRejected(VerifyReason.MALFORMED)
     try:
         return jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
-        raise PresentationRejected("malformed") from exc
+        raise PresentationRejected(VerifyReason.MALFORMED) from exc
 
 
 def decode_presentation(
@@ -118,13 +118,13 @@ def decode_presentation(
     """Verify signature, key, issuer and times; raise :class:`PresentationRejected` otherwise."""
     header = _header(token)
     if header.get("alg") not in ALLOWED_ALGORITHMS:
-        raise PresentationRejected("bad_signature")
+        raise PresentationRejected(VerifyReason.BAD_SIGNATURE)
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid or len(kid) > 64:
-        raise PresentationRejected("malformed")
+        raise PresentationRejected(VerifyReason.MALFORMED)
     key = verification_key(session, kid, now)
     if key is None:
-        raise PresentationRejected("unknown_key")
+        raise PresentationRejected(VerifyReason.UNKNOWN_KEY)
     moment = (now or utcnow()).timestamp()
     try:
         claims = jwt.decode(
@@ -136,11 +136,11 @@ def decode_presentation(
             options={"require": REQUIRED_CLAIMS, "verify_iat": True},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise PresentationRejected("expired") from exc
+        raise PresentationRejected(VerifyReason.EXPIRED) from exc
     except jwt.InvalidSignatureError as exc:
-        raise PresentationRejected("bad_signature") from exc
+        raise PresentationRejected(VerifyReason.BAD_SIGNATURE) from exc
     except jwt.PyJWTError as exc:
-        raise PresentationRejected("malformed") from exc
+        raise PresentationRejected(VerifyReason.MALFORMED) from exc
     return _checked_claims(settings, claims, kid, moment)
 
 
@@ -150,15 +150,16 @@ def _checked_claims(
     """Types, lifetime and clock checks that pyjwt does not do for us."""
     jti, cid, level = claims.get("jti"), claims.get("cid"), claims.get("lvl")
     iat, exp = claims.get("iat"), claims.get("exp")
-    if not all(isinstance(v, str) and 0 < len(v) <= 64 for v in (jti, cid)) or level not in LEVELS:
-        raise PresentationRejected("malformed")
+    texts_ok = all(isinstance(v, str) and 0 < len(v) <= 64 for v in (jti, cid))
+    if not texts_ok or level not in tuple(Level):
+        raise PresentationRejected(VerifyReason.MALFORMED)
     if not isinstance(iat, int) or not isinstance(exp, int):
-        raise PresentationRejected("malformed")
+        raise PresentationRejected(VerifyReason.MALFORMED)
     skew = settings.presentation_skew_s
     if exp - iat > settings.presentation_ttl_s or exp <= iat:
-        raise PresentationRejected("malformed")
+        raise PresentationRejected(VerifyReason.MALFORMED)
     if iat > moment + skew:
-        raise PresentationRejected("malformed")
+        raise PresentationRejected(VerifyReason.MALFORMED)
     if exp + skew <= moment:
-        raise PresentationRejected("expired")
+        raise PresentationRejected(VerifyReason.EXPIRED)
     return PresentationClaims(str(jti), str(cid), str(level), iat, exp, kid)

@@ -39,6 +39,7 @@ from bot.identity.registry import (
     reference_embedding,
     store_embedding,
 )
+from bot.vocab import Level
 from bot.wechat.cards import new_card_code
 from bot.wechat.notify import enqueue_notification
 from storage.db import Database
@@ -170,7 +171,7 @@ def enroll_light(
         issued = issue_credential(
             session,
             subject_id=subject_id,
-            level="light",
+            level=Level.LIGHT,
             openid=attempt.openid,
             device_id=attempt.device_id,
             card_code=new_card_code() if card_pack else None,

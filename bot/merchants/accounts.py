@@ -29,14 +29,12 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.crypto import same
 from bot.merchants.errors import CategoryInvalid, MerchantKeyInvalid, MerchantNotFound, ScopeInvalid
+from bot.vocab import REGISTRATION_CATEGORIES, MerchantCategory, Scope
 from storage.db import Database
 from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
 from storage.models.merchant import Merchant
 
-SCOPES = ("result", "age_over_18", "name_masked", "full_identity")
-CATEGORIES = ("hotel", "internet_cafe", "courier", "bank", "government", "other")
-REGISTRATION_CATEGORIES = frozenset({"hotel", "bank", "government"})
 KEY_PREFIX = "wzm_"
 MAX_KEY_CHARS = 128
 AUTH_CACHE_PREFIX = "merchant-auth:"
@@ -50,8 +48,8 @@ class MerchantPrincipal:
     id: int
     public_id: str
     name: str
-    category: str
-    scopes: tuple[str, ...]
+    category: MerchantCategory
+    scopes: tuple[Scope, ...]
     pseudonym_salt: bytes
 
 
@@ -61,8 +59,8 @@ class MerchantView:
 
     public_id: str
     name: str
-    category: str
-    scopes: tuple[str, ...]
+    category: MerchantCategory
+    scopes: tuple[Scope, ...]
     enabled: bool
     key_hint: str
     created_at: str
@@ -82,24 +80,28 @@ def key_digest(settings: Settings, api_key: str) -> str:
     return hmac.new(settings.merchant_key_pepper, api_key.encode(), hashlib.sha256).hexdigest()
 
 
-def validate_scopes(category: str, scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def validate_scopes(category: str, scopes: list[str] | tuple[str, ...]) -> tuple[Scope, ...]:
     """Ordered, de-duplicated scopes (``result`` always included) or raise."""
-    if category not in CATEGORIES:
-        raise CategoryInvalid(f"Category must be one of {', '.join(CATEGORIES)}.")
-    unknown = [s for s in scopes if s not in SCOPES]
+    if category not in tuple(MerchantCategory):
+        raise CategoryInvalid(f"Category must be one of {', '.join(MerchantCategory)}.")
+    unknown = [s for s in scopes if s not in tuple(Scope)]
     if unknown:
-        raise ScopeInvalid(f"Scopes must be among {', '.join(SCOPES)}.")
-    if "full_identity" in scopes and category not in REGISTRATION_CATEGORIES:
+        raise ScopeInvalid(f"Scopes must be among {', '.join(Scope)}.")
+    if Scope.FULL_IDENTITY in scopes and category not in REGISTRATION_CATEGORIES:
         raise ScopeInvalid("full_identity is only for hotel, bank and government merchants.")
-    return tuple(s for s in SCOPES if s in scopes or s == "result")
+    return tuple(s for s in Scope if s in scopes or s == Scope.RESULT)
+
+
+def _scopes(stored: str) -> tuple[Scope, ...]:
+    return tuple(Scope(scope) for scope in stored.split(","))
 
 
 def _view(row: Merchant) -> MerchantView:
     return MerchantView(
         row.public_id,
         row.name,
-        row.category,
-        tuple(row.scopes.split(",")),
+        MerchantCategory(row.category),
+        _scopes(row.scopes),
         row.enabled,
         row.key_hint,
         row.created_at.isoformat(),
@@ -192,8 +194,8 @@ def authenticate_merchant(session: Session, settings: Settings, api_key: str) ->
         row.id,
         row.public_id,
         row.name,
-        row.category,
-        tuple(row.scopes.split(",")),
+        MerchantCategory(row.category),
+        _scopes(row.scopes),
         row.pseudonym_salt,
     )
 
@@ -209,8 +211,8 @@ def authenticate_merchant_cached(
     if cached:
         data = json.loads(cached)
         return MerchantPrincipal(
-            data["id"], data["public_id"], data["name"], data["category"],
-            tuple(data["scopes"]), bytes.fromhex(data["salt"]),
+            data["id"], data["public_id"], data["name"], MerchantCategory(data["category"]),
+            tuple(Scope(scope) for scope in data["scopes"]), bytes.fromhex(data["salt"]),
         )  # fmt: skip
     with database.transaction() as session:
         principal = authenticate_merchant(session, settings, api_key)

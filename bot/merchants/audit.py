@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.credentials.tokens import PresentationClaims
+from bot.vocab import Level, Scope, VerifyReason, VerifyResult
 from storage.models.audit_chain import GENESIS_MAC, AuditChainHead
 from storage.models.base import utcnow
 from storage.models.verification_audit import VerificationAudit
@@ -52,11 +53,11 @@ class AuditEntry:
 
     merchant_id: int
     credential_id: str | None
-    result: str
-    reason: str | None
-    scope: str
+    result: VerifyResult
+    reason: VerifyReason | None
+    scope: Scope
     disclosed: str
-    level: str | None
+    level: Level | None
     client_ip_hash: str
 
 

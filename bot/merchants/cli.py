@@ -9,8 +9,6 @@ from flask.cli import AppGroup
 from bot.errors import WangzhengError
 from bot.extensions import database, settings, store
 from bot.merchants.accounts import (
-    CATEGORIES,
-    SCOPES,
     create_merchant,
     forget_key,
     list_merchants,
@@ -18,6 +16,7 @@ from bot.merchants.accounts import (
     set_enabled,
 )
 from bot.merchants.audit import verify_chain
+from bot.vocab import MerchantCategory, Scope
 
 merchants_cli = AppGroup("merchants", help="Merchant accounts and their API keys.")
 audit_cli = AppGroup("audit", help="The verification audit.")
@@ -29,9 +28,13 @@ def _fail(exc: WangzhengError) -> click.ClickException:
 
 @merchants_cli.command("create")
 @click.argument("name")
-@click.option("--category", required=True, type=click.Choice(CATEGORIES))
 @click.option(
-    "--scopes", default="result", show_default=True, help=f"Comma list of {', '.join(SCOPES)}."
+    "--category",
+    required=True,
+    type=click.Choice([category.value for category in MerchantCategory]),
+)
+@click.option(
+    "--scopes", default="result", show_default=True, help=f"Comma list of {', '.join(Scope)}."
 )
 def create_command(name: str, category: str, scopes: str) -> None:
     """Create merchant NAME and print its API key (shown only this once)."""

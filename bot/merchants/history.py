@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.vocab import MerchantCategory, Scope, VerifyReason, VerifyResult
 from storage.models.credential import Credential
 from storage.models.merchant import Merchant
 from storage.models.verification_audit import VerificationAudit
@@ -22,11 +23,11 @@ class VerificationEntry:
     """One line of the history."""
 
     merchant: str
-    category: str
+    category: MerchantCategory
     at: dt.datetime
-    result: str
-    reason: str | None
-    scope: str
+    result: VerifyResult
+    reason: VerifyReason | None
+    scope: Scope
     disclosed: tuple[str, ...]
 
 
@@ -43,11 +44,11 @@ def verifications_for(session: Session, openid: str, limit: int = 50) -> list[Ve
     return [
         VerificationEntry(
             name,
-            category,
+            MerchantCategory(category),
             audit.at,
-            audit.result,
-            audit.reason,
-            audit.scope,
+            VerifyResult(audit.result),
+            VerifyReason(audit.reason) if audit.reason else None,
+            Scope(audit.scope),
             tuple(filter(None, audit.disclosed.split(","))),
         )
         for audit, name, category in rows

@@ -32,9 +32,18 @@ from bot.credentials.tokens import decode_presentation, resolve_handle
 from bot.crypto import keyed_hash, same
 from bot.identity.masking import mask_name
 from bot.identity.registry import record_id_number, record_name
-from bot.merchants.accounts import REGISTRATION_CATEGORIES, MerchantPrincipal
+from bot.merchants.accounts import MerchantPrincipal
 from bot.merchants.audit import AuditEntry, jti_digest, record_audit
 from bot.merchants.errors import MerchantRateLimited
+from bot.vocab import (
+    REGISTRATION_CATEGORIES,
+    CredentialReason,
+    CredentialStatus,
+    Level,
+    Scope,
+    VerifyReason,
+    VerifyResult,
+)
 from bot.wechat.notify import enqueue_notification
 from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
@@ -47,15 +56,15 @@ from storage.models.registry_record import RegistryRecord
 class VerificationResult:
     """The answer to one verification; everything but ``result``/``reason`` empty when invalid."""
 
-    result: str
-    reason: str | None = None
-    level: str | None = None
+    result: VerifyResult
+    reason: VerifyReason | None = None
+    level: Level | None = None
     subject_pseudonym: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The API body."""
-        if self.result != "valid":
+        if self.result != VerifyResult.VALID:
             return {"result": self.result, "reason": self.reason}
         return {
             "result": self.result,
@@ -85,14 +94,14 @@ def _age(birth: dt.date, day: dt.date) -> int:
 
 
 def _claims(
-    settings: Settings, record: RegistryRecord, scope: str, now: dt.datetime
+    settings: Settings, record: RegistryRecord, scope: Scope, now: dt.datetime
 ) -> dict[str, Any]:
     """The fields the scope discloses, and nothing else."""
-    if scope == "age_over_18":
+    if scope == Scope.AGE_OVER_18:
         return {"age_over_18": _age(record.birth_date, now.date()) >= 18}
-    if scope == "name_masked":
+    if scope == Scope.NAME_MASKED:
         return {"name_masked": mask_name(record_name(settings, record))}
-    if scope == "full_identity":
+    if scope == Scope.FULL_IDENTITY:
         return {
             "name": record_name(settings, record),
             "id_number": record_id_number(settings, record),
@@ -102,24 +111,26 @@ def _claims(
 
 def _credential_reason(
     credential: Credential, current_device: str | None, handle_device: str, now: dt.datetime
-) -> str | None:
+) -> VerifyReason | None:
     """Why the credential behind a good token cannot be accepted, or None."""
-    if credential.status == "superseded":
-        return "superseded"
-    if credential.status != "active":
-        return "superseded" if credential.reason == "device_changed" else "revoked"
+    if credential.status == CredentialStatus.SUPERSEDED:
+        return VerifyReason.SUPERSEDED
+    if credential.status != CredentialStatus.ACTIVE:
+        if credential.reason == CredentialReason.DEVICE_CHANGED:
+            return VerifyReason.SUPERSEDED
+        return VerifyReason.REVOKED
     if not same(handle_device, credential.device_id):
-        return "superseded"
+        return VerifyReason.SUPERSEDED
     if current_device is not None and not same(current_device, credential.device_id):
-        return "superseded"
+        return VerifyReason.SUPERSEDED
     if credential.expires_at <= now:
-        return "expired"
+        return VerifyReason.EXPIRED
     return None
 
 
 def _entry(
     merchant: MerchantPrincipal,
-    scope: str,
+    scope: Scope,
     ip_hash: str,
     outcome: VerificationResult,
     credential_id: str | None,
@@ -151,13 +162,13 @@ def _judge(
     merchant: MerchantPrincipal,
     handle: tuple[str, str] | None,
     *,
-    required_level: str,
-    scope: str,
+    required_level: Level,
+    scope: Scope,
     now: dt.datetime,
 ) -> _Judgement:
     """Credential status, binding, expiry and level of the credential behind the handle."""
     if handle is None:
-        return _Judgement(VerificationResult("invalid", "expired"))
+        return _Judgement(VerificationResult(VerifyResult.INVALID, VerifyReason.EXPIRED))
     credential_id, handle_device = handle
     row = session.execute(
         select(
@@ -172,17 +183,18 @@ def _judge(
         .where(Credential.id == credential_id)
     ).one_or_none()
     if row is None:
-        return _Judgement(VerificationResult("invalid", "revoked"), credential_id)
+        invalid = VerificationResult(VerifyResult.INVALID, VerifyReason.REVOKED)
+        return _Judgement(invalid, credential_id)
     credential, record, current_device, citizen_id, notify = row
     reason = _credential_reason(credential, current_device, handle_device, now)
-    needs_upgraded = required_level == "upgraded" or scope == "full_identity"
-    if reason is None and needs_upgraded and credential.level != "upgraded":
-        reason = "level_too_low"
+    needs_upgraded = required_level == Level.UPGRADED or scope == Scope.FULL_IDENTITY
+    if reason is None and needs_upgraded and credential.level != Level.UPGRADED:
+        reason = VerifyReason.LEVEL_TOO_LOW
     if reason is not None:
-        return _Judgement(VerificationResult("invalid", reason), credential.id)
+        return _Judgement(VerificationResult(VerifyResult.INVALID, reason), credential.id)
     outcome = VerificationResult(
-        "valid",
-        level=credential.level,
+        VerifyResult.VALID,
+        level=Level(credential.level),
         subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.subject_key or record.id_hash),
         claims=_claims(settings, record, scope, now),
     )
@@ -196,8 +208,8 @@ def verify_presentation(
     merchant: MerchantPrincipal,
     token: str,
     *,
-    required_level: str = "light",
-    scope: str = "result",
+    required_level: Level = Level.LIGHT,
+    scope: Scope = Scope.RESULT,
     client_ip: str = "",
     now: dt.datetime | None = None,
 ) -> VerificationResult:
@@ -205,17 +217,17 @@ def verify_presentation(
     now = now or utcnow()
     ip_hash = keyed_hash(settings.hash_key, client_ip or "-", "client_ip")
 
-    def invalid(reason: str, credential_id: str | None = None) -> VerificationResult:
-        outcome = VerificationResult("invalid", reason)
+    def invalid(reason: VerifyReason, credential_id: str | None = None) -> VerificationResult:
+        outcome = VerificationResult(VerifyResult.INVALID, reason)
         record_audit(
             session, settings.audit_key, _entry(merchant, scope, ip_hash, outcome, credential_id)
         )
         return outcome
 
     if scope not in merchant.scopes or (
-        scope == "full_identity" and merchant.category not in REGISTRATION_CATEGORIES
+        scope == Scope.FULL_IDENTITY and merchant.category not in REGISTRATION_CATEGORIES
     ):
-        return invalid("scope_not_granted")
+        return invalid(VerifyReason.SCOPE_NOT_GRANTED)
     try:
         claims = decode_presentation(session, settings, token, now)
     except PresentationRejected as rejected:
@@ -226,7 +238,7 @@ def verify_presentation(
     )
     entry = _entry(merchant, scope, ip_hash, judged.outcome, judged.credential_id)
     if not record_audit(session, settings.audit_key, entry, mark=jti_digest(claims)):
-        return invalid("replayed", handle[0] if handle else None)
+        return invalid(VerifyReason.REPLAYED, handle[0] if handle else None)
     if judged.notify_citizen_id is not None:
         # "Verified by a merchant", sent after commit; only for citizens who opted in.
         enqueue_notification(

@@ -6,6 +6,8 @@ Invariants:
 - At most one ``active`` credential per subject and per openid, enforced by partial unique
   indexes (``WHERE status = 'active'``) on SQLite and PostgreSQL alike.
 - ``expires_at`` is never later than the end of the ID card's expiry day.
+- ``level``, ``status`` and ``reason`` hold values of :mod:`bot.vocab` (``Level``,
+  ``CredentialStatus``, ``CredentialReason``); the check constraints spell them in SQL.
 - Status only moves away from ``active`` (to ``revoked`` or ``superseded``), with a reason; in
   the same transaction its card-pack code (if any) is queued for ``card/code/unavailable``.
 """
@@ -19,8 +21,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UtcDateTime, utcnow
 
-LEVELS = ("light", "upgraded")
-STATUSES = ("active", "revoked", "superseded")
 _ACTIVE = text("status = 'active'")
 
 

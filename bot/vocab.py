@@ -1,0 +1,84 @@
+"""The closed vocabularies of Wangzheng, one ``StrEnum`` each, defined here and nowhere else.
+
+Invariants:
+- Every value is API: it is stored in the database, sent to clients and listed in
+  ``/openapi.json``. A value never changes meaning; a new one is added here, and nowhere else.
+- Members are ``str``: they compare equal to, and serialise as, their plain value.
+- This module imports nothing of ours, so any layer may use it. The database check constraints
+  spell the same values in SQL (migrations are frozen); a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    """Assurance level of a credential."""
+
+    LIGHT = "light"
+    UPGRADED = "upgraded"
+
+
+class Scope(StrEnum):
+    """What a merchant may ask a verification to disclose (in this order of sensitivity)."""
+
+    RESULT = "result"
+    AGE_OVER_18 = "age_over_18"
+    NAME_MASKED = "name_masked"
+    FULL_IDENTITY = "full_identity"
+
+
+class MerchantCategory(StrEnum):
+    """The kind of business a merchant is."""
+
+    HOTEL = "hotel"
+    INTERNET_CAFE = "internet_cafe"
+    COURIER = "courier"
+    BANK = "bank"
+    GOVERNMENT = "government"
+    OTHER = "other"
+
+
+# Categories under a real-name registration duty: only these may hold ``full_identity``.
+REGISTRATION_CATEGORIES = frozenset(
+    {MerchantCategory.HOTEL, MerchantCategory.BANK, MerchantCategory.GOVERNMENT}
+)
+
+
+class CredentialStatus(StrEnum):
+    """Lifecycle of a credential; it only ever moves away from ``active``."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    SUPERSEDED = "superseded"
+
+
+class CredentialReason(StrEnum):
+    """Why a credential stopped being active."""
+
+    REISSUED = "reissued"
+    DEVICE_CHANGED = "device_changed"
+    CITIZEN_REQUEST = "citizen_request"
+    REPORTED_STOLEN = "reported_stolen"
+
+
+class VerifyResult(StrEnum):
+    """The outcome of one verification."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+
+
+class VerifyReason(StrEnum):
+    """Why a verification is ``invalid`` (checked in the order of :mod:`bot.merchants.verify`)."""
+
+    SCOPE_NOT_GRANTED = "scope_not_granted"
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_KEY = "unknown_key"
+    EXPIRED = "expired"
+    REPLAYED = "replayed"
+    REVOKED = "revoked"
+    SUPERSEDED = "superseded"
+    LEVEL_TOO_LOW = "level_too_low"
