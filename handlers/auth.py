@@ -5,6 +5,8 @@
 - ``merchant_auth`` (``merchant_key``): an enabled merchant's API key; 401 ``merchant_key_invalid``.
 - ``admin_auth`` (``admin_key``): ``WANGZHENG_ADMIN_KEY``, compared in constant time; an empty
   configured key refuses everything; 401 ``admin_key_invalid``.
+- ``metrics_auth``: ``WANGZHENG_METRICS_TOKEN`` in constant time, for ``/metrics`` (not a JSON
+  endpoint, so not in the document); 401 ``unauthenticated``.
 
 Invariants:
 - Each reads ``Authorization: Bearer <token>`` only. A missing header, another scheme or an empty
@@ -51,10 +53,12 @@ class BearerAuth(HTTPTokenAuth):
         description: str,
         verify: Callable[[str], object],
         refuse: Callable[[], Unauthenticated],
+        challenge: str = CHALLENGE,
     ) -> None:
         super().__init__(scheme=CHALLENGE, security_scheme_name=name, description=description)
         self._verify = verify
         self._refuse = refuse
+        self._challenge = challenge
         self.verify_token(self._check)
         self.error_handler(self._fail)
 
@@ -68,19 +72,30 @@ class BearerAuth(HTTPTokenAuth):
 
     def authenticate_header(self) -> str:
         """``WWW-Authenticate`` of every 401 (RFC 6750)."""
-        return CHALLENGE
+        return self._challenge
+
+    def require(self) -> object:
+        """Authenticate this request now, for a view that is protected only conditionally;
+        the principal, or the scheme's 401 raised."""
+        auth = self.get_auth()
+        if auth is None:
+            raise self._refused()
+        return self._check(str(auth.token))
+
+    def _refused(self) -> Unauthenticated:
+        error = self._refuse()
+        error.headers.setdefault("WWW-Authenticate", self._challenge)
+        return error
 
     def _check(self, token: str) -> object:
         try:
             return self._verify(token)
         except Unauthenticated as refused:
-            refused.headers.setdefault("WWW-Authenticate", CHALLENGE)
+            refused.headers.setdefault("WWW-Authenticate", self._challenge)
             raise
 
     def _fail(self, status: int) -> Response:
-        error = self._refuse()
-        error.headers.setdefault("WWW-Authenticate", CHALLENGE)
-        return render_error(error)
+        return render_error(self._refused())
 
 
 def _missing_access_token() -> SessionInvalid:
@@ -110,6 +125,26 @@ citizen_auth = BearerAuth(
 )
 merchant_auth = BearerAuth("merchant_key", "Merchant API key", _merchant, MerchantKeyInvalid)
 admin_auth = BearerAuth("admin_key", "Admin key (WANGZHENG_ADMIN_KEY)", _admin, AdminKeyInvalid)
+
+
+def _metrics(token: str) -> bool:
+    expected = settings().metrics_token
+    if not expected or not same(token, expected):
+        raise _missing_metrics_token()
+    return True
+
+
+def _missing_metrics_token() -> Unauthenticated:
+    return Unauthenticated("Send Authorization: Bearer <metrics token>.")
+
+
+metrics_auth = BearerAuth(
+    "metrics_token",
+    "Metrics token (WANGZHENG_METRICS_TOKEN)",
+    _metrics,
+    _missing_metrics_token,
+    challenge='Bearer realm="metrics"',
+)
 
 
 def current_citizen() -> Principal:

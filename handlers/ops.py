@@ -1,8 +1,8 @@
 """Operations endpoints: liveness, readiness and Prometheus metrics.
 
 Invariant: with ``WANGZHENG_METRICS_TOKEN`` set, ``/metrics`` answers only
-``Authorization: Bearer <token>`` (compared in constant time). Without it, ``/metrics`` is open
-in development and testing and not served at all (404) in production.
+``Authorization: Bearer <token>`` (:data:`handlers.auth.metrics_auth`, constant time). Without
+it, ``/metrics`` is open in development and testing and not served at all (404) in production.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import time
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, request
+from flask import Response
 
-from bot.crypto import same
-from bot.errors import NotFound, Unauthenticated
+from bot.errors import NotFound
 from bot.extensions import database, readiness_checks, settings, store
 from bot.observability import metrics_payload
+from handlers.auth import metrics_auth
 
 ops = APIBlueprint("ops", __name__, tag="Operations")
 
@@ -71,12 +71,7 @@ def metrics() -> Response:
     """Prometheus exposition format, behind the metrics token when one is configured."""
     config = settings()
     if config.metrics_token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not same(given.strip(), config.metrics_token):
-            raise Unauthenticated(
-                "Send Authorization: Bearer <metrics token>.",
-                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-            )
+        metrics_auth.require()
     elif config.is_production:
         raise NotFound("Metrics are served only with WANGZHENG_METRICS_TOKEN set.")
     payload, content_type = metrics_payload()
