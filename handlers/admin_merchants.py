@@ -24,7 +24,7 @@ from bot.merchants.accounts import (
 )
 from bot.vocab import Scope
 from handlers.auth import admin_auth
-from handlers.schemas import CategoryField, ScopeField
+from handlers.schemas import BODY_ERRORS, CategoryField, Out, ScopeField, Timestamp
 
 admin_merchants = APIBlueprint(
     "admin_merchants", __name__, tag="Admin", url_prefix="/admin/api/merchants"
@@ -45,6 +45,41 @@ class MerchantIn(BaseModel):
     scopes: list[ScopeField] = Field(default_factory=_default_scopes, max_length=4)
 
 
+class MerchantOut(Out):
+    """A merchant as the admin sees it (never its key or key hash)."""
+
+    public_id: str
+    name: str
+    category: CategoryField
+    scopes: list[ScopeField]
+    enabled: bool
+    key_hint: str = Field(description="the first characters of the key, to tell keys apart")
+    created_at: Timestamp
+
+
+class OneMerchantOut(Out):
+    """One merchant."""
+
+    merchant: MerchantOut
+
+
+class MerchantsOut(Out):
+    """Every merchant, oldest first."""
+
+    merchants: list[MerchantOut]
+
+
+class IssuedKeyOut(Out):
+    """A merchant and its new API key: the only time the key is ever shown."""
+
+    merchant: MerchantOut
+    api_key: str = Field(pattern=r"^wzm_")
+
+
+ADMIN_ERRORS = {401: "admin_key_invalid"}
+MERCHANT_ERRORS = {**ADMIN_ERRORS, 404: "merchant_not_found"}
+
+
 @admin_merchants.before_request
 @admin_merchants.auth_required(admin_auth)
 def _require_admin() -> None:
@@ -52,7 +87,8 @@ def _require_admin() -> None:
 
 
 @admin_merchants.get("")
-@admin_merchants.doc(summary="List merchants")
+@admin_merchants.output(MerchantsOut)
+@admin_merchants.doc(summary="List merchants", responses=ADMIN_ERRORS)
 def list_all() -> dict[str, Any]:
     """Every merchant (never keys)."""
     with database().transaction() as session:
@@ -61,7 +97,15 @@ def list_all() -> dict[str, Any]:
 
 @admin_merchants.post("")
 @admin_merchants.input(MerchantIn, arg_name="body")
-@admin_merchants.doc(summary="Create a merchant; the key is shown once")
+@admin_merchants.output(IssuedKeyOut, status_code=201)
+@admin_merchants.doc(
+    summary="Create a merchant; the key is shown once",
+    responses={
+        **BODY_ERRORS,
+        400: "validation_error, scope_invalid, category_invalid or name_invalid",
+        **ADMIN_ERRORS,
+    },
+)
 def create(body: MerchantIn) -> tuple[dict[str, Any], int]:
     """201 with the merchant and its API key."""
     with database().transaction() as session:
@@ -72,7 +116,8 @@ def create(body: MerchantIn) -> tuple[dict[str, Any], int]:
 
 
 @admin_merchants.get("/<public_id>")
-@admin_merchants.doc(summary="One merchant")
+@admin_merchants.output(OneMerchantOut)
+@admin_merchants.doc(summary="One merchant", responses=MERCHANT_ERRORS)
 def show(public_id: str) -> dict[str, Any]:
     """The merchant, or 404 ``merchant_not_found``."""
     with database().transaction() as session:
@@ -80,7 +125,10 @@ def show(public_id: str) -> dict[str, Any]:
 
 
 @admin_merchants.post("/<public_id>/rotate-key")
-@admin_merchants.doc(summary="Rotate the API key; the old key stops at once")
+@admin_merchants.output(IssuedKeyOut)
+@admin_merchants.doc(
+    summary="Rotate the API key; the old key stops at once", responses=MERCHANT_ERRORS
+)
 def rotate(public_id: str) -> dict[str, Any]:
     """The merchant and its new key."""
     with database().transaction() as session:
@@ -90,7 +138,8 @@ def rotate(public_id: str) -> dict[str, Any]:
 
 
 @admin_merchants.post("/<public_id>/disable")
-@admin_merchants.doc(summary="Disable a merchant (its key gets 401)")
+@admin_merchants.output(OneMerchantOut)
+@admin_merchants.doc(summary="Disable a merchant (its key gets 401)", responses=MERCHANT_ERRORS)
 def disable(public_id: str) -> dict[str, Any]:
     """The disabled merchant."""
     with database().transaction() as session:
@@ -100,7 +149,8 @@ def disable(public_id: str) -> dict[str, Any]:
 
 
 @admin_merchants.post("/<public_id>/enable")
-@admin_merchants.doc(summary="Re-enable a merchant")
+@admin_merchants.output(OneMerchantOut)
+@admin_merchants.doc(summary="Re-enable a merchant", responses=MERCHANT_ERRORS)
 def enable(public_id: str) -> dict[str, Any]:
     """The enabled merchant."""
     with database().transaction() as session:

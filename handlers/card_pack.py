@@ -20,9 +20,17 @@ from bot.wechat.app import wechat_api, wechat_config
 from bot.wechat.cards import card_ext_for
 from bot.wechat.errors import CardPackDisabled, WeChatError
 from handlers.auth import citizen_auth, current_citizen
+from handlers.schemas import PRESENTATION_ERRORS, WECHAT_ERRORS, Out
 
 log = logging.getLogger(__name__)
 card_pack = APIBlueprint("card_pack", __name__, tag="Card pack", url_prefix="/api/v1")
+
+
+class CardOut(Out):
+    """What ``wx.addCard`` needs: the card class and the signed ``cardExt``."""
+
+    card_id: str
+    card_ext: str
 
 
 def card_payload(openid: str, code: str | None) -> dict[str, str]:
@@ -46,9 +54,14 @@ def card_payload_or_none(openid: str, code: str | None) -> dict[str, str] | None
 
 @card_pack.post("/credentials/current/card")
 @card_pack.auth_required(citizen_auth)
+@card_pack.output(CardOut, status_code=201)
 @card_pack.doc(
     summary="The cardExt to add the pass to the WeChat card pack (bound device only)",
-    responses={404: "card_pack_disabled or no_active_credential"},
+    responses={
+        **PRESENTATION_ERRORS,
+        404: "card_pack_disabled, or no_credential: no active credential",
+        **WECHAT_ERRORS,
+    },
 )
 def current_card() -> tuple[dict[str, Any], int]:
     """Sign a fresh ``cardExt`` for the active credential's card code."""

@@ -6,7 +6,7 @@ Invariants: presentations are minted only for the bound device of an authenticat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from apiflask import APIBlueprint
 from flask import Response, jsonify
@@ -16,13 +16,63 @@ from bot.credentials.service import credential_view
 from bot.credentials.tokens import mint_presentation
 from bot.extensions import database, settings, store
 from handlers.auth import citizen_auth, current_citizen
+from handlers.schemas import (
+    CITIZEN_ERRORS,
+    PRESENTATION_ERRORS,
+    CredentialReasonField,
+    CredentialStatusField,
+    LevelField,
+    Out,
+    Timestamp,
+)
 
 credentials = APIBlueprint("credentials", __name__, tag="Credentials")
 
 
+class CredentialOut(Out):
+    """The citizen's credential: the active one, else the latest (``reason`` says why it ended)."""
+
+    level: LevelField
+    status: CredentialStatusField
+    reason: CredentialReasonField | None
+    valid: bool
+    issued_at: Timestamp
+    expires_at: Timestamp
+    masked_name: str
+
+
+class PresentationOut(Out):
+    """A single-use presentation token (the QR payload) and when it expires."""
+
+    token: str
+    expires_at: Timestamp
+
+
+class Jwk(Out):
+    """One public ES256 key (RFC 7517)."""
+
+    kty: Literal["EC"]
+    crv: Literal["P-256"]
+    x: str
+    y: str
+    kid: str
+    use: Literal["sig"]
+    alg: Literal["ES256"]
+
+
+class JwksOut(Out):
+    """Every key that still verifies, newest first."""
+
+    keys: list[Jwk]
+
+
 @credentials.get("/api/v1/credentials/current")
 @credentials.auth_required(citizen_auth)
-@credentials.doc(summary="The citizen's credential")
+@credentials.output(CredentialOut)
+@credentials.doc(
+    summary="The citizen's credential",
+    responses={**CITIZEN_ERRORS, 404: "no_credential: never enrolled"},
+)
 def current() -> dict[str, Any]:
     """Level, status, validity and masked name of the citizen's credential."""
     principal = current_citizen()
@@ -41,7 +91,11 @@ def current() -> dict[str, Any]:
 
 @credentials.post("/api/v1/credentials/current/presentations")
 @credentials.auth_required(citizen_auth)
-@credentials.doc(summary="A fresh presentation token for the pass QR (bound device only)")
+@credentials.output(PresentationOut, status_code=201)
+@credentials.doc(
+    summary="A fresh presentation token for the pass QR (bound device only)",
+    responses=PRESENTATION_ERRORS,
+)
 def presentation() -> tuple[dict[str, Any], int]:
     """``{token, expires_at}``; 403 ``device_not_bound`` from any other device."""
     principal = current_citizen()
@@ -57,6 +111,7 @@ def presentation() -> tuple[dict[str, Any], int]:
 
 
 @credentials.get("/.well-known/jwks.json")
+@credentials.output(JwksOut)
 @credentials.doc(summary="Public keys that verify presentation tokens (RFC 7517)")
 def jwks() -> Response:
     """Every key that still verifies (never none: the first is made here if need be)."""

@@ -16,9 +16,18 @@ from bot.extensions import database, settings, store
 from bot.face.errors import ImageTooLarge
 from bot.face.service import get_engine
 from bot.identity.enrolment import LightEnrolment, enroll_light
+from bot.vocab import CredentialStatus
 from bot.wechat.app import wechat_config
 from handlers.auth import citizen_auth, current_citizen
-from handlers.card_pack import card_payload_or_none
+from handlers.card_pack import CardOut, card_payload_or_none
+from handlers.schemas import (
+    BODY_ERRORS,
+    CITIZEN_ERRORS,
+    CredentialStatusField,
+    LevelField,
+    Out,
+    Timestamp,
+)
 
 enrollments = APIBlueprint("enrollments", __name__, tag="Enrolment", url_prefix="/api/v1")
 MAX_FRAMES = 3
@@ -35,15 +44,46 @@ class LightEnrolmentForm(BaseModel):
     frames: list[UploadFile] = Field(min_length=2, max_length=MAX_FRAMES)
 
 
+class EnrolmentOut(Out):
+    """The light credential just issued, and how well the selfie matched the reference."""
+
+    level: LevelField
+    status: CredentialStatusField
+    issued_at: Timestamp
+    expires_at: Timestamp
+    similarity: float
+    threshold: float
+    pack_id: str
+    card: CardOut | None = Field(
+        description="for wx.addCard; null when the card pack is off or WeChat is unreachable "
+        "right now (POST /api/v1/credentials/current/card fetches it later)"
+    )
+
+
+ENROLMENT_ERRORS = {
+    **BODY_ERRORS,
+    400: "validation_error, image_invalid, liveness_challenge_invalid or id_number_invalid",
+    **CITIZEN_ERRORS,
+    404: "no_record: the registry has no record of this ID number",
+    409: "id_card_expired",
+    413: "payload_too_large, image_too_large or image_too_many_pixels",
+    422: "name_mismatch, face_mismatch (with a hint), liveness_failed or a face quality code",
+    429: "too_many_attempts: too many failed enrolments today",
+    503: "face_model_unavailable",
+}
+
+
 @enrollments.post("/enrollments/light")
 @enrollments.auth_required(citizen_auth)
 @enrollments.input(LightEnrolmentForm, location="form_and_files")
+@enrollments.output(EnrolmentOut, status_code=201)
 @enrollments.doc(
     summary="Enrol the light credential with a selfie liveness answer",
     description=(
         "Failure codes: no_record, name_mismatch, face_mismatch (with a hint), liveness_failed, "
         "challenge_invalid, too_many_attempts, id_number_invalid, and the face quality codes."
     ),
+    responses=ENROLMENT_ERRORS,
 )
 def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int]:
     """Issue a light credential bound to this session's openid and device."""
@@ -75,7 +115,7 @@ def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int
     issued = result.credential
     return {
         "level": issued.level,
-        "status": "active",
+        "status": CredentialStatus.ACTIVE,
         "issued_at": issued.issued_at.isoformat(),
         "expires_at": issued.expires_at.isoformat(),
         "similarity": round(result.match.similarity, 4),

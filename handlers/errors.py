@@ -26,6 +26,7 @@ from bot.errors import (
     ValidationFailed,
     WangzhengError,
 )
+from handlers.schemas import ERROR_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,11 @@ def _from_http(error: HTTPException) -> WangzhengError:
 def register_error_handlers(app: APIFlask) -> None:
     """Install every error handler, once, for the whole app."""
     app.request_class = WangzhengRequest
+    # /openapi.json: every declared error response is our envelope, not APIFlask's own shape.
+    app.config["HTTP_ERROR_SCHEMA"] = ERROR_SCHEMA
+    app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SCHEMA
+    app.config["VALIDATION_ERROR_DESCRIPTION"] = "malformed_body or validation_error"
+    app.config["AUTH_ERROR_DESCRIPTION"] = "Authentication failed (WWW-Authenticate: Bearer)"
     app.before_request(check_content_type)
 
     @app.errorhandler(WangzhengError)

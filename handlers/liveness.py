@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from apiflask import APIBlueprint
+from pydantic import Field
 
 from bot.extensions import settings, store
 from bot.face.challenges import CHALLENGE_TTL_S, Requester, new_challenge
 from handlers.auth import citizen_auth, current_citizen
+from handlers.schemas import CITIZEN_ERRORS, Out
 
 liveness = APIBlueprint("liveness", __name__, tag="Liveness", url_prefix="/api/v1/liveness")
 
 
+class ChallengeOut(Out):
+    """The head turns to perform, one frame each after a straight one, before ``expires_at``."""
+
+    challenge_id: str
+    steps: list[Literal["left", "right"]]
+    frames: int = Field(ge=2)
+    expires_in: int
+    expires_at: int = Field(description="Unix time")
+
+
 @liveness.post("/challenges")
 @liveness.auth_required(citizen_auth)
+@liveness.output(ChallengeOut, status_code=201, description="challenge issued")
 @liveness.doc(
     summary="Issue a liveness challenge",
     description=(
@@ -22,7 +35,7 @@ liveness = APIBlueprint("liveness", __name__, tag="Liveness", url_prefix="/api/v
         "then one frame per step, within 60 s; the challenge can be answered once, and only "
         "by the same account on the same device."
     ),
-    responses={201: "challenge issued"},
+    responses=CITIZEN_ERRORS,
 )
 def issue_challenge() -> tuple[dict[str, Any], int]:
     """Create a challenge bound to this signed-in citizen and device, in the short-lived store."""

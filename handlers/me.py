@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.devices.preferences import get_preferences, set_preferences
 from bot.extensions import database
 from handlers.auth import citizen_auth, current_citizen
+from handlers.schemas import BODY_ERRORS, CITIZEN_ERRORS, Out
 
 me = APIBlueprint("me", __name__, tag="Citizen", url_prefix="/api/v1/me")
 
@@ -22,9 +23,16 @@ class PreferencesIn(BaseModel):
     notify_on_verification: bool
 
 
+class PreferencesOut(Out):
+    """The citizen's switches."""
+
+    notify_on_verification: bool
+
+
 @me.get("/preferences")
 @me.auth_required(citizen_auth)
-@me.doc(summary="My preferences")
+@me.output(PreferencesOut)
+@me.doc(summary="My preferences", responses=CITIZEN_ERRORS)
 def read_preferences() -> dict[str, Any]:
     """The signed-in citizen's preferences."""
     principal = current_citizen()
@@ -36,7 +44,8 @@ def read_preferences() -> dict[str, Any]:
 @me.put("/preferences")
 @me.auth_required(citizen_auth)
 @me.input(PreferencesIn)
-@me.doc(summary="Change my preferences")
+@me.output(PreferencesOut)
+@me.doc(summary="Change my preferences", responses={**BODY_ERRORS, **CITIZEN_ERRORS})
 def write_preferences(json_data: PreferencesIn) -> dict[str, Any]:
     """Replace the signed-in citizen's preferences."""
     principal = current_citizen()

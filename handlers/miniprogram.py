@@ -8,7 +8,7 @@ session key and our tokens are never logged; a login on a new device revokes the
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from apiflask import APIBlueprint
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,7 @@ from bot.devices.sessions import SessionTokens, refresh_session
 from bot.extensions import database, settings
 from bot.wechat.app import wechat_api
 from bot.wechat.miniprogram import login
+from handlers.schemas import BODY_ERRORS, WECHAT_ERRORS, Out
 
 miniprogram = APIBlueprint("miniprogram", __name__, url_prefix="/api/v1/mp", tag="Mini-program")
 
@@ -52,10 +53,10 @@ class RefreshIn(BaseModel):
     refresh_token: str = Field(min_length=16, max_length=256)
 
 
-class TokensOut(BaseModel):
+class TokensOut(Out):
     """Our access token (15 minutes) and rotating refresh token, bound to the device."""
 
-    token_type: str
+    token_type: Literal["Bearer"]
     access_token: str
     access_expires_in: int
     refresh_token: str
@@ -80,7 +81,11 @@ def _render(tokens: SessionTokens) -> dict[str, Any]:
 @miniprogram.output(TokensOut)
 @miniprogram.doc(
     summary="Sign in with wx.login's code",
-    responses={401: "invalid_code", 429: "WeChat rate limit", 503: "WeChat busy, retry"},
+    responses={
+        **BODY_ERRORS,
+        401: "invalid_code: the wx.login code is invalid or was already used",
+        **WECHAT_ERRORS,
+    },
 )
 def mp_login(json_data: LoginIn) -> dict[str, Any]:
     """Exchange the code with WeChat and open a session bound to ``device.device_id``."""
@@ -97,7 +102,10 @@ def mp_login(json_data: LoginIn) -> dict[str, Any]:
 @miniprogram.post("/refresh")
 @miniprogram.input(RefreshIn)
 @miniprogram.output(TokensOut)
-@miniprogram.doc(summary="Rotate the tokens", responses={401: "session_invalid / token_replayed"})
+@miniprogram.doc(
+    summary="Rotate the tokens",
+    responses={**BODY_ERRORS, 401: "session_invalid or token_replayed (the family is revoked)"},
+)
 def mp_refresh(json_data: RefreshIn) -> dict[str, Any]:
     """Rotate both tokens; a reused refresh token revokes the whole session family."""
     replayed: TokenReplayed | None = None

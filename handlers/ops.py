@@ -8,20 +8,55 @@ it, ``/metrics`` is open in development and testing and not served at all (404) 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from apiflask import APIBlueprint
 from flask import Response
+from pydantic import ConfigDict
 
 from bot.errors import NotFound
 from bot.extensions import database, readiness_checks, settings, store
 from bot.observability import metrics_payload
 from handlers.auth import metrics_auth
+from handlers.schemas import Out
 
 ops = APIBlueprint("ops", __name__, tag="Operations")
 
 
+class HealthOut(Out):
+    """The process answers."""
+
+    status: Literal["ok"]
+
+
+class CheckOut(Out):
+    """One readiness check: ``ok``, its time, and what it found (or the exception's name)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ok: bool
+    ms: float
+    error: str | None = None
+    backend: str | None = None
+
+
+class ReadyOut(Out):
+    """Every check; ``ready`` only when all pass."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, CheckOut]
+
+
+NOT_READY: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]] = {
+    503: {
+        "description": "not_ready: at least one check failed (the body shows which)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReadyOut"}}},
+    }
+}
+
+
 @ops.get("/healthz")
+@ops.output(HealthOut)
 @ops.doc(summary="The process is alive")
 def healthz() -> dict[str, str]:
     """Always 200 while the process can answer."""
@@ -56,7 +91,8 @@ def _store_check() -> dict[str, Any]:
 
 
 @ops.get("/readyz")
-@ops.doc(summary="Every dependency is ready", responses={200: "ready", 503: "not ready"})
+@ops.output(ReadyOut, description="ready: every check passed")
+@ops.doc(summary="Every dependency is ready", responses=NOT_READY)
 def readyz() -> tuple[dict[str, Any], int]:
     """200 when every check passes, else 503; the body shows each check."""
     checks = {"database": _database_check, "store": _store_check, **readiness_checks()}

@@ -14,11 +14,13 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, render_template
+from pydantic import Field
 
 from bot.credentials.qr import qr_svg
 from bot.credentials.tokens import mint_presentation
 from bot.extensions import database, settings, store
 from handlers.auth import citizen_auth, current_citizen
+from handlers.schemas import PRESENTATION_ERRORS, LevelField, Out, Timestamp
 
 pages = APIBlueprint(
     "pages",
@@ -28,6 +30,17 @@ pages = APIBlueprint(
     static_url_path="/static/pages-assets",
 )
 REFRESH_S = 30
+
+
+class QrOut(Out):
+    """The pass QR as inline SVG (the token is inside it only), its level and refresh time."""
+
+    svg: str
+    level: LevelField
+    expires_at: Timestamp
+    refresh_in: int = Field(description="seconds until the page should fetch a new QR")
+
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
@@ -54,7 +67,11 @@ def pass_page() -> Response:
 
 @pages.post("/api/v1/credentials/current/qr")
 @pages.auth_required(citizen_auth)
-@pages.doc(summary="A fresh presentation token drawn as an SVG QR (bound device only)")
+@pages.output(QrOut, status_code=201)
+@pages.doc(
+    summary="A fresh presentation token drawn as an SVG QR (bound device only)",
+    responses=PRESENTATION_ERRORS,
+)
 def pass_qr() -> tuple[dict[str, Any], int]:
     """``{svg, level, expires_at, refresh_in}``; the token itself is inside the SVG only."""
     principal = current_citizen()

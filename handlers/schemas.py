@@ -1,18 +1,21 @@
-"""Pydantic pieces shared by the blueprints: vocabulary fields and the error envelope.
+"""Pydantic pieces shared by the blueprints: vocabulary fields, response bases, the error envelope.
 
 Invariants:
 - Request models are strict (``extra="forbid"``, no coercion); a vocabulary field accepts
   exactly the values of its :mod:`bot.vocab` enum, given as JSON strings.
-- Response models forbid extra fields too, so a handler cannot send a field that
-  ``/openapi.json`` does not describe: APIFlask's ``@output`` validates every body on its way
-  out, and a mismatch is a 500 in tests, never a silent drift of the document.
+- Response models (:class:`Out`) forbid undeclared fields, and APIFlask's ``@output`` validates
+  every body on its way out: a handler cannot send what ``/openapi.json`` does not describe.
+  A field without a default is always present (``X | None`` then means present and maybe
+  null); a field with a default may be absent, and is left out when the handler leaves it out.
+- Every error body is :data:`ERROR_SCHEMA`, registered as APIFlask's HTTP and validation error
+  schema, so each declared 4xx/5xx of every operation points at it.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_serializer
 
 from bot.vocab import (
     CredentialReason,
@@ -32,23 +35,56 @@ CredentialStatusField = Annotated[CredentialStatus, Field(strict=False)]
 CredentialReasonField = Annotated[CredentialReason, Field(strict=False)]
 VerifyResultField = Annotated[VerifyResult, Field(strict=False)]
 VerifyReasonField = Annotated[VerifyReason, Field(strict=False)]
+# Timestamps are sent as ISO 8601 strings with their offset, exactly as the handler wrote them.
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class Out(BaseModel):
-    """Base of every response model: exactly the declared fields."""
+    """Base of every response model: exactly the declared fields, as the handler gave them."""
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_serializer(mode="wrap")
+    def _as_given(self, handler: Any) -> Any:
+        """Leave out optional fields the handler did not send (no invented ``null``)."""
+        data = handler(self)
+        given = self.model_fields_set | set(self.model_extra or {})
+        return {key: value for key, value in data.items() if key in given}
 
-class ErrorBody(Out):
-    """A stable snake_case ``code``, a message for people, and sometimes ``details``."""
 
-    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    message: str
-    details: dict[str, Any] | None = None
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every error: a stable snake_case code, a message for people, maybe details.",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
 
-
-class ErrorEnvelope(Out):
-    """Every error: ``{"error": {"code", "message"}}``."""
-
-    error: ErrorBody
+# The errors every body endpoint can answer before its handler runs.
+BODY_ERRORS = {
+    400: "malformed_body or validation_error (the body is not what the schema says)",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+CITIZEN_ERRORS = {401: "session_invalid: no, expired or revoked access token"}
+PRESENTATION_ERRORS = {
+    **CITIZEN_ERRORS,
+    403: "device_not_bound: the credential is bound to another device",
+    404: "no_credential: no active credential",
+}
+WECHAT_ERRORS = {
+    429: "wechat_rate_limited (Retry-After)",
+    502: "wechat_error: WeChat refused or answered nonsense",
+    503: "wechat_unavailable or wechat_quota_exceeded (Retry-After when it is worth retrying)",
+}

@@ -21,6 +21,7 @@ from bot.face.errors import ImageTooLarge
 from bot.identity.importer import RowRejected
 from bot.identity.registry import engine_embedder
 from handlers.pages import html_page
+from handlers.schemas import BODY_ERRORS, Out
 
 simulator = APIBlueprint("simulator", __name__, tag="Simulator (development only)")
 
@@ -34,6 +35,30 @@ class SelfRegistration(BaseModel):
     photo: UploadFile
 
 
+class PersonOut(Out):
+    """A demo registry person, the synthetic ID number, and sample frames per head turn."""
+
+    user: str
+    name: str
+    id_number: str
+    frames: dict[str, list[str]]
+    samples_available: bool
+
+
+class PeopleOut(Out):
+    """The demo people and the number of head turns a challenge asks for."""
+
+    people: list[PersonOut]
+    liveness_steps: int
+
+
+class SelfRegisteredOut(Out):
+    """The new demo record: enrol with this name and synthetic ID number."""
+
+    name: str
+    id_number: str
+
+
 @simulator.get("/")
 @simulator.doc(hide=True)
 def index() -> Response:
@@ -42,6 +67,7 @@ def index() -> Response:
 
 
 @simulator.get("/simulator/api/people")
+@simulator.output(PeopleOut)
 @simulator.doc(summary="Demo registry people and their sample frames")
 def people() -> dict[str, Any]:
     """Demo people with synthetic ID numbers; their sample frames answer one-turn challenges."""
@@ -77,7 +103,17 @@ def sample(filename: str) -> Response:
 
 @simulator.post("/simulator/api/self-registrations")
 @simulator.input(SelfRegistration, location="form_and_files")
-@simulator.doc(summary="Add yourself to the demo registry with a camera photo")
+@simulator.output(SelfRegisteredOut, status_code=201)
+@simulator.doc(
+    summary="Add yourself to the demo registry with a camera photo",
+    responses={
+        **BODY_ERRORS,
+        400: "validation_error or image_invalid",
+        413: "payload_too_large, image_too_large or image_too_many_pixels",
+        422: "the photo was rejected (no face, several faces, quality) or the name is invalid",
+        503: "face_model_unavailable",
+    },
+)
 def self_register(form_and_files_data: SelfRegistration) -> tuple[dict[str, Any], int]:
     """Create a demo registry record; returns the synthetic ID number to enrol with."""
     config = settings()

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from apiflask import APIBlueprint
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from bot.extensions import database, settings, store
 from bot.merchants.history import verifications_for
 from bot.merchants.verify import check_rate_limit, verify_presentation
-from bot.vocab import Level, Scope
+from bot.vocab import Level, Scope, VerifyResult
 from handlers.auth import citizen_auth, current_citizen, current_merchant, merchant_auth
-from handlers.schemas import LevelField, ScopeField
+from handlers.schemas import (
+    BODY_ERRORS,
+    CITIZEN_ERRORS,
+    CategoryField,
+    LevelField,
+    Out,
+    ScopeField,
+    Timestamp,
+    VerifyReasonField,
+    VerifyResultField,
+)
 
 verify = APIBlueprint("verify", __name__, tag="Verification")
 
@@ -45,6 +55,53 @@ class HistoryQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
 
 
+class ClaimsOut(Out):
+    """Exactly the fields the scope discloses; none for ``result``."""
+
+    age_over_18: bool | None = None
+    name_masked: str | None = None
+    name: str | None = None
+    id_number: str | None = None
+
+
+class ValidOut(Out):
+    """A valid presentation: its level, the merchant-specific pseudonym, the disclosed claims."""
+
+    result: Literal[VerifyResult.VALID]
+    level: LevelField
+    subject_pseudonym: str = Field(pattern=r"^[0-9a-f]{32}$")
+    claims: ClaimsOut
+
+
+class InvalidOut(Out):
+    """An invalid presentation: only the reason, nothing about the citizen."""
+
+    result: Literal[VerifyResult.INVALID]
+    reason: VerifyReasonField
+
+
+class VerifyOut(RootModel[ValidOut | InvalidOut]):
+    """``valid`` with level, pseudonym and claims, or ``invalid`` with a reason (both 200)."""
+
+
+class HistoryEntryOut(Out):
+    """One verification of the citizen: who, when, what was asked and disclosed (field names)."""
+
+    merchant: str
+    category: CategoryField
+    at: Timestamp
+    result: VerifyResultField
+    reason: VerifyReasonField | None
+    scope: ScopeField
+    disclosed: list[str]
+
+
+class HistoryOut(Out):
+    """Newest first."""
+
+    verifications: list[HistoryEntryOut]
+
+
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -64,9 +121,14 @@ def rate_limited(view: View) -> View:
 @verify.auth_required(merchant_auth)
 @rate_limited
 @verify.input(VerifyIn, arg_name="body")
+@verify.output(VerifyOut, description="valid, or invalid with its reason")
 @verify.doc(
     summary="Verify a presentation token (merchant key as Bearer)",
-    responses={200: "verification result (valid or invalid with reason)", 401: "bad key"},
+    responses={
+        **BODY_ERRORS,
+        401: "merchant_key_invalid: unknown, rotated or disabled key",
+        429: "rate_limited: too many verifications with this key this minute (Retry-After)",
+    },
 )
 def verify_token(body: VerifyIn) -> dict[str, Any]:
     """``{result, reason?}`` or ``{result, level, subject_pseudonym, claims}``."""
@@ -88,7 +150,11 @@ def verify_token(body: VerifyIn) -> dict[str, Any]:
 @verify.get("/api/v1/me/verifications")
 @verify.auth_required(citizen_auth)
 @verify.input(HistoryQuery, location="query", arg_name="query")
-@verify.doc(summary="Who verified me, when, and what was disclosed")
+@verify.output(HistoryOut)
+@verify.doc(
+    summary="Who verified me, when, and what was disclosed",
+    responses={400: "validation_error: bad limit", **CITIZEN_ERRORS},
+)
 def my_verifications(query: HistoryQuery) -> dict[str, Any]:
     """The citizen's latest verifications, newest first."""
     principal = current_citizen()

@@ -8,6 +8,8 @@ the outbox, which runs after the response.
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import APIBlueprint
 from flask import Response, request
 
@@ -18,6 +20,19 @@ from bot.wechat.events import handle_message
 from bot.wechat.webhook import CallbackQuery, open_message, seal_reply, verify_echo
 
 wechat_bp = APIBlueprint("wechat", __name__, url_prefix="/wechat", tag="WeChat")
+TEXT: dict[str, dict[str, Any]] = {"text/plain": {"schema": {"type": "string"}}}
+REPLY: dict[str, dict[str, Any]] = {**TEXT, "application/xml": {"schema": {"type": "string"}}}
+# Success is text or XML; errors are the JSON envelope (a string value gets APIFlask's HTTPError).
+VERIFY_URL_RESPONSES: dict[int | str, Any] = {
+    200: {"description": "echostr", "content": TEXT},
+    403: "invalid_signature or replayed_message",
+}
+RECEIVE_RESPONSES: dict[int | str, Any] = {
+    200: {"description": "the reply XML (sealed in safe mode), or success", "content": REPLY},
+    400: "malformed_xml",
+    403: "invalid_signature or replayed_message",
+    413: "payload_too_large",
+}
 
 
 def _query() -> CallbackQuery:
@@ -48,14 +63,14 @@ def _read_body(limit: int) -> bytes:
 
 
 @wechat_bp.get("/callback")
-@wechat_bp.doc(summary="WeChat URL verification", responses={200: "echostr", 403: "bad signature"})
+@wechat_bp.doc(summary="WeChat URL verification", responses=VERIFY_URL_RESPONSES)
 def verify_url() -> Response:
     """Answer WeChat's URL check with ``echostr`` (decrypted first when it is encrypted)."""
     return _text(verify_echo(wechat_config(), _query()))
 
 
 @wechat_bp.post("/callback")
-@wechat_bp.doc(summary="WeChat message and event push", responses={200: "reply or success"})
+@wechat_bp.doc(summary="WeChat message and event push", responses=RECEIVE_RESPONSES)
 def receive() -> Response:
     """Authenticate and handle one message; reply XML (sealed in safe mode) or ``success``."""
     config = wechat_config()

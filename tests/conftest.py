@@ -27,8 +27,9 @@ from storage.models.audit_chain import GENESIS_ROW
 
 # WANGZHENG_ENV unset means production; the suite runs in testing mode, whatever the shell says.
 os.environ["WANGZHENG_ENV"] = "testing"
-# Shared fixtures: real photos (session-wide) and the WeChat emulator with an app wired to it.
-pytest_plugins = ["tests.photos", "tests.wechat_support"]
+# Shared fixtures: real photos (session-wide) and the WeChat emulator with an app wired to it;
+# tests.openapi_check checks every answer of every test against /openapi.json (autouse).
+pytest_plugins = ["tests.photos", "tests.wechat_support", "tests.openapi_check"]
 
 PG_URL = os.environ.get("WANGZHENG_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("WANGZHENG_TEST_REDIS_URL", "")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.extensions import settings
 from tests.registry_factories import add_merchant
 
 CODES = {
@@ -86,7 +87,7 @@ def test_every_secured_operation_refuses_bad_credentials(app: Any, client: Any) 
 
 def test_a_key_of_one_scheme_opens_no_other(app: Any, client: Any, login: Any) -> None:
     merchant = add_merchant(app).api_key
-    admin = app.extensions["wangzheng.settings"].admin_key
+    admin = settings(app).admin_key
     citizen = login().access_token
     cases = [
         ("GET", "/api/v1/credentials/current", merchant, "session_invalid"),
@@ -109,7 +110,7 @@ def test_a_key_of_one_scheme_opens_no_other(app: Any, client: Any, login: Any) -
 
 
 def test_the_right_keys_open_their_schemes(app: Any, client: Any, login: Any) -> None:
-    admin = app.extensions["wangzheng.settings"].admin_key
+    admin = settings(app).admin_key
     listed = client.get("/admin/api/merchants", headers={"Authorization": f"bearer  {admin} "})
     assert listed.status_code == 200 and listed.json == {"merchants": []}
     key = add_merchant(app).api_key
@@ -131,7 +132,7 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_an_admin_key_with_equals_signs_works(app: Any, client: Any) -> None:
-    admin = app.extensions["wangzheng.settings"].admin_key
+    admin = settings(app).admin_key
     assert "=" in admin.rstrip("=")
     ok = client.get("/admin/api/merchants", headers={"Authorization": f"Bearer {admin}"})
     assert ok.status_code == 200
