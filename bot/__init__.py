@@ -52,6 +52,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     observability.init_app(app)
     register_error_handlers(app)
     init_wechat(app, settings)
+    if settings.enrol_liveness == "wechat":
+        from bot.extensions import set_face_verifier
+        from bot.wechat.app import wechat_api
+        from bot.wechat.face import WeChatFaceVerifier
+
+        set_face_verifier(app, WeChatFaceVerifier(lambda: wechat_api(app)))
     register_blueprints(app, production=settings.is_production)
     register_commands(app)
     register_face(app)

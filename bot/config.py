@@ -176,6 +176,8 @@ class Settings(BaseSettings):
     presentation_ttl_s: Annotated[int, Field(ge=10, le=3600)] = 60
     enrol_max_failures_per_id: Annotated[int, Field(ge=1, le=1_000_000)] = 5
     enrol_max_failures_per_openid: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    # engine (our head-turn check and face match) | wechat (WeChat 人脸核身, delegated)
+    enrol_liveness: Literal["engine", "wechat"] = "engine"
     merchant_rate_limit_per_min: Annotated[int, Field(ge=1, le=1_000_000)] = 600
     presentation_skew_s: Annotated[int, Field(ge=0, le=300)] = 10
     signing_key_grace_s: Annotated[int, Field(ge=0, le=30 * 86_400)] = 86400

@@ -7,7 +7,7 @@ them as arguments, handlers fetch them here. Nothing here reads ``flask.request`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 
@@ -15,7 +15,11 @@ from bot.config import Settings
 from storage.db import Database
 from storage.ephemeral import EphemeralStore, make_store
 
+if TYPE_CHECKING:
+    from bot.identity.delegated import DelegatedFaceVerifier
+
 ReadinessCheck = Callable[[], dict[str, Any]]
+_FACE_VERIFIER = "wangzheng.delegated_face_verifier"
 
 
 def init_extensions(app: Flask, settings: Settings) -> None:
@@ -50,3 +54,13 @@ def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
 def readiness_checks(app: Flask | None = None) -> dict[str, ReadinessCheck]:
     """Every registered readiness check."""
     return dict((app or current_app).extensions["wangzheng.readiness"])
+
+
+def set_face_verifier(app: Flask, verifier: DelegatedFaceVerifier) -> None:
+    """Install the delegated face verifier (``WANGZHENG_ENROL_LIVENESS=wechat``)."""
+    app.extensions[_FACE_VERIFIER] = verifier
+
+
+def face_verifier(app: Flask | None = None) -> DelegatedFaceVerifier:
+    """The delegated face verifier; only wired when the deployment enrols in that mode."""
+    return (app or current_app).extensions[_FACE_VERIFIER]  # type: ignore[no-any-return]

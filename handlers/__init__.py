@@ -17,6 +17,7 @@ from handlers.scanner import scanner
 from handlers.simulator import simulator
 from handlers.verify import verify
 from handlers.wechat import wechat_bp
+from handlers.wechat_face import wechat_face
 
 BLUEPRINTS = (
     ops,
@@ -24,6 +25,7 @@ BLUEPRINTS = (
     miniprogram,
     liveness,
     enrollments,
+    wechat_face,
     credentials,
     card_pack,
     pages,

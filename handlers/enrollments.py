@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.extensions import database, settings, store
 from bot.face.errors import ImageTooLarge
 from bot.face.service import get_engine
+from bot.identity.delegated import require_mode
 from bot.identity.enrolment import LightEnrolment, enroll_light
 from bot.vocab import CredentialStatus
 from bot.wechat.app import wechat_config
@@ -81,12 +82,14 @@ ENROLMENT_ERRORS = {
     summary="Enrol the light credential with a selfie liveness answer",
     description=(
         "Failure codes: no_record, name_mismatch, face_mismatch (with a hint), liveness_failed, "
-        "challenge_invalid, too_many_attempts, id_number_invalid, and the face quality codes."
+        "challenge_invalid, too_many_attempts, enrolment_mode_unavailable, id_number_invalid, "
+        "and the face quality codes."
     ),
     responses=ENROLMENT_ERRORS,
 )
 def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int]:
     """Issue a light credential bound to this session's openid and device."""
+    require_mode(settings(), "engine")
     principal = current_citizen()
     limit = settings().face_max_image_bytes
     frames: list[bytes] = []

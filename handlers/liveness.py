@@ -9,6 +9,7 @@ from pydantic import Field
 
 from bot.extensions import settings, store
 from bot.face.challenges import CHALLENGE_TTL_S, Requester, new_challenge
+from bot.identity.delegated import require_mode
 from handlers.auth import citizen_auth, current_citizen
 from handlers.schemas import CITIZEN_ERRORS, Out
 
@@ -40,6 +41,7 @@ class ChallengeOut(Out):
 def issue_challenge() -> tuple[dict[str, Any], int]:
     """Create a challenge bound to this signed-in citizen and device, in the short-lived store."""
     principal = current_citizen()
+    require_mode(settings(), "engine")
     challenge = new_challenge(
         store(),
         steps=settings().face_liveness_steps,

@@ -167,15 +167,41 @@ def enroll_light(
             "The selfie does not match the reference photo. " + FACE_CHANGED_HINT,
             details={"hint": FACE_CHANGED_HINT},
         )
+    issued = issue_light_credential(
+        database,
+        citizen_id=attempt.citizen_id,
+        openid=attempt.openid,
+        device_id=attempt.device_id,
+        subject_id=subject_id,
+        card_pack=card_pack,
+    )
+    log.info("light enrolment succeeded: similarity=%.3f", match.similarity)
+    return EnrolmentResult(issued, match)
+
+
+def issue_light_credential(
+    database: Database,
+    *,
+    citizen_id: int,
+    openid: str,
+    device_id: str,
+    subject_id: int,
+    card_pack: bool,
+) -> IssuedCredential:
+    """Issue the light credential once the live face is proven, whichever way (engine or WeChat).
+
+    One transaction: the superseding of earlier credentials, the new one, and the "credential
+    issued" notification in the outbox. Both enrolment modes end here, so a rule about issuing
+    (for example about taking over another account's credential) is written once.
+    """
     with database.transaction() as session:
         issued = issue_credential(
             session,
             subject_id=subject_id,
             level=Level.LIGHT,
-            openid=attempt.openid,
-            device_id=attempt.device_id,
+            openid=openid,
+            device_id=device_id,
             card_code=new_card_code() if card_pack else None,
         )
-        enqueue_notification(session, attempt.citizen_id, "credential_issued")
-    log.info("light enrolment succeeded: similarity=%.3f", match.similarity)
-    return EnrolmentResult(issued, match)
+        enqueue_notification(session, citizen_id, "credential_issued")
+    return issued

@@ -26,6 +26,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from bot.wechat.emulator.face import FaceAuthority
+
 TOKEN_TTL_S = 7200
 OK = {"errcode": 0, "errmsg": "ok"}
 _ERRMSG = {
@@ -86,6 +88,7 @@ class Emulator:
         self._script: dict[str, list[tuple[str, float]]] = {}
         self._revoked_before = 0
         self._lock = threading.Lock()
+        self.face = FaceAuthority()  # 人脸核身: its own authority record and sessions
 
     # -- scripting (tests) ----------------------------------------------------------------
     def fail(self, path: str, errcode: int, times: int = 1) -> None:
@@ -288,4 +291,12 @@ _ROUTES: dict[str, tuple[Any, bool]] = {
     "/card/membercard/activate": (Emulator._activate, True),
     "/card/membercard/updateuser": (Emulator._updateuser, True),
     "/cgi-bin/message/subscribe/send": (Emulator._subscribe_send, True),
+    "/cityservice/face/identify/getverifyid": (
+        lambda emulator, _, body: emulator.face.get_verify_id(body),
+        True,
+    ),
+    "/cityservice/face/identify/queryverifyinfo": (
+        lambda emulator, _, body: emulator.face.query_verify_info(body),
+        True,
+    ),
 }

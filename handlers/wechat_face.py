@@ -1,0 +1,117 @@
+"""Light enrolment with WeChat 人脸核身 (``WANGZHENG_ENROL_LIVENESS=wechat``).
+
+``POST /api/v1/enrollments/wechat-face`` checks the claim and returns the ``verify_id`` for
+``wx.requestFacialVerify``; ``POST /api/v1/enrollments/wechat-face/confirm`` asks WeChat for the
+result and issues the light credential. Both answer ``enrolment_mode_unavailable`` (409) on a
+deployment in engine mode. Invariant: the ID number and name are handed to the service and
+never logged or stored here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.extensions import database, face_verifier, settings, store
+from bot.identity.delegated import (
+    DelegatedClaim,
+    confirm_delegated_enrolment,
+    require_mode,
+    start_delegated_enrolment,
+)
+from bot.wechat.app import wechat_config
+from handlers.auth import citizen_required, current_citizen
+from handlers.card_pack import card_payload_or_none
+
+wechat_face = APIBlueprint("wechat_face", __name__, tag="Enrolment", url_prefix="/api/v1")
+
+
+class WeChatFaceStart(BaseModel):
+    """The claimed identity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    id_number: str = Field(min_length=15, max_length=18)
+
+
+class WeChatFaceConfirm(BaseModel):
+    """The session the citizen just completed with ``wx.requestFacialVerify``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verify_id: str = Field(min_length=1, max_length=256)
+
+
+@wechat_face.post("/enrollments/wechat-face")
+@citizen_required
+@wechat_face.input(WeChatFaceStart)
+@wechat_face.doc(
+    summary="Start a light enrolment with WeChat face verification",
+    description=(
+        "Checks the name and ID number against the registry (with the attempt limits), then "
+        "returns the verify_id to pass to wx.requestFacialVerify, bound to this account and "
+        "device. Failure codes: enrolment_mode_unavailable, no_record, name_mismatch, "
+        "too_many_attempts, id_number_invalid, wechat_unavailable (503, Retry-After)."
+    ),
+    security=[{"bearer": []}],
+)
+def start(json_data: WeChatFaceStart) -> tuple[dict[str, Any], int]:
+    """Open a WeChat face verification session for the claimed identity."""
+    require_mode(settings(), "wechat")
+    principal = current_citizen()
+    started = start_delegated_enrolment(
+        database(),
+        store(),
+        settings(),
+        face_verifier(),
+        DelegatedClaim(
+            citizen_id=principal.citizen_id,
+            openid=principal.openid,
+            device_id=principal.device_id,
+            name=json_data.name,
+            id_number=json_data.id_number,
+        ),
+    )
+    return {"verify_id": started.verify_id, "expires_in": started.expires_in}, 201
+
+
+@wechat_face.post("/enrollments/wechat-face/confirm")
+@citizen_required
+@wechat_face.input(WeChatFaceConfirm)
+@wechat_face.doc(
+    summary="Confirm a WeChat face verification and issue the light credential",
+    description=(
+        "Asks WeChat (queryverifyinfo) for the result of the session; verify_ret 10000 issues "
+        "the light credential. A verify_id is used once, by the account and device that "
+        "started it. Failure codes: enrolment_mode_unavailable, verify_id_invalid, "
+        "face_verification_failed (details.reason: identity_mismatch, face_mismatch, "
+        "not_completed, failed), too_many_attempts, wechat_unavailable (503, Retry-After)."
+    ),
+    security=[{"bearer": []}],
+)
+def confirm(json_data: WeChatFaceConfirm) -> tuple[dict[str, Any], int]:
+    """Issue the light credential when WeChat reports a successful face verification."""
+    require_mode(settings(), "wechat")
+    principal = current_citizen()
+    issued = confirm_delegated_enrolment(
+        database(),
+        store(),
+        settings(),
+        face_verifier(),
+        citizen_id=principal.citizen_id,
+        openid=principal.openid,
+        device_id=principal.device_id,
+        verify_id=json_data.verify_id,
+        card_pack=wechat_config().card_enabled,
+    )
+    return {
+        "level": issued.level,
+        "status": "active",
+        "liveness": "wechat",
+        "issued_at": issued.issued_at.isoformat(),
+        "expires_at": issued.expires_at.isoformat(),
+        "card": card_payload_or_none(principal.openid, issued.card_code),
+    }, 201
