@@ -25,7 +25,9 @@ from bot.wechat.app import wechat_config
 from handlers.auth import citizen_required, current_citizen
 from handlers.card_pack import card_payload_or_none
 
-wechat_face = APIBlueprint("wechat_face", __name__, tag="Enrolment", url_prefix="/api/v1")
+wechat_face = APIBlueprint(
+    "wechat_face", __name__, tag="Enrolment with WeChat face verification", url_prefix="/api/v1"
+)
 
 
 class WeChatFaceStart(BaseModel):

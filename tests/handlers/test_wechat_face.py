@@ -393,3 +393,12 @@ def test_parallel_confirms_of_one_verify_id_issue_once(
     assert statuses == [201, 400, 400, 400, 400, 400]
     assert len(_active(wechat_app)) == 1
     assert len(emulator.calls_to(QUERY)) == 1
+
+
+def test_an_unknown_liveness_mode_stops_the_start(tmp_path: Any) -> None:
+    from bot import create_app
+    from bot.config import ConfigError
+
+    config = {"env": "testing", "instance_path": tmp_path, "enrol_liveness": "selfie"}
+    with pytest.raises(ConfigError, match="WANGZHENG_ENROL_LIVENESS"):
+        create_app(config)
