@@ -179,7 +179,7 @@ def _seal(settings: Settings, entry: _Entry) -> str:
 def _unseal(settings: Settings, raw: str | None) -> _Entry | None:
     if raw is None:
         return None
-    plain = unseal_text(settings.data_key, base64.b64decode(raw), SEAL_PURPOSE)
+    plain = unseal_text(settings.data_keyring, base64.b64decode(raw), SEAL_PURPOSE)
     return _Entry(**json.loads(plain))
 
 
