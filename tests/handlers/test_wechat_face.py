@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.config import ConfigError
+from bot.extensions import database
 from bot.identity.delegated import SESSION_TTL_S
 from bot.wechat.emulator import RunningEmulator
 from bot.wechat.emulator.server import Emulator
@@ -21,7 +23,6 @@ from bot.wechat.face import cert_hash
 from storage.models.credential import Credential
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
 from tests.registry_factories import ADULT_ID, add_record
-from tests.wechat_support import emulator, running_emulator  # noqa: F401 - fixtures
 
 NAME = "张三明"
 START = "/api/v1/enrollments/wechat-face"
@@ -31,36 +32,18 @@ QUERY = "/cityservice/face/identify/queryverifyinfo"
 
 
 @pytest.fixture
-def wechat_app_config(
-    app_config: dict[str, Any],
-    running_emulator: RunningEmulator,  # noqa: F811
-) -> dict[str, Any]:
+def wechat_app_config(wechat_app_config: dict[str, Any]) -> dict[str, Any]:
     """The deployment enrols with WeChat face verification; small attempt limits."""
-    app_config.update(  # in place: the ``app`` fixture is built from ``app_config``
-        wechat_api_base=running_emulator.base_url,
-        wechat_outbox_dispatch="sync",
-        wechat_http_timeout_s=1,
+    wechat_app_config.update(  # in place: the ``app`` fixture is built from ``app_config``
         enrol_liveness="wechat",
         enrol_max_failures_per_openid=4,
         enrol_max_failures_per_id=3,
     )
-    return app_config
+    return wechat_app_config
 
 
 @pytest.fixture
-def wechat_app(wechat_app_config: dict[str, Any], app: Any) -> Any:
-    """The app, built after ``wechat_app_config`` was applied."""
-    return app
-
-
-@pytest.fixture
-def wechat_client(wechat_app: Any) -> Any:
-    """A test client of the WeChat-mode app."""
-    return wechat_app.test_client()
-
-
-@pytest.fixture
-def person(wechat_app: Any, emulator: Emulator) -> int:  # noqa: F811
+def person(wechat_app: Any, emulator: Emulator) -> int:
     """The same person in our registry and in the emulator's authority source."""
     emulator.face.register(ADULT_ID, NAME)
     return add_record(wechat_app, name=NAME)
@@ -79,7 +62,7 @@ def _confirm(client: Any, tokens: Any, verify_id: str) -> Any:
 
 
 def _active(app: Any) -> list[Credential]:
-    with app.extensions["wangzheng.db"].transaction() as session:
+    with database(app).transaction() as session:
         rows = session.scalars(select(Credential).where(Credential.status == "active")).all()
         session.expunge_all()
         return list(rows)
@@ -88,7 +71,7 @@ def _active(app: Any) -> list[Credential]:
 def test_success_issues_a_credential_that_verifies(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
     caplog: Any,
@@ -142,7 +125,7 @@ def test_success_issues_a_credential_that_verifies(
 def test_a_failed_scan_refuses(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
     scan: dict[str, Any],
@@ -163,7 +146,7 @@ def test_a_failed_scan_refuses(
 def test_confirm_before_the_scan_is_refused_and_burns_the_session(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -180,7 +163,7 @@ def test_confirm_before_the_scan_is_refused_and_burns_the_session(
 def test_a_replayed_verify_id_is_refused(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -199,7 +182,7 @@ def test_a_replayed_verify_id_is_refused(
 def test_a_verify_id_from_another_account_or_device_is_refused(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -220,7 +203,7 @@ def test_a_verify_id_from_another_account_or_device_is_refused(
 def test_the_scan_from_another_wechat_user_does_not_pass(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -236,7 +219,7 @@ def test_the_scan_from_another_wechat_user_does_not_pass(
 def test_name_mismatch_is_refused_by_us_and_by_the_authority(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     login: Any,
 ) -> None:
     add_record(wechat_app, name=NAME)
@@ -260,7 +243,7 @@ def test_name_mismatch_is_refused_by_us_and_by_the_authority(
 def test_an_expired_session_is_refused(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -277,7 +260,7 @@ def test_an_expired_session_is_refused(
 def test_attempt_limits_hold_in_wechat_mode(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -296,7 +279,7 @@ def test_attempt_limits_hold_in_wechat_mode(
 
 def test_wechat_errors_map_to_stable_codes(
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -317,8 +300,8 @@ def test_wechat_errors_map_to_stable_codes(
 def test_an_outage_at_confirm_is_503_and_the_session_survives_it(
     wechat_app: Any,
     wechat_client: Any,
-    running_emulator: RunningEmulator,  # noqa: F811
-    emulator: Emulator,  # noqa: F811
+    running_emulator: RunningEmulator,
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -374,7 +357,7 @@ def test_unauthenticated_and_malformed_requests(wechat_client: Any, login: Any) 
 def test_parallel_confirms_of_one_verify_id_issue_once(
     wechat_app: Any,
     wechat_client: Any,
-    emulator: Emulator,  # noqa: F811
+    emulator: Emulator,
     person: int,
     login: Any,
 ) -> None:
@@ -395,10 +378,6 @@ def test_parallel_confirms_of_one_verify_id_issue_once(
     assert len(emulator.calls_to(QUERY)) == 1
 
 
-def test_an_unknown_liveness_mode_stops_the_start(tmp_path: Any) -> None:
-    from bot import create_app
-    from bot.config import ConfigError
-
-    config = {"env": "testing", "instance_path": tmp_path, "enrol_liveness": "selfie"}
+def test_an_unknown_liveness_mode_stops_the_start(make_app: Any) -> None:
     with pytest.raises(ConfigError, match="WANGZHENG_ENROL_LIVENESS"):
-        create_app(config)
+        make_app(enrol_liveness="selfie")

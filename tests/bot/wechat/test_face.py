@@ -18,7 +18,6 @@ from bot.wechat.emulator.face import (
     ERR_VERIFY_ID_UNKNOWN,
 )
 from bot.wechat.face import cert_hash, reason_for
-from tests.wechat_support import emulator, running_emulator  # noqa: F401 - fixtures
 
 ID_NUMBER = "310101199801011234"
 NAME = "张三"
@@ -85,7 +84,7 @@ class Api:
         return self.post("/cityservice/face/identify/queryverifyinfo", body)
 
 
-def test_emulator_speaks_both_endpoints(running_emulator: RunningEmulator) -> None:  # noqa: F811
+def test_emulator_speaks_both_endpoints(running_emulator: RunningEmulator) -> None:
     face = running_emulator.emulator.face
     face.register(ID_NUMBER, NAME)
     api = Api(running_emulator.base_url)
@@ -106,7 +105,7 @@ def test_emulator_speaks_both_endpoints(running_emulator: RunningEmulator) -> No
 
 
 def test_emulator_judges_scans_against_its_own_record(
-    running_emulator: RunningEmulator,  # noqa: F811
+    running_emulator: RunningEmulator,
 ) -> None:
     face = running_emulator.emulator.face
     api = Api(running_emulator.base_url)
