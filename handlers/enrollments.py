@@ -66,7 +66,7 @@ ENROLMENT_ERRORS = {
     400: "validation_error, image_invalid, liveness_challenge_invalid or id_number_invalid",
     **CITIZEN_ERRORS,
     404: "no_record: the registry has no record of this ID number",
-    409: "id_card_expired",
+    409: "id_card_expired, or enrolment_mode_unavailable (the deployment enrols with WeChat)",
     413: "payload_too_large, image_too_large or image_too_many_pixels",
     422: "name_mismatch, face_mismatch (with a hint), liveness_failed or a face quality code",
     429: "too_many_attempts: too many failed enrolments today",

@@ -36,7 +36,10 @@ class ChallengeOut(Out):
         "then one frame per step, within 60 s; the challenge can be answered once, and only "
         "by the same account on the same device."
     ),
-    responses=CITIZEN_ERRORS,
+    responses={
+        **CITIZEN_ERRORS,
+        409: "enrolment_mode_unavailable: the deployment enrols with WeChat face verification",
+    },
 )
 def issue_challenge() -> tuple[dict[str, Any], int]:
     """Create a challenge bound to this signed-in citizen and device, in the short-lived store."""

@@ -21,9 +21,19 @@ from bot.identity.delegated import (
     require_mode,
     start_delegated_enrolment,
 )
+from bot.vocab import CredentialStatus
 from bot.wechat.app import wechat_config
-from handlers.auth import citizen_required, current_citizen
-from handlers.card_pack import card_payload_or_none
+from handlers.auth import citizen_auth, current_citizen
+from handlers.card_pack import CardOut, card_payload_or_none
+from handlers.schemas import (
+    BODY_ERRORS,
+    CITIZEN_ERRORS,
+    WECHAT_ERRORS,
+    CredentialStatusField,
+    LevelField,
+    Out,
+    Timestamp,
+)
 
 wechat_face = APIBlueprint(
     "wechat_face", __name__, tag="Enrolment with WeChat face verification", url_prefix="/api/v1"
@@ -47,9 +57,54 @@ class WeChatFaceConfirm(BaseModel):
     verify_id: str = Field(min_length=1, max_length=256)
 
 
+class WeChatFaceStartOut(Out):
+    """The session to hand to ``wx.requestFacialVerify``, and how long we keep it (seconds)."""
+
+    verify_id: str
+    expires_in: int = Field(ge=1)
+
+
+class WeChatFaceEnrolmentOut(Out):
+    """The light credential just issued after WeChat's face verification."""
+
+    level: LevelField
+    status: CredentialStatusField
+    liveness: str = Field(description="always wechat: WeChat 人脸核身 proved the live face")
+    issued_at: Timestamp
+    expires_at: Timestamp
+    card: CardOut | None = Field(
+        description="for wx.addCard; null when the card pack is off or WeChat is unreachable "
+        "right now (POST /api/v1/credentials/current/card fetches it later)"
+    )
+
+
+MODE_ERROR = {409: "enrolment_mode_unavailable: this deployment enrols with engine liveness"}
+START_ERRORS = {
+    **BODY_ERRORS,
+    400: "validation_error or id_number_invalid",
+    **CITIZEN_ERRORS,
+    404: "no_record: the registry has no record of this ID number",
+    **MODE_ERROR,
+    422: "name_mismatch",
+    **WECHAT_ERRORS,
+    429: "too_many_attempts, or wechat_rate_limited (Retry-After)",
+}
+CONFIRM_ERRORS = {
+    **BODY_ERRORS,
+    400: "validation_error or verify_id_invalid (unknown, expired, used, or not yours)",
+    **CITIZEN_ERRORS,
+    409: "enrolment_mode_unavailable, or id_card_expired",
+    422: "face_verification_failed (details.reason: identity_mismatch, face_mismatch, "
+    "not_completed or failed; details.result: WeChat's verify_ret)",
+    **WECHAT_ERRORS,
+    429: "too_many_attempts, or wechat_rate_limited (Retry-After)",
+}
+
+
 @wechat_face.post("/enrollments/wechat-face")
-@citizen_required
+@wechat_face.auth_required(citizen_auth)
 @wechat_face.input(WeChatFaceStart)
+@wechat_face.output(WeChatFaceStartOut, status_code=201)
 @wechat_face.doc(
     summary="Start a light enrolment with WeChat face verification",
     description=(
@@ -58,7 +113,7 @@ class WeChatFaceConfirm(BaseModel):
         "device. Failure codes: enrolment_mode_unavailable, no_record, name_mismatch, "
         "too_many_attempts, id_number_invalid, wechat_unavailable (503, Retry-After)."
     ),
-    security=[{"bearer": []}],
+    responses=START_ERRORS,
 )
 def start(json_data: WeChatFaceStart) -> tuple[dict[str, Any], int]:
     """Open a WeChat face verification session for the claimed identity."""
@@ -81,8 +136,9 @@ def start(json_data: WeChatFaceStart) -> tuple[dict[str, Any], int]:
 
 
 @wechat_face.post("/enrollments/wechat-face/confirm")
-@citizen_required
+@wechat_face.auth_required(citizen_auth)
 @wechat_face.input(WeChatFaceConfirm)
+@wechat_face.output(WeChatFaceEnrolmentOut, status_code=201)
 @wechat_face.doc(
     summary="Confirm a WeChat face verification and issue the light credential",
     description=(
@@ -92,7 +148,7 @@ def start(json_data: WeChatFaceStart) -> tuple[dict[str, Any], int]:
         "face_verification_failed (details.reason: identity_mismatch, face_mismatch, "
         "not_completed, failed), too_many_attempts, wechat_unavailable (503, Retry-After)."
     ),
-    security=[{"bearer": []}],
+    responses=CONFIRM_ERRORS,
 )
 def confirm(json_data: WeChatFaceConfirm) -> tuple[dict[str, Any], int]:
     """Issue the light credential when WeChat reports a successful face verification."""
@@ -111,7 +167,7 @@ def confirm(json_data: WeChatFaceConfirm) -> tuple[dict[str, Any], int]:
     )
     return {
         "level": issued.level,
-        "status": "active",
+        "status": CredentialStatus.ACTIVE,
         "liveness": "wechat",
         "issued_at": issued.issued_at.isoformat(),
         "expires_at": issued.expires_at.isoformat(),
