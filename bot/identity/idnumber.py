@@ -23,7 +23,9 @@ PROVINCES = frozenset(
     | {50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82}
 )
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
-_SHAPE = re.compile(r"\d{17}[\dX]")
+# ASCII only: ``\d`` would also match full-width and other scripts' digits, which ``int``
+# accepts, so one person would have several "valid" numbers (and several attempt counters).
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 
 
 @dataclass(frozen=True)
