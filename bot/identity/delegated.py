@@ -7,10 +7,12 @@ wired in the app factory; this module never imports :mod:`bot.wechat`.
 Invariants:
 - Start checks, in the engine mode's order and with its counters: attempt limits, ID number
   shape, registry record, name. Only then is the platform asked for a session, so nobody probes
-  records, or spends platform calls, past the limits.
+  records, or spends platform calls, past the limits. Each start also counts, before the check,
+  against a daily cap per account (the account's attempt limit): a session is a paid call.
 - A session id (``verify_id``) is bound to the citizen, openid and device that started it. It is
   kept sealed in the short-lived store, under a digest of the id, for at most
-  :data:`SESSION_TTL_S`. It is used once: the first confirm marks it used (an atomic
+  :data:`SESSION_TTL_S`, judged by an injectable clock as well as the store's TTL. It is used
+  once: the first confirm marks it used (an atomic
   ``store.add``) before asking the platform, so two parallel confirms cannot both issue. A
   platform outage lifts the mark again, so the same session can be confirmed after Retry-After.
 - A credential is issued only when the platform reports success, and through the same
@@ -23,8 +25,11 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,7 +38,9 @@ from bot.credentials.service import IssuedCredential
 from bot.crypto import same, seal_text, token_digest, unseal_text
 from bot.errors import WangzhengError
 from bot.identity.enrolment import (
+    DAY_S,
     NameMismatch,
+    TooManyAttempts,
     _check_limits,
     _count_failure,
     _counter_keys,
@@ -48,6 +55,7 @@ from storage.ephemeral import EphemeralStore
 log = logging.getLogger(__name__)
 SESSION_TTL_S = 900  # WeChat allows an hour; a person finishes the scan in a minute or two
 SEAL_PURPOSE = "enrol.delegated"
+Clock = Callable[[], float]
 REASONS = ("passed", "identity_mismatch", "face_mismatch", "not_completed", "failed")
 
 
@@ -151,6 +159,7 @@ class _Entry:
     subject_id: int
     id_hash: str
     state: str
+    expires_at: float
 
 
 def require_mode(settings: Settings, mode: str) -> None:
@@ -165,6 +174,18 @@ def require_mode(settings: Settings, mode: str) -> None:
             f"This deployment enrols with {settings.enrol_liveness} liveness; use {other}.",
             details={"mode": settings.enrol_liveness},
         )
+
+
+def _reserve_start(store: EphemeralStore, settings: Settings, openid: str, now: float) -> None:
+    """Count a start before the platform is asked (each one is a paid call), exactly.
+
+    The counter is incremented first and compared after, so parallel starts cannot all pass a
+    check made before any of them counted. The limit is the account's daily attempt limit.
+    """
+    day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%d")
+    started = store.incr(f"enrol:delegated:starts:{openid}:{day}", DAY_S)
+    if started > settings.enrol_max_failures_per_openid:
+        raise TooManyAttempts("Too many face verifications started from this account today.")
 
 
 def _key(verify_id: str, kind: str) -> str:
@@ -189,12 +210,15 @@ def start_delegated_enrolment(
     settings: Settings,
     verifier: DelegatedFaceVerifier,
     claim: DelegatedClaim,
+    *,
+    clock: Clock = time.time,
 ) -> DelegatedStart:
     """Check the claim against the registry, then open a platform session bound to this device."""
     id_number = parse_id_number(claim.id_number).value
     id_hash = id_lookup_hash(settings.hash_key, id_number)
     keys = _counter_keys(claim.openid, id_hash)
     _check_limits(store, settings, keys)
+    _reserve_start(store, settings, claim.openid, clock())
     with database.transaction() as session:
         record = find_record(session, settings, id_number)
         if record is None:
@@ -209,7 +233,13 @@ def start_delegated_enrolment(
     started = verifier.start(openid=claim.openid, name=authority_name, id_number=id_number)
     ttl = max(1, min(int(started.expires_in), SESSION_TTL_S))
     entry = _Entry(
-        claim.citizen_id, claim.openid, claim.device_id, subject_id, id_hash, started.state
+        claim.citizen_id,
+        claim.openid,
+        claim.device_id,
+        subject_id,
+        id_hash,
+        started.state,
+        clock() + ttl,
     )
     store.set(_key(started.verify_id, "session"), _seal(settings, entry), ttl)
     log.info("delegated face verification started")
@@ -227,11 +257,13 @@ def confirm_delegated_enrolment(
     device_id: str,
     verify_id: str,
     card_pack: bool = False,
+    clock: Clock = time.time,
 ) -> IssuedCredential:
     """Ask the platform for the result of ``verify_id``; issue the light credential on success."""
     entry = _unseal(settings, store.get(_key(verify_id, "session")))
     bound = (
         entry is not None
+        and entry.expires_at > clock()  # judged here too, not only by the store's TTL
         and entry.citizen_id == citizen_id
         and same(entry.openid, openid) & same(entry.device_id, device_id)
     )

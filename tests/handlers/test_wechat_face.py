@@ -6,17 +6,25 @@ citizen's ``wx.requestFacialVerify`` with :meth:`FaceAuthority.scan`. Nothing he
 
 from __future__ import annotations
 
+import ast
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from bot.config import ConfigError
-from bot.extensions import database
-from bot.identity.delegated import SESSION_TTL_S
+from bot.extensions import database, face_verifier, settings, store
+from bot.identity import delegated
+from bot.identity.delegated import (
+    SESSION_TTL_S,
+    DelegatedSessionInvalid,
+    confirm_delegated_enrolment,
+)
 from bot.wechat.emulator import RunningEmulator
 from bot.wechat.emulator.server import Emulator
 from bot.wechat.face import cert_hash
@@ -381,3 +389,67 @@ def test_parallel_confirms_of_one_verify_id_issue_once(
 def test_an_unknown_liveness_mode_stops_the_start(make_app: Any) -> None:
     with pytest.raises(ConfigError, match="WANGZHENG_ENROL_LIVENESS"):
         make_app(enrol_liveness="selfie")
+
+
+def test_starts_per_account_are_capped_exactly_under_concurrency(
+    wechat_app: Any,
+    emulator: Emulator,
+    person: int,
+    login: Any,
+) -> None:
+    """Each start is a paid WeChat call: ten parallel starts, a daily cap of four."""
+    tokens = login("o-alice", "phone-a")
+    barrier = threading.Barrier(10)
+
+    def start_once(_: int) -> int:
+        client = wechat_app.test_client()
+        barrier.wait(timeout=30)
+        return int(_start(client, tokens).status_code)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = sorted(pool.map(start_once, range(10)))
+    assert statuses == [201] * 4 + [429] * 6
+    assert len(emulator.calls_to(GET_VERIFY_ID)) == 4
+
+
+def test_our_session_expires_before_wechats(
+    wechat_app: Any,
+    wechat_client: Any,
+    emulator: Emulator,
+    person: int,
+    login: Any,
+) -> None:
+    """Past SESSION_TTL_S (our clock), a scan WeChat would still accept is refused."""
+    tokens = login("o-alice", "phone-a")
+    verify_id = _start(wechat_client, tokens).get_json()["verify_id"]
+    emulator.face.scan(verify_id, "o-alice")
+    principal = {"citizen_id": tokens.citizen_id, "openid": "o-alice", "device_id": "phone-a"}
+    with wechat_app.app_context():
+        arguments = (database(), store(), settings(), face_verifier())
+        with pytest.raises(DelegatedSessionInvalid):
+            confirm_delegated_enrolment(
+                *arguments,
+                **principal,
+                verify_id=verify_id,
+                clock=lambda: time.time() + SESSION_TTL_S + 1,
+            )
+        assert emulator.calls_to(QUERY) == []
+        # The same call on time issues: only the clock made the difference.
+        issued = confirm_delegated_enrolment(*arguments, **principal, verify_id=verify_id)
+    assert issued.subject_id == person
+
+
+def test_the_domain_never_imports_the_wechat_adapter() -> None:
+    source = Path(delegated.__file__).read_text()
+    imported = {
+        node.module or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom)
+    } | {
+        alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert not [name for name in imported if name.startswith("bot.wechat")]
+    assert "bot.identity.enrolment" in imported  # the shared issuance
