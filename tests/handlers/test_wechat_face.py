@@ -381,7 +381,10 @@ def test_parallel_confirms_of_one_verify_id_issue_once(
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(pool.map(confirm_once, range(6)))
-    assert statuses == [201, 400, 400, 400, 400, 400]
+    # One issues; the others are refused as used (400), or, once the refusals have reached the
+    # account's limit of four, before that check (429).
+    assert statuses[0] == 201 and set(statuses[1:]) <= {400, 429}
+    assert statuses.count(201) == 1
     assert len(_active(wechat_app)) == 1
     assert len(emulator.calls_to(QUERY)) == 1
 
