@@ -26,7 +26,7 @@ from bot.errors import (
     ValidationFailed,
     WangzhengError,
 )
-from handlers.schemas import ERROR_SCHEMA
+from handlers.schemas import ERROR_SCHEMA, declare_headers
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,7 @@ def register_error_handlers(app: APIFlask) -> None:
     app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SCHEMA
     app.config["VALIDATION_ERROR_DESCRIPTION"] = "malformed_body or validation_error"
     app.config["AUTH_ERROR_DESCRIPTION"] = "Authentication failed (WWW-Authenticate: Bearer)"
+    app.spec_processor(declare_headers)
     app.before_request(check_content_type)
 
     @app.errorhandler(WangzhengError)

@@ -88,3 +88,30 @@ WECHAT_ERRORS = {
     502: "wechat_error: WeChat refused or answered nonsense",
     503: "wechat_unavailable or wechat_quota_exceeded (Retry-After when it is worth retrying)",
 }
+
+
+def declare_headers(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+    """Add the headers our error answers carry to /openapi.json (APIFlask's spec processor).
+
+    A secured operation's 401 always carries ``WWW-Authenticate: Bearer`` (required); a 429 or
+    503 may carry ``Retry-After`` in seconds (not every 503 does, so it is optional).
+    """
+    challenge = {
+        "description": "Bearer (RFC 6750)",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^Bearer"},
+    }
+    retry = {"description": "seconds to wait", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+    if isinstance(spec, str):
+        return spec
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if operation.get("security") and "401" in responses:
+                responses["401"].setdefault("headers", {})["WWW-Authenticate"] = challenge
+            for status in ("429", "503"):
+                if status in responses:
+                    responses[status].setdefault("headers", {})["Retry-After"] = retry
+    return spec

@@ -11,7 +11,7 @@ left to the tests that cause them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -45,7 +45,15 @@ class SpecChecker:
             SPEC_URI, DRAFT202012.create_resource(spec)
         )
 
-    def problems(self, rule: str, method: str, status: int, mimetype: str, body: Any) -> list[str]:
+    def problems(
+        self,
+        rule: str,
+        method: str,
+        status: int,
+        mimetype: str,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
+    ) -> list[str]:
         """Why this answer contradicts the document (empty when it conforms)."""
         path = openapi_path(rule)
         operation = self.spec["paths"].get(path, {}).get(method.lower())
@@ -55,11 +63,12 @@ class SpecChecker:
         response = operation["responses"].get(str(status))
         if response is None:
             return [f"{where}: status not declared ({sorted(operation['responses'])})"]
+        found = self._header_problems(where, response.get("headers", {}), headers or {})
         content = response.get("content", {})
         if mimetype not in content:
-            return [f"{where}: {mimetype} not declared ({sorted(content)})"]
+            return [*found, f"{where}: {mimetype} not declared ({sorted(content)})"]
         if mimetype != "application/json":
-            return []
+            return found
         pointer = _pointer("paths", path, method.lower(), "responses", str(status))
         pointer += _pointer("content", "application/json", "schema")
         validator = Draft202012Validator(
@@ -67,8 +76,24 @@ class SpecChecker:
             registry=self.registry,
             format_checker=Draft202012Validator.FORMAT_CHECKER,
         )
-        return [f"{where}: {error.message} at {list(error.absolute_path)}" for error in
-                validator.iter_errors(body)]  # fmt: skip
+        return found + [f"{where}: {error.message} at {list(error.absolute_path)}" for error in
+                        validator.iter_errors(body)]  # fmt: skip
+
+    @staticmethod
+    def _header_problems(
+        where: str, declared: dict[str, Any], sent: Mapping[str, str]
+    ) -> list[str]:
+        """Required headers present; every declared header that is sent matches its schema."""
+        found = []
+        for name, header in declared.items():
+            value = sent.get(name)
+            if value is None:
+                if header.get("required"):
+                    found.append(f"{where}: required header {name} missing")
+                continue
+            for error in Draft202012Validator(header.get("schema", {})).iter_errors(value):
+                found.append(f"{where}: header {name}: {error.message}")
+        return found
 
 
 _SPECS: dict[tuple[str, ...], SpecChecker] = {}
@@ -101,7 +126,7 @@ def answers_match_the_document() -> Iterator[list[str]]:
         body = response.get_json(silent=True) if response.is_json else None
         problems.extend(
             _checker(sender).problems(
-                rule.rule, method, response.status_code, response.mimetype, body
+                rule.rule, method, response.status_code, response.mimetype, body, response.headers
             )
         )
 

@@ -109,3 +109,9 @@ def test_the_openapi_document_lists_each_vocabulary_from_its_enum(client: Any) -
     assert enums["Scope"] == [member.value for member in vocab.Scope]
     assert enums["MerchantCategory"] == [member.value for member in vocab.MerchantCategory]
     assert enums["Level"] == [member.value for member in vocab.Level]
+
+
+def test_the_verifying_guide_lists_every_verify_reason() -> None:
+    guide = (ROOT / "docs/verifying.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z_]+)` \|", guide, flags=re.M))
+    assert listed == set(vocab.VerifyReason)

@@ -117,10 +117,16 @@ def test_the_checker_catches_a_lie(spec: dict[str, Any]) -> None:
     assert checker.problems("/healthz", "GET", 418, json, {"status": "ok"})
     error = {"error": {"code": "session_invalid", "message": "Sign in again."}}
     rule = "/api/v1/credentials/current"
-    assert checker.problems(rule, "GET", 401, json, error) == []
     assert checker.problems(rule, "GET", 401, json, {"error": {"code": "x"}})
     assert checker.problems(rule, "GET", 401, json, {"message": "flat"})
     assert checker.problems(rule, "GET", 200, json, {"level": "gold"})
+    challenge = {"WWW-Authenticate": "Bearer"}
+    assert checker.problems(rule, "GET", 401, json, error, challenge) == []
+    assert checker.problems(rule, "GET", 401, json, error, {})  # the challenge is required
+    assert checker.problems(rule, "GET", 401, json, error, {"WWW-Authenticate": "Basic"})
+    limited = {"error": {"code": "rate_limited", "message": "Later."}}
+    assert checker.problems("/api/v1/verify", "POST", 429, json, limited, {}) == []
+    assert checker.problems("/api/v1/verify", "POST", 429, json, limited, {"Retry-After": "soon"})
     verify = "/api/v1/verify"
     invalid = {"result": "invalid", "reason": "replayed"}
     assert checker.problems(verify, "POST", 200, json, invalid) == []
