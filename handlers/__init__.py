@@ -1,4 +1,13 @@
-"""Flask blueprints. A handler parses the request, calls a service and renders the result."""
+"""Flask blueprints. A handler parses the request, calls a service and renders the result.
+
+A new JSON endpoint follows the same rule as every other one, or ``tests/handlers/test_openapi.py``
+and the answer check (``tests/openapi_check.py``) fail:
+- authentication through :mod:`handlers.auth` (``@bp.auth_required(citizen_auth)`` right under
+  the route), never a bearer header parsed by hand;
+- ``@bp.output(SomeOut, status_code=...)`` with a :class:`handlers.schemas.Out` model (201 when
+  it creates), and ``@bp.doc(responses=...)`` naming every error status it can answer;
+- vocabulary fields typed with :mod:`bot.vocab` (``LevelField``, ``ScopeField`` ...).
+"""
 
 from __future__ import annotations
 
