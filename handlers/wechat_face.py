@@ -9,7 +9,7 @@ never logged or stored here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from apiflask import APIBlueprint
 from pydantic import BaseModel, ConfigDict, Field
@@ -69,7 +69,7 @@ class WeChatFaceEnrolmentOut(Out):
 
     level: LevelField
     status: CredentialStatusField
-    liveness: str = Field(description="always wechat: WeChat 人脸核身 proved the live face")
+    liveness: Literal["wechat"] = Field(description="WeChat 人脸核身 proved the live face")
     issued_at: Timestamp
     expires_at: Timestamp
     card: CardOut | None = Field(
