@@ -3,6 +3,8 @@
 The app runs in development mode on a real socket (so the WeChat emulator is mounted and the
 mini-program login goes through ``jscode2session`` over HTTP), with the demo registry seeded by
 ``flask dev prepare``. The test clicks through: demo user, challenge, sample photos, submit, pass.
+The pass it lands on must scan: at three phone sizes, its screenshot decodes (zxing-cpp) to a
+token that a merchant verifies ``valid``; then the same for an upgraded pass.
 """
 
 from __future__ import annotations
@@ -17,11 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from bot.extensions import settings
+from bot.credentials.service import active_credential, issue_credential
+from bot.extensions import database, settings
+from storage.models.credential import Credential
 from tests.bot.face.imaging import FACE_ROOT
+from tests.handlers.pass_qr_support import assert_scans_valid
 from tests.handlers.test_scanner_browser import chromium, write_y4m
+from tests.handlers.verify_helpers import merchant_key
 from tests.photos import CACHE
 
 pytestmark = [pytest.mark.browser, pytest.mark.face]
@@ -34,7 +41,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def dev_server(make_app: Any, photos: dict[str, bytes]) -> Iterator[str]:
+def dev_server(make_app: Any, photos: dict[str, bytes]) -> Iterator[tuple[str, Any]]:
     """A development-mode app with the demo registry, served on a free loopback port."""
     port = _free_port()
     app = make_app(
@@ -50,22 +57,49 @@ def dev_server(make_app: Any, photos: dict[str, bytes]) -> Iterator[str]:
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", app
     server.shutdown()
     thread.join(timeout=5)
 
 
-def test_simulator_light_flow_ends_on_a_pass_with_a_qr(dev_server: str, tmp_path: Path) -> None:
+def upgrade_in_place(app: Any) -> None:
+    """Re-issue the simulator citizen's credential as upgraded, through the credential service.
+
+    No terminal issues upgraded credentials yet, so this calls ``issue_credential`` (what a
+    terminal enrolment will call) for the same subject, account and device; nothing is mocked.
+    """
+    with database(app).transaction() as session:
+        openid = session.scalars(
+            select(Credential.openid).where(Credential.status == "active")
+        ).one()
+        light = active_credential(session, openid)
+        assert light is not None and light.level == "light"
+        issue_credential(
+            session,
+            subject_id=light.subject_id,
+            level="upgraded",
+            openid=light.openid,
+            device_id=light.device_id,
+        )
+
+
+def test_simulator_light_flow_ends_on_a_pass_that_scans(
+    dev_server: tuple[str, Any], tmp_path: Path
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     os.environ.setdefault("SE_OFFLINE", "true")
+    base_url, app = dev_server
+    key = merchant_key(app, name="如家酒店")
+    shots = Path(os.environ.get("WANGZHENG_SCREENSHOT_DIR") or tmp_path) / "simulator"
+    shots.mkdir(parents=True, exist_ok=True)
     write_y4m("unused", tmp_path / "camera.y4m")
     driver = chromium(tmp_path / "camera.y4m", tmp_path / "profile")
     try:
         wait = WebDriverWait(driver, 30)
         started = time.perf_counter()
-        driver.get(dev_server + "/")
+        driver.get(base_url + "/")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#people button"))
         driver.find_element(By.CSS_SELECTOR, "#people button").click()
         wait.until(lambda d: d.find_element(By.ID, "s-enrol").is_displayed())
@@ -82,8 +116,10 @@ def test_simulator_light_flow_ends_on_a_pass_with_a_qr(dev_server: str, tmp_path
         assert driver.find_element(By.ID, "name").text == "欧*马"
         assert "light" in driver.find_element(By.ID, "level").text
         assert "access_token" not in driver.current_url  # the fragment is dropped at once
-        driver.save_screenshot(os.environ.get("WANGZHENG_SCREENSHOT", str(tmp_path / "pass.png")))
         print(f"simulator: demo user to shown pass in {elapsed:.2f} s")
+        assert_scans_valid(driver, app.test_client(), key, "light", shots)
+        upgrade_in_place(app)
+        assert_scans_valid(driver, app.test_client(), key, "upgraded", shots)
         logs = driver.get_log("browser")
         assert not [entry for entry in logs if entry.get("level") == "SEVERE"], logs
     finally:
