@@ -94,7 +94,9 @@ def declare_headers(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
     """Add the headers our error answers carry to /openapi.json (APIFlask's spec processor).
 
     A secured operation's 401 always carries ``WWW-Authenticate: Bearer`` (required); a 429 or
-    503 may carry ``Retry-After`` in seconds (not every 503 does, so it is optional).
+    503 may carry ``Retry-After`` in seconds (not every 503 does, so it is optional). Every
+    request body is required: a body endpoint answers 415 without one (``check_content_type``),
+    and schemathesis must not take a missing body for valid input.
     """
     challenge = {
         "description": "Bearer (RFC 6750)",
@@ -109,6 +111,8 @@ def declare_headers(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
+            if isinstance(operation.get("requestBody"), dict):
+                operation["requestBody"]["required"] = True
             if operation.get("security") and "401" in responses:
                 responses["401"].setdefault("headers", {})["WWW-Authenticate"] = challenge
             for status in ("429", "503"):
