@@ -66,7 +66,7 @@ def _fuzz(app: Any, headers: dict[str, str]) -> list[str]:
 
             @given(case=operation.as_strategy(generation_mode=mode))
             @FUZZ
-            def run(case: Any) -> None:
+            def run(case: Any, excluded: list[Any] = excluded) -> None:
                 case.call_and_validate(headers=headers, excluded_checks=excluded)
 
             try:
