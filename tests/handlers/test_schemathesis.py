@@ -54,6 +54,19 @@ def _excluded(operation: Any) -> list[Any]:
     return []
 
 
+def _runner(
+    operation: Any, mode: GenerationMode, headers: dict[str, str], excluded: list[Any]
+) -> Any:
+    """A hypothesis test that sends ``operation``'s generated cases and checks every answer."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @FUZZ
+    def run(case: Any) -> None:
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
+
+    return run
+
+
 def _fuzz(app: Any, headers: dict[str, str]) -> list[str]:
     """Run every operation in both modes; returns one line per operation that failed a check."""
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
@@ -63,12 +76,7 @@ def _fuzz(app: Any, headers: dict[str, str]) -> list[str]:
     for operation in operations:
         excluded = _excluded(operation)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @FUZZ
-            def run(case: Any, excluded: list[Any] = excluded) -> None:
-                case.call_and_validate(headers=headers, excluded_checks=excluded)
-
+            run = _runner(operation, mode, headers, excluded)
             try:
                 run()
             except Unsatisfiable:
