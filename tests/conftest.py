@@ -57,6 +57,8 @@ def _store_params() -> list[str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every storage-dependent test, so CI can rerun exactly those on PostgreSQL/Redis."""
     for item in items:
+        if item.get_closest_marker("single_backend"):
+            continue
         if STORAGE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.storage)
 

@@ -24,6 +24,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.handlers.verify_helpers import enrolled, merchant_key
 
 MAX_EXAMPLES = 25
+# The subject is the HTTP contract: run once, on the default backend (a few minutes), not again
+# for every PostgreSQL/Redis combination.
+pytestmark = pytest.mark.single_backend
 FUZZ = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
