@@ -49,7 +49,8 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Build the default face model pack (also built on first use).
+## Build the default face model pack (also built on first use), in development unless told.
+models: export WANGZHENG_ENV ?= development
 models: install
 	$(BIN)/flask --app wsgi face build-pack
 

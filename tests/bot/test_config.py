@@ -19,7 +19,6 @@ from bot.config import PREFIX, PROJECT_ROOT, ConfigError, Settings, load_setting
 
 STRONG = base64.b64encode(b"k" * 32).decode()
 SetEnv = Callable[[Mapping[str, str]], None]
-GUNICORN_SETTINGS = ("WANGZHENG_WORKERS", "WANGZHENG_THREADS", "WANGZHENG_WORKER_TIMEOUT")
 
 
 @pytest.fixture
