@@ -43,7 +43,7 @@ test-backends: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot handlers storage
+	$(BIN)/mypy bot handlers storage tests
 
 format: install
 	$(BIN)/ruff check --fix .

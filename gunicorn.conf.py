@@ -35,7 +35,7 @@ shutil.rmtree(_metrics_dir, ignore_errors=True)
 os.makedirs(_metrics_dir, exist_ok=True)
 
 
-def post_fork(server, worker):  # noqa: ANN001 - gunicorn hook signature
+def post_fork(server, worker):  # gunicorn hook signature
     """Give each worker its own database connections, then (if asked) its own face model."""
     from bot.extensions import database
     from bot.face import warm_up
@@ -45,7 +45,7 @@ def post_fork(server, worker):  # noqa: ANN001 - gunicorn hook signature
     warm_up(app)
 
 
-def child_exit(server, worker):  # noqa: ANN001 - gunicorn hook signature
+def child_exit(server, worker):  # gunicorn hook signature
     """Let prometheus_client forget a dead worker's live gauges."""
     from prometheus_client import multiprocess
 

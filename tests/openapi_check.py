@@ -126,7 +126,12 @@ def answers_match_the_document() -> Iterator[list[str]]:
         body = response.get_json(silent=True) if response.is_json else None
         problems.extend(
             _checker(sender).problems(
-                rule.rule, method, response.status_code, response.mimetype, body, response.headers
+                rule.rule,
+                method,
+                response.status_code,
+                response.mimetype or "",
+                body,
+                dict(response.headers),
             )
         )
 

@@ -16,10 +16,12 @@ from bot.identity.registry import (
     id_lookup_hash,
 )
 from bot.merchants.accounts import IssuedKey, create_merchant
+from bot.vocab import Level
 from storage.models.registry_record import RegistryRecord
 
 ADULT_ID = make_id_number("110101", dt.date(1990, 3, 7), 123)
-MINOR_ID = make_id_number("310104", dt.date.today().replace(year=dt.date.today().year - 10), 42)
+TODAY = dt.datetime.now(dt.UTC).date()
+MINOR_ID = make_id_number("310104", TODAY.replace(year=TODAY.year - 10), 42)
 
 
 def settings_of(app: Any) -> Any:
@@ -45,7 +47,7 @@ def add_record(
             photo_sealed=seal(settings.data_key, b"not-a-photo", PHOTO_SEAL_PURPOSE),
             birth_date=parsed.birth_date,
             sex=parsed.sex,
-            expires_on=expires_on or dt.date.today() + dt.timedelta(days=3650),
+            expires_on=expires_on or dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3650),
             row_digest="0" * 64,
         )
         session.add(record)
@@ -64,7 +66,7 @@ def issue(
     """Issue a credential through the service."""
     with database(app).transaction() as session:
         return issue_credential(
-            session, subject_id=subject_id, level=level, openid=openid, device_id=device_id
+            session, subject_id=subject_id, level=Level(level), openid=openid, device_id=device_id
         )
 
 

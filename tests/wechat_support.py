@@ -33,7 +33,8 @@ def running_emulator() -> Iterator[RunningEmulator]:
 @pytest.fixture
 def emulator(running_emulator: RunningEmulator) -> Emulator:
     """The emulator's state and scripting interface."""
-    return running_emulator.emulator
+    state: Emulator = running_emulator.emulator
+    return state
 
 
 @pytest.fixture

@@ -132,7 +132,7 @@ def rotate_keys(session: Session, settings: Settings, now: dt.datetime | None = 
         )
     )
     session.flush()
-    row, private_key = _new_key_row(settings)
+    row, _ = _new_key_row(settings)  # loaded (and cached) on first use, after the cache clear
     session.add(row)
     session.flush()
     clear_key_cache()

@@ -122,7 +122,7 @@ def refresh_session(session: Session, refresh_token: str) -> SessionTokens:
         select(AppSession).where(AppSession.refresh_digest == token_digest(refresh_token))
     ).one_or_none()
     now = utcnow()
-    if row is None or row.revoked_at is not None and not row.rotated:
+    if row is None or (row.revoked_at is not None and not row.rotated):
         raise SessionInvalid("The refresh token is not valid.")
     if row.rotated:
         session.execute(

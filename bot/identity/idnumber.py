@@ -62,7 +62,7 @@ def parse_id_number(raw: str, *, today: dt.date | None = None) -> IdNumber:
         birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError as exc:
         raise IdNumberInvalid("The ID number's date of birth is not a real date.") from exc
-    today = today or dt.date.today()
+    today = today or dt.datetime.now(dt.UTC).date()
     if birth > today or birth < EARLIEST_BIRTH:
         raise IdNumberInvalid("The ID number's date of birth is out of range.")
     if check_character(value[:17]) != value[17]:

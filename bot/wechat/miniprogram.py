@@ -70,7 +70,7 @@ def decrypt_user_data(
         data: Any = WeChatWxaCrypto(session_key, iv, app_id).decrypt_message(encrypted_data)
     except DecryptFailed:
         raise
-    except (binascii.Error, Exception) as exc:  # noqa: BLE001 - any failure is "cannot decrypt"
+    except (binascii.Error, Exception) as exc:  # any failure is "cannot decrypt" (re-raised)
         raise DecryptFailed() from exc
     if not isinstance(data, dict):
         raise DecryptFailed()

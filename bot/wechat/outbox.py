@@ -102,7 +102,7 @@ def _flush_quietly(app: Flask) -> None:
     """Background entry point: a failure is logged, never raised into the executor."""
     try:
         flush(app)
-    except Exception:  # noqa: BLE001 - the row stays pending and is retried later
+    except Exception:  # logged; the row stays pending and is retried later
         log.exception("outbox flush failed")
 
 

@@ -21,7 +21,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
-from xml.etree.ElementTree import Element  # noqa: S405 - type only; parsing uses defusedxml
+from xml.etree.ElementTree import Element  # type only; parsing uses defusedxml
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
@@ -124,7 +124,7 @@ def open_message(
         _check_fresh(store, config, query)
         try:
             plain = PrpCrypto(_aes_key(config)).decrypt(encrypted, config.app_id)
-        except Exception as exc:  # noqa: BLE001 - any failure to decrypt is a bad message
+        except Exception as exc:  # any failure to decrypt is a bad message (re-raised)
             raise MalformedXml("The message could not be decrypted.") from exc
         return parse_xml(plain)
     _check_fresh(store, config, query)
@@ -139,7 +139,7 @@ def verify_echo(config: WeChatConfig, query: CallbackQuery) -> str:
         )
         try:
             return str(PrpCrypto(_aes_key(config)).decrypt(query.echostr, config.app_id))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise MalformedXml("The echostr could not be decrypted.") from exc
     verify_signature((config.token, query.timestamp, query.nonce), query.signature)
     return query.echostr

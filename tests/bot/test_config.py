@@ -130,8 +130,15 @@ def test_bad_values_are_named(environ: SetEnv, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("word", "expected"),
-    [("true", True), ("TRUE", True), ("1", True), ("yes", True)]
-    + [("false", False), ("0", False), ("No", False)],
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("0", False),
+        ("No", False),
+    ],
 )
 def test_flags_accept_only_the_six_words(
     environ: SetEnv, tmp_path: Path, word: str, expected: bool

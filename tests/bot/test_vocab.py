@@ -43,10 +43,11 @@ def _spelled_collections(tree: ast.AST) -> list[tuple[int, set[str]]]:
         elif isinstance(node, ast.Subscript) and getattr(node.value, "id", "") == "Literal":
             inner = node.slice
             elements = list(inner.elts) if isinstance(inner, ast.Tuple) else [inner]
-        strings = {e.value for e in elements if isinstance(e, ast.Constant)}
-        strings = {s for s in strings if isinstance(s, str)}
+        strings = {
+            e.value for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str)
+        }
         if strings:
-            found.append((node.lineno, strings))
+            found.append((getattr(node, "lineno", 0), strings))
     return found
 
 

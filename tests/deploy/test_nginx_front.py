@@ -193,7 +193,7 @@ def test_slow_clients_starve_gunicorn_alone_but_not_behind_nginx(
 
     config, https_port = _nginx_config(tmp_path, gunicorn)
     nginx_log = (tmp_path / "nginx-stderr.log").open("wb")
-    nginx = subprocess.Popen(  # noqa: S603 - the system nginx with our test config
+    nginx = subprocess.Popen(  # the system nginx with our test config
         [NGINX, "-c", str(config), "-p", str(tmp_path), "-g", "daemon off;"],
         stdout=nginx_log,
         stderr=nginx_log,

@@ -135,7 +135,7 @@ def assert_quiet_zone(shot: Shot) -> None:
 def decode(shot: Shot) -> str:
     """The one QR code zxing-cpp reads in the screenshot (dark-on-light only)."""
     found = zxingcpp.read_barcodes(
-        shot.image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False
+        shot.image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode), try_invert=False
     )
     assert len(found) == 1, f"zxing-cpp decoded {len(found)} QR codes"
     return str(found[0].text)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.credentials.service import issue_credential, revoke_for_device_change
 from bot.extensions import database
+from bot.vocab import Level
 from bot.wechat.cards import new_card_code
 from bot.wechat.config import DEV_APP_ID, DEV_CARD_ID
 from bot.wechat.emulator import WebhookSender, event_xml
@@ -26,7 +27,7 @@ def _issue(app: Any, subject_id: int, openid: str, device_id: str) -> str:
         issue_credential(
             session,
             subject_id=subject_id,
-            level="light",
+            level=Level.LIGHT,
             openid=openid,
             device_id=device_id,
             card_code=code,
@@ -69,7 +70,7 @@ def test_card_is_made_unavailable_when_its_credential_ends(
         second = _issue(wechat_app, subject, "o-card", "phone-1")  # re-issued: first superseded
         with database(wechat_app).transaction() as session:
             assert revoke_for_device_change(session, "o-card", "phone-1") == 1
-    calls = [call.body["code"] for call in emulator.calls_to("/card/code/unavailable")]
+    calls = [(call.body or {}).get("code") for call in emulator.calls_to("/card/code/unavailable")]
     assert calls == [first, second]
 
 

@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from bot.credentials.service import active_credential, issue_credential
 from bot.extensions import database, settings
+from bot.vocab import Level
 from storage.models.credential import Credential
 from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.pass_qr_support import assert_scans_valid
@@ -77,7 +78,7 @@ def upgrade_in_place(app: Any) -> None:
         issue_credential(
             session,
             subject_id=light.subject_id,
-            level="upgraded",
+            level=Level.UPGRADED,
             openid=light.openid,
             device_id=light.device_id,
         )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.credentials.keys import verification_key
 from bot.credentials.service import revoke_credential, revoke_for_device_change
+from bot.vocab import CredentialReason
 from storage.models.verification_audit import VerificationAudit
 from tests.handlers.verify_helpers import (
     alg_none,
@@ -137,7 +138,7 @@ def test_token_of_a_reissued_credential_is_superseded(
 def test_revoked_credential(db: Any, client: Any, citizen: Any, key: str) -> None:
     token = fetch_token(client, citizen.access_token)
     with db.transaction() as session:
-        revoke_credential(session, citizen.credential_id, "reported_stolen")
+        revoke_credential(session, citizen.credential_id, CredentialReason.REPORTED_STOLEN)
     _invalid(client, key, token, "revoked")
 
 

@@ -139,7 +139,7 @@ def test_sigkill_around_the_commit_keeps_mark_and_audit_together(
     key = merchant_key(app)
     token = fetch_token(client, citizen.access_token)
     config = {k: str(v) for k, v in app_config.items()}
-    child = subprocess.run(  # noqa: S603 - our own interpreter and script
+    child = subprocess.run(  # our own interpreter and script
         [sys.executable, "-c", CHILD, json.dumps([config, key, token, when])],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -239,7 +239,7 @@ class Emulator:
     def _code(self, body: dict[str, Any]) -> Card | None:
         card = self.cards.get(str(body.get("code", "")))
         wanted = body.get("card_id")
-        return None if card is None or wanted and wanted != card.card_id else card
+        return None if card is None or (wanted and wanted != card.card_id) else card
 
     def _code_unavailable(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -58,5 +58,7 @@ def test_a_decoder_reads_each_colour_scheme_without_inverting(level: str) -> Non
         buffer, kind="png", scale=3, border=4, dark=dark, light=light
     )
     image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False)
+    found = zxingcpp.read_barcodes(
+        image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode), try_invert=False
+    )
     assert [code.text for code in found] == [TOKEN]

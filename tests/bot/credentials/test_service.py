@@ -18,6 +18,7 @@ from bot.credentials.service import (
     revoke_for_device_change,
 )
 from bot.extensions import database
+from bot.vocab import CredentialReason
 from storage.models.base import utcnow
 from storage.models.credential import Credential
 from tests.registry_factories import add_record, issue, settings_of
@@ -76,14 +77,14 @@ def test_one_openid_holds_one_active_credential_across_subjects(app: Any) -> Non
 
 
 def test_expiry_never_passes_the_id_card(app: Any) -> None:
-    card_end = dt.date.today() + dt.timedelta(days=10)
+    card_end = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)
     issued = issue(app, add_record(app, expires_on=card_end))
     assert issued.expires_at.date() == card_end
     assert issued.expires_at <= dt.datetime.combine(card_end, dt.time.max, tzinfo=dt.UTC)
 
 
 def test_expired_card_is_refused(app: Any) -> None:
-    subject = add_record(app, expires_on=dt.date.today() - dt.timedelta(days=1))
+    subject = add_record(app, expires_on=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     with pytest.raises(IdCardExpired):
         issue(app, subject)
 
@@ -91,7 +92,7 @@ def test_expired_card_is_refused(app: Any) -> None:
 def test_unknown_level_is_refused(app: Any, db: Any) -> None:
     subject = add_record(app)
     with pytest.raises(LevelInvalid), db.transaction() as session:
-        issue_credential(session, subject_id=subject, level="gold", openid="o", device_id="d")
+        issue_credential(session, subject_id=subject, level="gold", openid="o", device_id="d")  # type: ignore[arg-type]  # wrong on purpose
 
 
 @pytest.mark.parametrize("by", ["openid", "citizen_id"])
@@ -112,8 +113,10 @@ def test_revoke_credential_and_view(app: Any, db: Any) -> None:
     with db.transaction() as session:
         view = credential_view(session, settings_of(app), "o-test-citizen")
         assert (view.status, view.valid, view.masked_name) == ("active", True, "欧**娜")
-        assert revoke_credential(session, issued.credential_id, "citizen_request")
-        assert not revoke_credential(session, issued.credential_id, "again")
+        assert revoke_credential(session, issued.credential_id, CredentialReason.CITIZEN_REQUEST)
+        assert not revoke_credential(
+            session, issued.credential_id, CredentialReason.CITIZEN_REQUEST
+        )
         assert active_credential(session, "o-test-citizen") is None
         view = credential_view(session, settings_of(app), "o-test-citizen")
         assert (view.status, view.reason, view.valid) == ("revoked", "citizen_request", False)

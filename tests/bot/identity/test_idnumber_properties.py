@@ -7,9 +7,9 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.identity.errors import IdNumberInvalid
 from bot.identity.idnumber import (
     PROVINCES,
-    IdNumberInvalid,
     check_character,
     make_id_number,
     parse_id_number,

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.face
 
 OBAMA = make_id_number("110101", dt.date(1961, 8, 4), 11)
 BIDEN = make_id_number("310104", dt.date(1942, 11, 20), 13)
-EXPIRY = (dt.date.today() + dt.timedelta(days=3650)).isoformat()
+EXPIRY = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3650)).isoformat()
 
 
 def _blank_jpeg() -> bytes:

@@ -24,6 +24,7 @@ def _citizen(app: Any, login: Any, notify_on_verification: bool = False) -> int:
     tokens = login("o-notified", "device-notify-1")
     with database(app).transaction() as session:
         citizen = session.get(Citizen, tokens.citizen_id)
+        assert citizen is not None
         citizen.notify_on_verification = notify_on_verification
     return int(tokens.citizen_id)
 
