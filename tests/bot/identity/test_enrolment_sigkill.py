@@ -102,7 +102,7 @@ def test_sigkill_while_issuing_leaves_one_active_credential(
     issue(app, subject, openid=OPENID, device_id=OLD_DEVICE)
     config = {k: str(v) for k, v in app_config.items()}
     arguments = [config, int(tokens.citizen_id), subject, OPENID, NEW_DEVICE, when]
-    child = subprocess.run(  # noqa: S603 - our own interpreter and script
+    child = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(arguments)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
