@@ -58,7 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         from bot.wechat.face import WeChatFaceVerifier
 
         set_face_verifier(app, WeChatFaceVerifier(lambda: wechat_api(app)))
-    register_blueprints(app, production=settings.is_production)
+    register_blueprints(app, development=settings.env == "development")
     register_commands(app)
     register_face(app)
     return app

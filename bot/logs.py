@@ -30,6 +30,9 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
         r"session_?key|encoding_?aes_?key|ticket|authorization|code)[\"']?\s*[=:]\s*[\"']?)"
         r"[^\s,;\"'&}]+"
     ),
+    # PostgreSQL's DETAIL line quotes the offending values ("Key (openid)=(o-...) already
+    # exists", "Failing row contains (...)"): keep the label, mask the rest of the line.
+    re.compile(r"(?i)((?:DETAIL|Failing row contains)\b:?\s*)[^\n]*"),
     # 18-character resident ID numbers (17 digits and a check character), and 15-digit old ones.
     re.compile(r"(?<![\w])\d{17}[\dXx](?![\w])"),
     re.compile(r"(?<![\w])\d{15}(?![\w])"),

@@ -45,9 +45,11 @@ BLUEPRINTS = (
 )
 
 
-def register_blueprints(app: APIFlask, *, production: bool) -> None:
-    """Register every blueprint; the browser simulator only outside production."""
+def register_blueprints(app: APIFlask, *, development: bool) -> None:
+    """Register every blueprint; the browser simulator (with self-registration into the
+    registry) only in development: never in production, nor in testing, which may face a network.
+    """
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
-    if not production:
+    if development:
         app.register_blueprint(simulator)

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import Request, Response, current_app, g, jsonify, render_template, request
+from flask import Request, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from bot.errors import (
@@ -26,6 +26,7 @@ from bot.errors import (
     ValidationFailed,
     WangzhengError,
 )
+from handlers.edge import check_request, expected_body
 from handlers.schemas import ERROR_SCHEMA, declare_headers
 
 log = logging.getLogger(__name__)
@@ -87,21 +88,11 @@ def render_error(error: WangzhengError) -> Response:
     return response
 
 
-def _expected_body(endpoint: str | None) -> str | None:
-    """The body content type an endpoint declares through APIFlask's ``@input``, if any."""
-    view = current_app.view_functions.get(endpoint or "")
-    spec = getattr(view, "_spec", None) or {}
-    if "body" not in spec:
-        return None
-    declared = str(spec.get("content_type") or "application/json")
-    return "json" if declared == "application/json" else "form"
-
-
 def check_content_type() -> None:
     """415 when a body endpoint receives the wrong content type."""
     if request.method not in ("POST", "PUT", "PATCH"):
         return
-    expected = _expected_body(request.endpoint)
+    expected = expected_body(request.endpoint)
     if expected == "json" and not request.is_json:
         raise UnsupportedMediaType("Send the body as application/json.")
     if expected == "form" and request.mimetype not in _FORM_TYPES:
@@ -131,6 +122,7 @@ def register_error_handlers(app: APIFlask) -> None:
     app.config["AUTH_ERROR_DESCRIPTION"] = "Authentication failed (WWW-Authenticate: Bearer)"
     app.spec_processor(declare_headers)
     app.before_request(check_content_type)
+    app.before_request(check_request)
 
     @app.errorhandler(WangzhengError)
     def handle_domain(error: WangzhengError) -> Response:

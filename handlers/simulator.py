@@ -1,4 +1,4 @@
-"""The browser simulator of the mini-program (development and testing only, never production).
+"""The browser simulator of the mini-program (development only: never testing nor production).
 
 A newcomer opens ``/``, picks a demo user (logged in through the WeChat emulator's
 ``jscode2session``), answers the liveness challenge with the camera or with sample photos, and

@@ -6,6 +6,9 @@ Invariants:
 - SQLite runs in WAL mode with a busy timeout and foreign keys on, so several gunicorn workers
   on one machine can share the file safely.
 - PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
+- Engines hide SQL parameters (``hide_parameters``): a failed statement's message and traceback
+  carry the SQL text only, never the openid, device id or credential id it was bound to.
+  PostgreSQL's own ``DETAIL`` lines, which quote key values, are masked by ``bot.logs``.
 """
 
 from __future__ import annotations
@@ -44,10 +47,16 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 10, "check_same_thread": False},
+            hide_parameters=True,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+    )
 
 
 class Database:

@@ -7,7 +7,8 @@ Invariants:
   skew, so merchants cannot link two presentations by any claim.
 - Tokens are minted only for the device the credential is bound to (constant-time check).
 - :func:`decode_presentation` accepts only ES256 (explicit allow-list, checked before any key
-  is used), only a known, still-valid ``kid``, and ``iat``/``exp`` within ``presentation_skew_s``.
+  is used), only a well-formed (``KID_PATTERN``), known, still-valid ``kid``, and
+  ``iat``/``exp`` within ``presentation_skew_s``.
   Every failure raises :class:`PresentationRejected` with a stable reason code.
 - Single use (``jti``) is enforced by the verifier (``bot.merchants.verify``), not here.
 """
@@ -15,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,9 @@ ALLOWED_ALGORITHMS = (ALGORITHM,)
 MAX_TOKEN_CHARS = 1024
 HANDLE_PREFIX = "presentation:"
 REQUIRED_CLAIMS = ["iss", "jti", "iat", "exp", "cid", "lvl"]
+# Our kids are "k" + token_urlsafe; anything else (a NUL, a control character) is refused before
+# it reaches a query (PostgreSQL cannot even compare text holding NUL).
+KID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ def decode_presentation(
     if header.get("alg") not in ALLOWED_ALGORITHMS:
         raise PresentationRejected(VerifyReason.BAD_SIGNATURE)
     kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > 64:
+    if not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid):
         raise PresentationRejected(VerifyReason.MALFORMED)
     key = verification_key(session, kid, now)
     if key is None:

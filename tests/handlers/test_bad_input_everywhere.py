@@ -19,10 +19,22 @@ CASES = [
     (b"[]", "application/json", 400, "validation_error"),
     (b'{"unexpected": true}', "application/json", 400, "validation_error"),
     (b'{"a": 1}', "text/plain", 415, "unsupported_media_type"),
+    # 100,000 nested arrays: refused before the (recursive) JSON decoder sees them.
+    (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "malformed_body"),
+    (b'{"a":' * 33 + b"1" + b"}" * 33, "application/json", 400, "malformed_body"),
+    (b'{"x": "' + b"a" * 70_000 + b'"}', "application/json", 413, "payload_too_large"),
+    (b'{"x": "a\\u0000b"}', "application/json", 400, "invalid_characters"),
+    (b'{"x\\u001b": 1}', "application/json", 400, "invalid_characters"),
 ]
 FORM_CASES = [
     (b'{"name": "x"}', "application/json", 415, "unsupported_media_type"),
     (b"--b\r\nbroken", "multipart/form-data; boundary=b", 400, "validation_error"),
+    (
+        b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nab\x00c\r\n--b--\r\n',
+        "multipart/form-data; boundary=b",
+        400,
+        "invalid_characters",
+    ),
 ]
 
 

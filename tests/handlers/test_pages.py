@@ -23,6 +23,18 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     return {**app_config, "face_model_root": FACE_ROOT}
 
 
+@pytest.fixture
+def dev_app(make_app: Any) -> Any:
+    """The app in development, the only environment that mounts the simulator."""
+    return make_app(env="development", wechat_outbox_dispatch="sync")
+
+
+@pytest.fixture
+def dev_client(dev_app: Any) -> Any:
+    """A test client of :func:`dev_app`."""
+    return dev_app.test_client()
+
+
 def _auth(tokens: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.access_token}"}
 
@@ -67,13 +79,28 @@ def test_qr_only_for_the_bound_device(app: Any, client: Any, login: Any) -> None
     assert anonymous.status_code == 401
 
 
-def test_simulator_serves_outside_production(client: Any) -> None:
-    page = client.get("/")
+def test_simulator_serves_in_development(dev_client: Any) -> None:
+    page = dev_client.get("/")
     assert page.status_code == 200 and b"simulator.js" in page.data
-    people = client.get("/simulator/api/people").json
+    people = dev_client.get("/simulator/api/people").json
     assert [p["user"] for p in people["people"]] == [p.user for p in DEMO_PEOPLE]
     for hostile in ("..%2F..%2Fetc%2Fpasswd", "obama.jpg", "x.png"):
-        assert client.get(f"/simulator/samples/{hostile}").status_code == 404
+        assert dev_client.get(f"/simulator/samples/{hostile}").status_code == 404
+
+
+def test_testing_environment_serves_no_simulator_nor_self_registration(
+    app: Any, client: Any, photos: dict[str, bytes]
+) -> None:
+    assert settings(app).env == "testing"
+    assert client.get("/").status_code == 404
+    assert client.get("/simulator/api/people").status_code == 404
+    body, content_type = _form("测试员", photos["obama3"])
+    posted = client.post("/simulator/api/self-registrations", data=body, content_type=content_type)
+    assert posted.status_code == 404
+    assert "/simulator/api/self-registrations" not in client.get("/openapi.json").json["paths"]
+    # Nor the WeChat emulator (it answers any path under its mount when mounted).
+    assert "wangzheng.wechat.emulator" not in app.extensions
+    assert client.get("/_emulator/wechat/cgi-bin/token").status_code == 404
 
 
 @pytest.mark.parametrize("env", ["production", None], ids=["production", "unset"])
@@ -94,9 +121,10 @@ def test_simulator_is_absent_in_production(
 
 @pytest.mark.face
 def test_dev_prepare_seeds_the_demo_registry_idempotently(
-    app: Any, client: Any, runner: Any, photos: dict[str, bytes]
+    dev_app: Any, dev_client: Any, photos: dict[str, bytes]
 ) -> None:
-    demo = settings(app).instance_path / "demo"
+    client, runner = dev_client, dev_app.test_cli_runner()
+    demo = settings(dev_app).instance_path / "demo"
     shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
     first = runner.invoke(args=["dev", "prepare"])
     assert first.exit_code == 0, first.output
@@ -120,8 +148,9 @@ def _form(name: str, photo: bytes) -> tuple[bytes, str]:
 
 @pytest.mark.face
 def test_self_registration_takes_a_real_face_and_refuses_a_blank(
-    client: Any, photos: dict[str, bytes]
+    dev_client: Any, photos: dict[str, bytes]
 ) -> None:
+    client = dev_client
     body, content_type = _form("测试员", photos["obama3"])
     created = client.post("/simulator/api/self-registrations", data=body, content_type=content_type)
     assert created.status_code == 201, created.json

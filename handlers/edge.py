@@ -1,0 +1,113 @@
+"""Checks at the edge, before any body is parsed or any value reaches a query.
+
+Invariants (one ``before_request`` hook for the whole app, see :func:`check_request`):
+- A JSON body (of an endpoint that declares one) nests at most :data:`JSON_MAX_DEPTH`
+  arrays/objects and is at most :data:`JSON_MAX_BYTES` long. Depth is measured by a
+  string-aware scan of the raw bytes, so a deeply nested body is refused with 400
+  ``malformed_body`` before the JSON decoder (which would recurse) ever sees it; a longer body
+  is 413. Every JSON endpoint takes a few short fields.
+- No control character reaches a handler: the path and the query string may hold none (C0 and
+  DEL), JSON strings (keys and values) and form fields none but tab, newline and carriage
+  return. PostgreSQL cannot store NUL in text, and nothing we accept has a use for the others,
+  so they are 400 ``invalid_characters`` here rather than a driver error later.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, request
+
+from bot.errors import MalformedBody, WangzhengError
+
+JSON_MAX_DEPTH = 32
+JSON_MAX_BYTES = 64 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A JSON string (with its escapes) or one bracket; strings are skipped, brackets counted.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+class InvalidCharacters(WangzhengError):
+    """The request holds control characters."""
+
+    code = "invalid_characters"
+    status = 400
+
+
+def expected_body(endpoint: str | None) -> str | None:
+    """The body content type an endpoint declares through APIFlask's ``@input``, if any."""
+    view = current_app.view_functions.get(endpoint or "")
+    spec = getattr(view, "_spec", None) or {}
+    if "body" not in spec:
+        return None
+    declared = str(spec.get("content_type") or "application/json")
+    return "json" if declared == "application/json" else "form"
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True when brackets outside strings nest deeper than ``limit`` anywhere in ``body``."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # cannot nest deeper than it has brackets: no scan needed
+    depth = 0
+    for match in _JSON_TOKEN.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string (keys included) in a decoded JSON value; its depth is already bounded."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        found = [str(key) for key in value]
+        for item in value.values():
+            found.extend(_strings(item))
+        return found
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def _check_json() -> None:
+    """Depth first (on at most the first ``JSON_MAX_BYTES``), then size, then control chars."""
+    body = request.get_data(cache=True)
+    if json_depth_exceeds(body[:JSON_MAX_BYTES], JSON_MAX_DEPTH):
+        raise MalformedBody(f"The JSON body nests deeper than {JSON_MAX_DEPTH} levels.")
+    if len(body) > JSON_MAX_BYTES:
+        raise WangzhengError(
+            f"A JSON body may be at most {JSON_MAX_BYTES} bytes.",
+            code="payload_too_large",
+            status=413,
+        )
+    if body.strip():
+        decoded = request.get_json(force=True)  # safe now; cached for the handler
+        if any(_CONTROL_IN_TEXT.search(text) for text in _strings(decoded)):
+            raise InvalidCharacters("A JSON string holds a control character.")
+
+
+def check_request() -> None:
+    """The ``before_request`` hook: path, query, then a JSON or form body."""
+    if _CONTROL.search(request.path):
+        raise InvalidCharacters("The path holds a control character.")
+    for name, value in request.args.items(multi=True):
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            raise InvalidCharacters("The query string holds a control character.")
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    # Only bodies that an endpoint declares are read here; the WeChat webhook reads its own
+    # stream with its own limit, and nobody reads a body an endpoint does not declare.
+    expected = expected_body(request.endpoint)
+    if expected == "json":
+        _check_json()  # check_content_type already made sure it is labelled JSON
+    elif expected == "form":
+        for name, value in request.form.items(multi=True):
+            if _CONTROL_IN_TEXT.search(name) or _CONTROL_IN_TEXT.search(value):
+                raise InvalidCharacters("A form field holds a control character.")
