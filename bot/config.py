@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     instance_path: Path = DEFAULT_INSTANCE
     database_url: str = ""  # "" = SQLite in the instance folder
     redis_url: str = ""
+    # Bounds on waiting for a dependency: a hung one costs a request ~2 s and a 503, not a hang.
+    database_connect_timeout_s: Annotated[int, Field(ge=2, le=60)] = 2  # libpq's minimum is 2
+    database_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 1500
+    database_pool_timeout_s: Annotated[int, Field(ge=1, le=60)] = 2
+    redis_socket_timeout_ms: Annotated[int, Field(ge=50, le=60_000)] = 1000
+    readiness_timeout_ms: Annotated[int, Field(ge=50, le=60_000)] = 1000
     data_key: AesKey = b""  # AES-256: the first 32 bytes
     hash_key: Key = b""
     merchant_key_pepper: Key = b""

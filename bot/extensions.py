@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 
+from bot.clock import Clock
 from bot.config import Settings
+from storage.bounded import DatabaseTimeouts
 from storage.db import Database
 from storage.ephemeral import EphemeralStore, make_store
 
@@ -23,17 +25,34 @@ _FACE_VERIFIER = "wangzheng.delegated_face_verifier"
 
 
 def init_extensions(app: Flask, settings: Settings) -> None:
-    """Create the database and store for ``app``."""
-    database = Database(settings.database_url)
+    """Create the clock, database and store for ``app``."""
+    timeouts = DatabaseTimeouts(
+        connect_timeout_s=settings.database_connect_timeout_s,
+        statement_timeout_ms=settings.database_statement_timeout_ms,
+        pool_timeout_s=settings.database_pool_timeout_s,
+    )
+    database = Database(settings.database_url, timeouts)
+    app_clock = Clock()
     app.extensions["wangzheng.settings"] = settings
+    app.extensions["wangzheng.clock"] = app_clock
     app.extensions["wangzheng.db"] = database
-    app.extensions["wangzheng.store"] = make_store(settings.redis_url, database)
+    app.extensions["wangzheng.store"] = make_store(
+        settings.redis_url,
+        database,
+        timeout_s=settings.redis_socket_timeout_ms / 1000,
+        clock=app_clock,
+    )
     app.extensions["wangzheng.readiness"] = {}
 
 
 def settings(app: Flask | None = None) -> Settings:
     """The app's settings."""
     return (app or current_app).extensions["wangzheng.settings"]  # type: ignore[no-any-return]
+
+
+def clock(app: Flask | None = None) -> Clock:
+    """The app's clock (rate limits, the SQL store's TTLs)."""
+    return (app or current_app).extensions["wangzheng.clock"]  # type: ignore[no-any-return]
 
 
 def database(app: Flask | None = None) -> Database:

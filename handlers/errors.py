@@ -4,6 +4,8 @@ Invariants:
 - Any :class:`~bot.errors.WangzhengError` becomes ``{"error": {"code", "message"}}`` with its
   status for API clients, or the HTML error page for browsers.
 - Validation failures, malformed bodies, 404/405/413/415 get the same JSON shape and stable codes.
+- A dependency outage (:data:`DEPENDENCY_OUTAGES`: the database or Redis refusing, hung or
+  timed out) is 503 ``service_unavailable`` with ``Retry-After`` on every endpoint.
 - An unexpected exception becomes a 500 whose body holds only the request id; the traceback goes
   to the log (redacted), never to the client. The request's transaction has already rolled back
   because :meth:`storage.db.Database.transaction` rolls back on any exception.
@@ -15,13 +17,16 @@ import io
 import logging
 from typing import IO, Any
 
+import redis.exceptions
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import Request, Response, g, jsonify, render_template, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from bot.errors import (
     MalformedBody,
+    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
     WangzhengError,
@@ -42,6 +47,14 @@ _HTTP_CODES = {
     429: "rate_limited",
 }
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+# A dependency that does not answer (or refuses): the request can be retried as it is.
+DEPENDENCY_OUTAGES: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,  # PostgreSQL/SQLite unreachable, hung (storage.bounded), timed out
+    sa_exc.TimeoutError,  # no free pooled connection within WANGZHENG_DATABASE_POOL_TIMEOUT_S
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+RETRY_AFTER_S = "1"
 
 
 class WangzhengRequest(Request):
@@ -143,6 +156,19 @@ def register_error_handlers(app: APIFlask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(error: HTTPException) -> Response:
         return render_error(_from_http(error))
+
+    def handle_outage(error: Exception) -> Response:
+        # The type only: a driver's message may quote SQL text or an address.
+        log.warning("dependency unavailable: %s", type(error).__name__)
+        return render_error(
+            ServiceUnavailable(
+                "A service this request needs is unavailable; retry shortly.",
+                headers={"Retry-After": RETRY_AFTER_S},
+            )
+        )
+
+    for outage in DEPENDENCY_OUTAGES:
+        app.register_error_handler(outage, handle_outage)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:

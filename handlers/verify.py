@@ -17,7 +17,7 @@ from apiflask import APIBlueprint
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from bot.extensions import database, settings, store
+from bot.extensions import clock, database, settings, store
 from bot.merchants.history import verifications_for
 from bot.merchants.verify import check_rate_limit, verify_presentation
 from bot.vocab import Level, Scope, VerifyResult
@@ -111,7 +111,7 @@ def rate_limited(view: View) -> View:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        check_rate_limit(store(), settings(), current_merchant().id)
+        check_rate_limit(store(), settings(), current_merchant().id, clock())
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

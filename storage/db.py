@@ -5,7 +5,8 @@ Invariants:
   normally and rolls back on any exception, so a failed request never leaves a partial write.
 - SQLite runs in WAL mode with a busy timeout and foreign keys on, so several gunicorn workers
   on one machine can share the file safely.
-- PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
+- PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``); the service's engine
+  bounds every wait on it (``storage.bounded``), so a hung server is a quick 503, not a hang.
 - Engines hide SQL parameters (``hide_parameters``): a failed statement's message and traceback
   carry the SQL text only, never the openid, device id or credential id it was bound to.
   PostgreSQL's own ``DETAIL`` lines, which quote key values, are masked by ``bot.logs``.
@@ -21,6 +22,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from storage.bounded import Breaker, DatabaseTimeouts, connector
 
 
 def normalise_url(url: str) -> str:
@@ -40,8 +43,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine configured for the URL's backend."""
+def make_engine(
+    url: str, timeouts: DatabaseTimeouts | None = None, breaker: Breaker | None = None
+) -> Engine:
+    """Create an engine configured for the URL's backend; PostgreSQL waits are bounded by
+    ``timeouts`` when given (the service's engine; migrations and tools pass none).
+    """
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -54,17 +61,29 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+    if timeouts is None:
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=timeouts.pool_timeout_s,
+        hide_parameters=True,
     )
+    event.listen(engine, "do_connect", connector(timeouts, breaker or Breaker()))
+    return engine
 
 
 class Database:
     """The engine plus a session factory; one per app."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: DatabaseTimeouts | None = None) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.breaker = Breaker()
+        self.engine = make_engine(self.url, timeouts, self.breaker)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

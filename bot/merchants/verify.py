@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,12 +75,20 @@ class VerificationResult:
         }
 
 
-def check_rate_limit(store: EphemeralStore, settings: Settings, merchant_id: int) -> None:
-    """Fixed one-minute window per merchant; raise 429 with Retry-After past the limit."""
-    window = int(time.time() // 60)
+def check_rate_limit(
+    store: EphemeralStore,
+    settings: Settings,
+    merchant_id: int,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Fixed one-minute window per merchant, on ``clock``; raise 429 with Retry-After (the
+    seconds left in the window) past the limit.
+    """
+    now = clock()
+    window = int(now // 60)
     count = store.incr(f"ratelimit:verify:{merchant_id}:{window}", 61)
     if count > settings.merchant_rate_limit_per_min:
-        retry = str(60 - int(time.time()) % 60)
+        retry = str(60 - int(now) % 60)
         raise MerchantRateLimited(headers={"Retry-After": retry})
 
 

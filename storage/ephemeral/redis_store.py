@@ -1,7 +1,9 @@
 """Redis implementation of :class:`~storage.ephemeral.protocol.EphemeralStore`.
 
 Invariants: every key carries the ``wz:`` prefix; TTLs are in milliseconds so sub-second
-windows work; ``incr`` sets the expiry only on creation (fixed window) via one Lua script.
+windows work; ``incr`` sets the expiry only on creation (fixed window) via one Lua script; a
+command that gets no answer within the socket timeout raises ``redis.TimeoutError`` at once
+(no retries), which ``handlers.errors`` answers with 503.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from storage.ephemeral.protocol import owner_lock
 
@@ -40,9 +44,16 @@ class RedisStore:
         self._release = client.register_script(_RELEASE_SCRIPT)
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStore:
-        """Connect lazily to ``url``."""
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    def from_url(cls, url: str, timeout_s: float = 5.0) -> RedisStore:
+        """Connect lazily to ``url``; connecting and every command give up after ``timeout_s``
+        and are not retried, so a hung Redis costs a request ``timeout_s`` and a 503.
+        """
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
         return cls(client)
 
     def _k(self, key: str) -> str:

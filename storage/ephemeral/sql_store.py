@@ -6,13 +6,15 @@ Invariants:
 - Atomicity comes from single-statement upserts (``INSERT ... ON CONFLICT ... WHERE expired``),
   which SQLite (3.24+) and PostgreSQL both run atomically, so it is correct across threads and
   across gunicorn worker processes sharing one database.
-- Expired rows are treated as absent and purged opportunistically.
+- Expired rows are treated as absent and purged opportunistically. "Expired" is judged by the
+  store's clock (the app's :class:`bot.clock.Clock`), never by the database's own time.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from sqlalchemy import Table, Text, case, cast, delete, select
@@ -30,8 +32,9 @@ class SqlStore:
 
     backend = "sql"
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Callable[[], float] = time.time) -> None:
         self.database = database
+        self.clock = clock  # expiry is judged by this clock alone (tests move it)
         self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
 
     def _purge_sometimes(self, now: float) -> None:
@@ -42,7 +45,7 @@ class SqlStore:
 
     def add(self, key: str, value: str, ttl: float) -> bool:
         """Insert, or take over an expired row; RETURNING tells whether this call won."""
-        now = time.time()
+        now = self.clock()
         stmt = self._insert(_table).values(key=key, value=value, counter=0, expires_at=now + ttl)
         claim = stmt.on_conflict_do_update(
             index_elements=[_table.c.key],
@@ -57,7 +60,7 @@ class SqlStore:
 
     def incr(self, key: str, ttl: float) -> int:
         """Upsert that restarts the window when the row has expired."""
-        now = time.time()
+        now = self.clock()
         stmt = self._insert(_table).values(key=key, value="1", counter=1, expires_at=now + ttl)
         expired = _table.c.expires_at <= now
 
@@ -75,15 +78,14 @@ class SqlStore:
 
     def get(self, key: str) -> str | None:
         """The live value or None."""
+        live = _table.c.expires_at > self.clock()
         with self.database.engine.connect() as conn:
-            row = conn.execute(
-                select(_table.c.value).where(_table.c.key == key, _table.c.expires_at > time.time())
-            ).first()
+            row = conn.execute(select(_table.c.value).where(_table.c.key == key, live)).first()
         return None if row is None else str(row[0])
 
     def set(self, key: str, value: str, ttl: float) -> None:
         """Unconditional upsert."""
-        now = time.time()
+        now = self.clock()
         stmt = self._insert(_table).values(key=key, value=value, counter=0, expires_at=now + ttl)
         stmt = stmt.on_conflict_do_update(
             index_elements=[_table.c.key],

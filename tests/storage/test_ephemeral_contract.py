@@ -1,14 +1,64 @@
-"""One contract, run against the SQL store and (when configured) Redis."""
+"""One contract, run against the SQL store and (when configured) Redis. Nothing here sleeps.
+
+Time is moved, not waited for: the SQL store judges expiry by the app's clock, which these tests
+pin and advance. Redis keeps its own clock, so there a key is aged by cutting its TTL (PEXPIRE;
+past zero, Redis expires the key at once) and TTLs are read back with PTTL.
+"""
 
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from bot.extensions import clock
 from storage.ephemeral import EphemeralStore, LockNotAcquired
+from storage.models.ephemeral import EphemeralEntry
+
+Age = Callable[[str, float], None]
+Remaining = Callable[[str], float]
+
+
+@pytest.fixture
+def age(app: Any, store: Any) -> Age:
+    """``age(key, seconds)``: the key's remaining lifetime shrinks by ``seconds``."""
+    if store.backend == "sql":
+        pinned = clock(app)
+        pinned.set(pinned())  # pinned: only advance() moves it now
+
+        def advance(_key: str, seconds: float) -> None:
+            pinned.advance(seconds)
+
+        return advance
+
+    def cut(key: str, seconds: float) -> None:
+        left = int(store.client.pttl(store.prefix + key)) - int(seconds * 1000)
+        if left > 0:
+            store.client.pexpire(store.prefix + key, left)
+        else:
+            store.client.pexpireat(store.prefix + key, 1)  # in the past: expired at once
+
+    return cut
+
+
+@pytest.fixture
+def remaining(app: Any, db: Any, store: Any) -> Remaining:
+    """``remaining(key)``: seconds the key has left, by the store's own clock."""
+    if store.backend == "sql":
+        app_clock = clock(app)
+
+        def from_row(key: str) -> float:
+            with db.engine.connect() as conn:
+                expires = conn.execute(
+                    select(EphemeralEntry.expires_at).where(EphemeralEntry.key == key)
+                ).scalar_one()
+            return float(expires) - app_clock()
+
+        return from_row
+    return lambda key: int(store.client.pttl(store.prefix + key)) / 1000
 
 
 def test_store_satisfies_protocol(store: Any) -> None:
@@ -42,18 +92,34 @@ def test_add_race_of_16_threads_has_exactly_one_winner(store: Any) -> None:
     assert wins.count(True) == 1
 
 
-def test_ttl_expiry_makes_key_absent_again(store: Any) -> None:
-    assert store.add("short", "v", 0.3)
-    assert store.get("short") == "v"
-    time.sleep(0.45)
-    assert store.get("short") is None
+def test_ttl_expiry_makes_key_absent_again(store: Any, age: Age, remaining: Remaining) -> None:
+    assert store.add("short", "v", 30)
+    assert 29 < remaining("short") <= 30
+    age("short", 29.5)
+    assert store.get("short") == "v"  # half a second left: still there
+    assert store.add("short", "other", 30) is False
+    age("short", 1)
+    assert store.get("short") is None  # expired is absent, for every method
     assert store.add("short", "again", 5) is True
+    assert store.get("short") == "again"
+    assert 4 < remaining("short") <= 5
+    store.set("short", "set", 10)
+    age("short", 11)
+    assert store.get("short") is None
 
 
-def test_incr_counts_within_window_and_restarts_after_expiry(store: Any) -> None:
-    assert [store.incr("attempts", 0.4) for _ in range(3)] == [1, 2, 3]
-    time.sleep(0.55)
-    assert store.incr("attempts", 0.4) == 1
+def test_incr_counts_within_window_and_restarts_after_expiry(
+    store: Any, age: Age, remaining: Remaining
+) -> None:
+    assert [store.incr("attempts", 40) for _ in range(3)] == [1, 2, 3]
+    assert 39 < remaining("attempts") <= 40
+    age("attempts", 30)
+    assert store.incr("attempts", 40) == 4
+    assert remaining("attempts") <= 10  # a fixed window: later increments do not extend it
+    age("attempts", 10.5)
+    assert store.get("attempts") is None
+    assert store.incr("attempts", 40) == 1  # a new window, with a full TTL
+    assert 39 < remaining("attempts") <= 40
 
 
 def test_get_reads_a_counter(store: Any) -> None:
@@ -89,23 +155,29 @@ def test_get_set_delete(store: Any) -> None:
 
 
 def test_lock_excludes_and_times_out(store: Any) -> None:
-    with store.lock("refresh", ttl=5, wait=0.5):
+    with store.lock("refresh", ttl=5, wait=0.0):
         with pytest.raises(LockNotAcquired):
-            with store.lock("refresh", ttl=5, wait=0.1):
+            with store.lock("refresh", ttl=5, wait=0.0):
                 pass
-    with store.lock("refresh", ttl=5, wait=0.1):
+        assert store.get("lock:refresh")  # still held by the outer block
+    assert store.get("lock:refresh") is None  # released by its owner
+    with store.lock("refresh", ttl=5, wait=0.0):
         pass
 
 
-def test_lock_expires_when_owner_dies(store: Any) -> None:
+def test_lock_expires_when_owner_dies(store: Any, age: Age) -> None:
     # An owner that never releases: take the raw key the way a crashed worker would leave it.
+    assert store.add("lock:stale", "dead-owner", 5)
     with pytest.raises(LockNotAcquired):
-        with store.lock("orphan", ttl=0.3, wait=0.0):
-            with store.lock("orphan", ttl=0.3, wait=0.0):
-                pass
-    assert store.add("lock:stale", "dead-owner", 0.2)
-    with store.lock("stale", ttl=5, wait=1.0):
-        pass
+        with store.lock("stale", ttl=5, wait=0.0):
+            pass
+    age("lock:stale", 5.1)
+    with store.lock("stale", ttl=5, wait=0.0):
+        assert store.get("lock:stale") != "dead-owner"  # ours now
+    # A late release by the dead owner's token would not free someone else's lock.
+    with store.lock("stale", ttl=5, wait=0.0):
+        store._release_owned("lock:stale", "dead-owner")
+        assert store.get("lock:stale") not in (None, "dead-owner")
 
 
 def test_lock_serialises_critical_section(store: Any) -> None:
@@ -119,7 +191,7 @@ def test_lock_serialises_critical_section(store: Any) -> None:
             with guard:
                 inside += 1
                 peak = max(peak, inside)
-            time.sleep(0.01)
+            store.get("section-probe")  # a round trip to the store: others run meanwhile
             with guard:
                 inside -= 1
 
