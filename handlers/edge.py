@@ -10,6 +10,9 @@ Invariants (one ``before_request`` hook for the whole app, see :func:`check_requ
   DEL), JSON strings (keys and values) and form fields none but tab, newline and carriage
   return. PostgreSQL cannot store NUL in text, and nothing we accept has a use for the others,
   so they are 400 ``invalid_characters`` here rather than a driver error later.
+- ``/openapi.json`` says so: :func:`declare_edge_errors` gives every operation its 400 (the
+  edge refuses control characters in any path or query) and its 503 (``service_unavailable``,
+  see ``handlers.errors``) when the operation does not declare them already.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from apiflask import APIFlask
 from flask import current_app, request
 
 from bot.errors import MalformedBody, WangzhengError
@@ -111,3 +115,37 @@ def check_request() -> None:
         for name, value in request.form.items(multi=True):
             if _CONTROL_IN_TEXT.search(name) or _CONTROL_IN_TEXT.search(value):
                 raise InvalidCharacters("A form field holds a control character.")
+
+
+_EDGE_RESPONSES = {
+    "400": "invalid_characters: a control character in the path, query or body",
+    "503": "service_unavailable: the database or Redis is unavailable (Retry-After)",
+}
+
+
+def declare_edge_errors(app: APIFlask) -> None:
+    """Add the edge's 400 and the outage 503 to every operation of ``/openapi.json``."""
+    previous = app.spec_callback
+
+    def add_responses(spec: Any) -> Any:
+        if previous is not None:
+            spec = previous(spec)
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                for status, description in _EDGE_RESPONSES.items():
+                    operation["responses"].setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/HTTPError"}
+                                }
+                            },
+                        },
+                    )
+        return spec
+
+    app.spec_callback = add_responses

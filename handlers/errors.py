@@ -31,7 +31,7 @@ from bot.errors import (
     ValidationFailed,
     WangzhengError,
 )
-from handlers.edge import check_request, expected_body
+from handlers.edge import check_request, declare_edge_errors, expected_body
 from handlers.schemas import ERROR_SCHEMA, declare_headers
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def register_error_handlers(app: APIFlask) -> None:
     app.spec_processor(declare_headers)
     app.before_request(check_content_type)
     app.before_request(check_request)
+    declare_edge_errors(app)
 
     @app.errorhandler(WangzhengError)
     def handle_domain(error: WangzhengError) -> Response:

@@ -60,10 +60,10 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """The app on our own PostgreSQL (SQL store there too) or on SQLite plus our own Redis."""
     if request.param == "postgres":
         cluster: OwnPostgres = request.getfixturevalue("postgres")
-        database = Database(cluster.url)
-        Base.metadata.drop_all(database.engine)  # a clean schema (and audit chain) per test
-        Base.metadata.create_all(database.engine)
-        database.dispose()
+        schema = Database(cluster.url)
+        Base.metadata.drop_all(schema.engine)  # a clean schema (and audit chain) per test
+        Base.metadata.create_all(schema.engine)
+        schema.dispose()
         application = _app(tmp_path, database_url=cluster.url)
     else:
         server: OwnRedis = request.getfixturevalue("redis_server")
