@@ -7,9 +7,10 @@ Invariants (one ``before_request`` hook for the whole app, see :func:`check_requ
   ``malformed_body`` before the JSON decoder (which would recurse) ever sees it; a longer body
   is 413. Every JSON endpoint takes a few short fields.
 - No control character reaches a handler: the path and the query string may hold none (C0 and
-  DEL), JSON strings (keys and values) and form fields none but tab, newline and carriage
-  return. PostgreSQL cannot store NUL in text, and nothing we accept has a use for the others,
-  so they are 400 ``invalid_characters`` here rather than a driver error later.
+  DEL; checked in the hook), JSON strings (keys and values) and form fields none but tab,
+  newline and carriage return (checked as the body is decoded, by ``WangzhengRequest``, which
+  happens after authentication). PostgreSQL cannot store NUL in text, and nothing we accept
+  has a use for the others, so they are 400 ``invalid_characters`` rather than a driver error.
 - ``/openapi.json`` says so: :func:`declare_edge_errors` gives every operation its 400 (the
   edge refuses control characters in any path or query) and its 503 (``service_unavailable``,
   see ``handlers.errors``) when the operation does not declare them already.
@@ -81,7 +82,7 @@ def _strings(value: Any) -> list[str]:
 
 
 def _check_json() -> None:
-    """Depth first (on at most the first ``JSON_MAX_BYTES``), then size, then control chars."""
+    """Depth first (on at most the first ``JSON_MAX_BYTES``), then size; nothing is decoded."""
     body = request.get_data(cache=True)
     if json_depth_exceeds(body[:JSON_MAX_BYTES], JSON_MAX_DEPTH):
         raise MalformedBody(f"The JSON body nests deeper than {JSON_MAX_DEPTH} levels.")
@@ -91,30 +92,33 @@ def _check_json() -> None:
             code="payload_too_large",
             status=413,
         )
-    if body.strip():
-        decoded = request.get_json(force=True)  # safe now; cached for the handler
-        if any(_CONTROL_IN_TEXT.search(text) for text in _strings(decoded)):
-            raise InvalidCharacters("A JSON string holds a control character.")
+
+
+def check_json_strings(decoded: Any) -> None:
+    """400 when a string of a decoded JSON body (keys included) holds a control character."""
+    if any(_CONTROL_IN_TEXT.search(text) for text in _strings(decoded)):
+        raise InvalidCharacters("A JSON string holds a control character.")
+
+
+def check_form_fields(form: Any) -> None:
+    """400 when a text field of a parsed form (names included) holds a control character."""
+    for name, value in form.items(multi=True):
+        if _CONTROL_IN_TEXT.search(name) or _CONTROL_IN_TEXT.search(value):
+            raise InvalidCharacters("A form field holds a control character.")
 
 
 def check_request() -> None:
-    """The ``before_request`` hook: path, query, then a JSON or form body."""
+    """The ``before_request`` hook: path, query, then the bytes of a JSON body."""
     if _CONTROL.search(request.path):
         raise InvalidCharacters("The path holds a control character.")
     for name, value in request.args.items(multi=True):
         if _CONTROL.search(name) or _CONTROL.search(value):
             raise InvalidCharacters("The query string holds a control character.")
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return
-    # Only bodies that an endpoint declares are read here; the WeChat webhook reads its own
-    # stream with its own limit, and nobody reads a body an endpoint does not declare.
-    expected = expected_body(request.endpoint)
-    if expected == "json":
+    # Only a JSON body that an endpoint declares is read here (its bytes, not decoded: the
+    # authentication of the endpoint answers before any body is parsed). The WeChat webhook
+    # reads its own stream with its own limit.
+    if request.method in ("POST", "PUT", "PATCH") and expected_body(request.endpoint) == "json":
         _check_json()  # check_content_type already made sure it is labelled JSON
-    elif expected == "form":
-        for name, value in request.form.items(multi=True):
-            if _CONTROL_IN_TEXT.search(name) or _CONTROL_IN_TEXT.search(value):
-                raise InvalidCharacters("A form field holds a control character.")
 
 
 _EDGE_RESPONSES = {

@@ -31,7 +31,13 @@ from bot.errors import (
     ValidationFailed,
     WangzhengError,
 )
-from handlers.edge import check_request, declare_edge_errors, expected_body
+from handlers.edge import (
+    check_form_fields,
+    check_json_strings,
+    check_request,
+    declare_edge_errors,
+    expected_body,
+)
 from handlers.schemas import ERROR_SCHEMA, declare_headers
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,18 @@ class WangzhengRequest(Request):
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         """Raise our error instead of werkzeug's generic 400."""
         raise MalformedBody("The request body is not valid JSON.")
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        """The decoded body, refused (400 ``invalid_characters``) if a string holds a control
+        character; decoded only when a handler asks, so after authentication."""
+        value = super().get_json(force=force, silent=silent, cache=cache)
+        check_json_strings(value)
+        return value
+
+    def _load_form_data(self) -> None:
+        """Parse the form once, then refuse control characters in its text fields."""
+        super()._load_form_data()
+        check_form_fields(self.form)
 
 
 def wants_json() -> bool:
