@@ -61,6 +61,8 @@ class Breaker:
 
     def allow(self) -> bool:
         """May a call go to the server now? At most one probe per cooldown while open."""
+        if not self._open_until:
+            return True  # closed: the common case takes no lock
         with self._lock:
             if not self._open_until:
                 return True

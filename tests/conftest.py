@@ -129,6 +129,9 @@ def app_config(database_url: str, store_kind: str, tmp_path: Path) -> dict[str, 
         "database_url": database_url,
         "redis_url": store_kind,
         "log_level": "DEBUG",
+        # The shared test machine is loaded and some tests race 50 threads on one row lock; the
+        # 1.5 s default (fail fast) is exercised by tests/storage/test_dependency_hangs.py.
+        "database_statement_timeout_ms": 10_000,
         "admin_key": "test-admin-key-" + "x" * 32,
     }
 

@@ -146,7 +146,7 @@ def test_a_tour_of_real_answers_conforms(
         ("GET", "/healthz", {}, None, 200),
         ("GET", "/readyz", {}, None, 200),
         ("GET", "/.well-known/jwks.json", {}, None, 200),
-        ("GET", "/simulator/api/people", {}, None, 200),
+        # The simulator is development-only: test_pages tours it on a development app.
         ("GET", "/api/v1/me/preferences", citizen, None, 200),
         ("PUT", "/api/v1/me/preferences", citizen, {"notify_on_verification": True}, 200),
         ("GET", "/api/v1/me/verifications", citizen, None, 200),
