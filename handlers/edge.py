@@ -125,31 +125,67 @@ _EDGE_RESPONSES = {
     "400": "invalid_characters: a control character in the path, query or body",
     "503": "service_unavailable: the database or Redis is unavailable (Retry-After)",
 }
+# What the edge accepts, in JSON Schema terms (ECMA-262 regular expressions).
+NO_CONTROL = "^[^\\u0000-\\u001f\\u007f]*$"
+TEXT_WITHOUT_CONTROL = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+
+
+def _forbid_control(schema: Any, components: dict[str, Any], pattern: str, seen: set[str]) -> None:
+    """Give every free string in ``schema`` (following $refs once) the edge's pattern."""
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[1]
+        if name not in seen and name in components:
+            seen.add(name)
+            _forbid_control(components[name], components, pattern, seen)
+        return
+    if schema.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(schema):
+        schema["pattern"] = pattern
+    for key in ("properties", "patternProperties", "$defs"):
+        for child in (schema.get(key) or {}).values():
+            _forbid_control(child, components, pattern, seen)
+    for key in ("items", "additionalProperties", "not"):
+        _forbid_control(schema.get(key), components, pattern, seen)
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for child in schema.get(key) or []:
+            _forbid_control(child, components, pattern, seen)
+
+
+def _declare(spec: Any) -> Any:
+    components = spec.get("components", {}).get("schemas", {})
+    seen: set[str] = set()
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status, description in _EDGE_RESPONSES.items():
+                operation["responses"].setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/HTTPError"}
+                            }
+                        },
+                    },
+                )
+            for parameter in operation.get("parameters", []):
+                _forbid_control(parameter.get("schema"), components, NO_CONTROL, seen)
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                _forbid_control(media.get("schema"), components, TEXT_WITHOUT_CONTROL, seen)
+    return spec
 
 
 def declare_edge_errors(app: APIFlask) -> None:
-    """Add the edge's 400 and the outage 503 to every operation of ``/openapi.json``."""
+    """In ``/openapi.json``: every operation's 400 and 503, and the edge's refusal of control
+    characters as a ``pattern`` on every free string it reads (parameters and request bodies).
+    """
     previous = app.spec_callback
 
-    def add_responses(spec: Any) -> Any:
-        if previous is not None:
-            spec = previous(spec)
-        for operations in spec.get("paths", {}).values():
-            for operation in operations.values():
-                if not isinstance(operation, dict) or "responses" not in operation:
-                    continue
-                for status, description in _EDGE_RESPONSES.items():
-                    operation["responses"].setdefault(
-                        status,
-                        {
-                            "description": description,
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/HTTPError"}
-                                }
-                            },
-                        },
-                    )
-        return spec
+    def declare(spec: Any) -> Any:
+        return _declare(previous(spec) if previous is not None else spec)
 
-    app.spec_callback = add_responses
+    app.spec_callback = declare
