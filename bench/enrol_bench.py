@@ -31,7 +31,10 @@ from bot.identity.registry import engine_embedder  # noqa: E402
 from storage.models import Base  # noqa: E402
 
 CACHE = ROOT / ".cache"
-FRAMES = {"left": ("obama2.jpg", "obama3.jpg"), "right": ("obama3.jpg", "obama2.jpg")}
+# Real frames of one head turn (bot.demo.photos.TURN_FRAMES); each round enrols its own holder,
+# since liveness refuses a turned frame already sent for the same subject.
+FRAMES = {"left": ("turn_342.jpg", "turn_360.jpg"), "right": ("turn_051.jpg", "turn_018.jpg")}
+HOLDER = "林晓雯"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -63,13 +66,14 @@ def main() -> None:
     Base.metadata.create_all(database.engine)
     embedder = engine_embedder(settings)
     pool = ["obama.jpg", "biden.jpg", "obama2.jpg", "obama3.jpg"]
-    obama_id = make_id_number("110101", dt.date(1961, 8, 4), 101)
-    rows = [(2, {"id_number": obama_id, "name": "欧巴马", "photo": "obama.jpg",
-                 "expires_on": "2036-01-01"})]  # fmt: skip
+    holders = [make_id_number("110101", dt.date(1990, 1, 1) + dt.timedelta(days=n), 100 + n)
+               for n in range(args.rounds)]  # fmt: skip
+    rows = [(2 + n, {"id_number": number, "name": HOLDER, "photo": "turn_264.jpg",
+                     "expires_on": "2036-01-01"}) for n, number in enumerate(holders)]  # fmt: skip
     for index in range(1, args.records):
         number = make_id_number("310104", dt.date(1970, 1, 1) + dt.timedelta(days=index), index)
         row = {"id_number": number, "name": f"测试{index}", "photo": pool[index % len(pool)]}
-        rows.append((index + 2, {**row, "expires_on": "2036-01-01"}))
+        rows.append((index + 2 + args.rounds, {**row, "expires_on": "2036-01-01"}))
     report = import_records(database, settings, rows, photos, embedder)
     print(
         f"import: {report.created} records, {report.failed} failed, "
@@ -83,11 +87,11 @@ def main() -> None:
                               device_id="bench-device", data_key=settings.data_key)  # fmt: skip
     headers = {"Authorization": f"Bearer {tokens.access_token}"}
     latencies: list[float] = []
-    for _ in range(args.rounds):
+    for holder in holders:
         challenge = client.post("/api/v1/liveness/challenges", headers=headers).json
         frames = [(io.BytesIO((photos / name).read_bytes()), name)
                   for name in FRAMES[challenge["steps"][0]]]  # fmt: skip
-        data = {"name": "欧巴马", "id_number": obama_id,
+        data = {"name": HOLDER, "id_number": holder,
                 "challenge_id": challenge["challenge_id"], "frames": frames}  # fmt: skip
         started = time.perf_counter()
         response = client.post("/api/v1/enrollments/light", data=data, headers=headers,

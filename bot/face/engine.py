@@ -8,6 +8,8 @@ Invariants:
 - Gates run in a fixed order and the first failure raises its own :class:`FaceError` code:
   image checks, no face, several faces (selfie), too small, pose, dark/overexposed, blurred.
 - Images and crops live only in memory for the duration of the call.
+- A pack with a ``tasks.antispoof`` model gets ``engine.antispoof`` (see antispoof.py), which
+  every liveness frame then passes; without one it is None.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from bot.face.packs import PackManifest, verify_files
 
 if TYPE_CHECKING:
     import onnxruntime as ort
+
+    from bot.face.liveness import AntiSpoof
 
 log = logging.getLogger(__name__)
 Purpose = Literal["selfie", "reference"]
@@ -96,6 +100,11 @@ class FaceEngine:
         options.log_severity_level = 3
         self.detector = self._detector(manifest, options)
         self.recogniser = self._recogniser(manifest, options)
+        self.antispoof: AntiSpoof | None = None
+        if manifest.antispoof is not None:
+            from bot.face.antispoof import OnnxAntiSpoof
+
+            self.antispoof = OnnxAntiSpoof(manifest, options)
 
     @staticmethod
     def _detector(manifest: PackManifest, options: ort.SessionOptions) -> Detector:

@@ -89,6 +89,12 @@ class LivenessFailed(FaceError):
     code = "liveness_failed"
 
 
+class PresentationAttackSuspected(FaceError):
+    """The pack's passive presentation-attack detector scored a frame below its threshold."""
+
+    code = "presentation_attack_suspected"
+
+
 class ChallengeInvalid(FaceError):
     """The liveness challenge is unknown, expired or already used; request a new one."""
 

@@ -8,16 +8,23 @@ Invariants:
 - Every frame passes the selfie quality gates, every pair of frames is the same person at the
   pack threshold, and no frame is a copy or a mirror image of another (perceptual hashes of the
   whole frame and of the aligned face, each also against the other's mirror).
-- Frames stay in memory; nothing of them is stored.
-- This stops a replayed still photo and a replayed answer; it does not stop a live video or a
-  mask of the citizen and it is not ISO 30107-3 certified (see docs/face.md). A pack may add a
-  passive anti-spoofing model through :class:`AntiSpoof`.
+- Each turned frame shows a head that turned in 3-D relative to frame 0, not one photo edited
+  in 2-D (:mod:`bot.face.geometry`: rigid upper head, not the same pixels, foreshortening).
+- A turned frame never repeats one sent in an earlier answer of the same scope (the subject
+  being enrolled): only 64-bit perceptual hashes are kept, for 7 days; the frames themselves
+  stay in memory and nothing else of them is stored.
+- This stops one still photo, edits of it, and a replayed answer; it does not stop a live video,
+  a mask, several real photos of the citizen, or a deep-fake camera feed, and it is not
+  ISO 30107-3 certified (see docs/face.md).
+- When the pack ships a passive PAD model (``engine.antispoof``), every frame must score at or
+  above its threshold, or the answer is refused with ``presentation_attack_suspected``.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import cv2
@@ -32,13 +39,17 @@ from bot.face.challenges import (
     consume_challenge,
     new_challenge,
 )
-from bot.face.errors import FaceError, LivenessFailed
+from bot.face.errors import FaceError, LivenessFailed, PresentationAttackSuspected
+from bot.face.geometry import GeometryPolicy, check_turn, pair_evidence
 from bot.face.images import decode_image
 from storage.ephemeral import EphemeralStore
 
 if TYPE_CHECKING:
     from bot.face.engine import FaceEngine, FaceSample
 
+REUSE_MEMORY_S = 7 * 86_400
+REUSE_MEMORY_FRAMES = 64
+_SEEN = "face:frames-seen:"
 __all__ = [
     "CHALLENGE_TTL_S",
     "AntiSpoof",
@@ -59,9 +70,11 @@ class LivenessPolicy:
     steps: int = 2
     max_yaw_deg: float = 45.0
     yaw_margin_deg: float = 8.0
-    copy_distance: int = 8
+    copy_distance: int = 6
     mirror_frame_distance: int = 8
-    mirror_face_distance: int = 8
+    mirror_face_distance: int = 4
+    reuse_distance: int = 2
+    geometry: GeometryPolicy = field(default_factory=GeometryPolicy)
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,31 @@ def check_motion(steps: tuple[str, ...], yaws: list[float], margin: float) -> No
             )
 
 
+def check_reuse(
+    store: EphemeralStore, scope: str, prints: list[_Prints], policy: LivenessPolicy
+) -> None:
+    """Raise when a turned frame was already sent in an earlier answer in ``scope``.
+
+    Remembers the turned frames' hashes for ``REUSE_MEMORY_S``. A near copy must match both
+    the whole frame and the face (within ``reuse_distance`` bits), so a citizen who retries in
+    the same spot is not taken for a replay of their own earlier frames.
+    """
+    key = _SEEN + scope
+    seen = [tuple(pair) for pair in json.loads(store.get(key) or "[]")]
+    turned = [(p.frame, p.face) for p in prints[1:]]
+    for frame, face in turned:
+        for old_frame, old_face in seen:
+            if (
+                distance(frame, old_frame) <= policy.reuse_distance
+                and distance(face, old_face) <= policy.reuse_distance
+            ):
+                raise LivenessFailed(
+                    "A frame was already used to answer another challenge.",
+                    details={"reason": "reused_frame"},
+                )
+    store.set(key, json.dumps((seen + turned)[-REUSE_MEMORY_FRAMES:]), REUSE_MEMORY_S)
+
+
 def verify_liveness(
     store: EphemeralStore,
     engine: FaceEngine,
@@ -158,13 +196,20 @@ def verify_liveness(
     policy: LivenessPolicy | None = None,
     antispoof: AntiSpoof | None = None,
     clock: Clock = time.time,
+    scope: str | None = None,
 ) -> LivenessResult:
-    """Judge ``requester``'s answer; raises :class:`LivenessFailed` or a gate's error."""
+    """Judge ``requester``'s answer; raises :class:`LivenessFailed` or a gate's error.
+
+    ``scope`` names whose earlier frames a turned frame must not repeat (the enrolment passes
+    the registry subject; by default the requesting citizen).
+    """
     policy = policy or LivenessPolicy()
+    detector = antispoof if antispoof is not None else engine.antispoof
     steps = consume_challenge(store, challenge_id, requester=requester, clock=clock).steps
     if len(frames) != len(steps) + 1:
         raise LivenessFailed(f"Send {len(steps) + 1} frames.", details={"reason": "frame_count"})
     samples: list[FaceSample] = []
+    images: list[NDArray[np.uint8]] = []
     prints: list[_Prints] = []
     limits = engine.limits
     for index, frame in enumerate(frames):
@@ -175,11 +220,15 @@ def verify_liveness(
         except FaceError as exc:
             exc.details = {**exc.details, "frame": index}
             raise
-        if antispoof is not None and antispoof.live_score(image, sample) < antispoof.threshold:
-            raise LivenessFailed("Presentation attack suspected.", details={"reason": "spoof"})
+        if detector is not None and detector.live_score(image, sample) < detector.threshold:
+            raise PresentationAttackSuspected(
+                "The camera picture does not look like a live person.", details={"frame": index}
+            )
         samples.append(sample)
+        images.append(image)
         prints.append(_prints(image, sample))
     check_distinct(prints, policy)
+    check_reuse(store, scope or f"citizen:{requester.citizen_id}", prints, policy)
     similarities = [
         engine.match(a.embedding, b.embedding).similarity
         for i, a in enumerate(samples)
@@ -189,6 +238,16 @@ def verify_liveness(
         raise LivenessFailed("The frames show different people.", details={"reason": "identity"})
     yaws = [sample.yaw for sample in samples]
     check_motion(steps, yaws, policy.yaw_margin_deg)
+    for index in range(1, len(samples)):
+        try:
+            evidence = pair_evidence(
+                images[0], samples[0].landmarks, yaws[0], images[index], samples[index].landmarks,
+                yaws[index],
+            )  # fmt: skip
+            check_turn(evidence, policy.geometry)
+        except LivenessFailed as exc:
+            exc.details = {**exc.details, "frame": index}
+            raise
     best = min(samples, key=lambda sample: abs(sample.yaw))
     return LivenessResult(
         challenge_id=challenge_id,

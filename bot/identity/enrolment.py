@@ -155,6 +155,7 @@ def enroll_light(
             attempt.frames,
             requester=Requester(attempt.citizen_id, attempt.device_id),
             policy=liveness_policy(settings),
+            scope=f"subject:{subject_id}",
         )
     except FaceError:
         _count_failure(store, keys, per_id=False)

@@ -10,6 +10,7 @@ import base64
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -49,11 +50,18 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def registry(runner: Any, tmp_path: Path, photos: dict[str, bytes]) -> None:
-    """Obama (obama.jpg) and Biden (biden.jpg) in the registry, through the import CLI."""
+def registry(
+    runner: Any, tmp_path: Path, photos: dict[str, bytes], turn_frames: dict[int, bytes]
+) -> None:
+    """The holder and Biden (biden.jpg) in the registry, through the import CLI.
+
+    The holder's record keeps the name 欧巴马 from earlier versions of this test, but its photo
+    is now a frontal frame of the head-turn video: liveness needs a real head turn from one
+    session, and the Obama photos come from different occasions.
+    """
     photo_dir = tmp_path / "photos"
     photo_dir.mkdir()
-    (photo_dir / "obama.jpg").write_bytes(photos["obama"])
+    (photo_dir / "obama.jpg").write_bytes(turn_frames[264])
     (photo_dir / "biden.jpg").write_bytes(photos["biden"])
     csv_path = tmp_path / "records.csv"
     with csv_path.open("w", newline="") as handle:
@@ -66,16 +74,21 @@ def registry(runner: Any, tmp_path: Path, photos: dict[str, bytes]) -> None:
     assert "created=2" in result.output
 
 
-def _frames_for(steps: list[str], photos: dict[str, bytes]) -> list[bytes]:
-    """Two real photos other than the registered one, ordered to answer a one-step challenge.
+_ANSWERS = {
+    "left": itertools.cycle([(342, 360), (276, 366), (264, 384)]),
+    "right": itertools.cycle([(51, 18), (54, 21)]),
+}
 
-    Measured landmark yaws (degrees, positive = the citizen's left): obama2.jpg -18.7,
-    obama3.jpg +11.0. "left" asks frame 1 to be turned further left than frame 0 by more
-    than the margin (8 degrees), "right" the other way.
+
+def _frames_for(steps: list[str], turn_frames: dict[int, bytes]) -> list[bytes]:
+    """Two real frames of the holder's head turn, ordered to answer a one-step challenge.
+
+    Landmark yaws are in ``bot.demo.photos.TURN_FRAMES`` (positive = her own left). Each call
+    takes the next pair, as a citizen's retry is a new capture: sending the same turned frame
+    twice is refused as a replay.
     """
     (step,) = steps
-    first, second = ("obama2", "obama3") if step == "left" else ("obama3", "obama2")
-    return [photos[first], photos[second]]
+    return [turn_frames[number] for number in next(_ANSWERS[step])]
 
 
 def _auth(tokens: Any) -> dict[str, str]:
@@ -113,10 +126,10 @@ def _enrol(
     )
 
 
-def _answer(client: Any, tokens: Any, photos: dict[str, bytes], **kwargs: Any) -> Any:
+def _answer(client: Any, tokens: Any, turn_frames: dict[int, bytes], **kwargs: Any) -> Any:
     """Take a challenge and answer it with frames that fit its steps."""
     challenge = client.post("/api/v1/liveness/challenges", headers=_auth(tokens)).json
-    frames = _frames_for(challenge["steps"], photos)
+    frames = _frames_for(challenge["steps"], turn_frames)
     return _enrol(client, tokens, frames, challenge_id=challenge["challenge_id"], **kwargs)
 
 
@@ -125,11 +138,12 @@ def test_enrolment_issues_a_light_credential_and_a_verifiable_presentation(
     login: Any,
     registry: None,
     photos: dict[str, bytes],
+    turn_frames: dict[int, bytes],
     caplog: Any,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     tokens = login("o-obama", "phone-1")
-    response = _answer(client, tokens, photos)
+    response = _answer(client, tokens, turn_frames)
     assert response.status_code == 201, response.json
     assert response.json["level"] == "light" and response.json["status"] == "active"
     assert response.json["similarity"] >= response.json["threshold"]
@@ -163,9 +177,10 @@ def test_another_persons_face_is_face_mismatch_with_hint(
     login: Any,
     registry: None,
     photos: dict[str, bytes],
+    turn_frames: dict[int, bytes],
 ) -> None:
     tokens = login("o-impostor", "phone-2")
-    response = _answer(client, tokens, photos, id_number=BIDEN_ID, name=BIDEN_NAME)
+    response = _answer(client, tokens, turn_frames, id_number=BIDEN_ID, name=BIDEN_NAME)
     assert response.status_code == 422
     assert response.json["error"]["code"] == "face_mismatch"
     assert "police station" in response.json["error"]["details"]["hint"]
@@ -177,9 +192,10 @@ def test_wrong_name_unknown_id_and_bad_check_digit(
     login: Any,
     registry: None,
     photos: dict[str, bytes],
+    turn_frames: dict[int, bytes],
 ) -> None:
     tokens = login("o-careless", "phone-3")
-    frames = _frames_for(["left"], photos)
+    frames = _frames_for(["left"], turn_frames)
     wrong_name = _enrol(client, tokens, frames, name="欧巴")
     assert (wrong_name.status_code, wrong_name.json["error"]["code"]) == (422, "name_mismatch")
     unknown = make_id_number("440305", dt.date(1988, 1, 1), 7)
@@ -195,8 +211,9 @@ def test_attempt_limits_per_id_number_and_per_openid(
     login: Any,
     registry: None,
     photos: dict[str, bytes],
+    turn_frames: dict[int, bytes],
 ) -> None:
-    frames = _frames_for(["left"], photos)
+    frames = _frames_for(["left"], turn_frames)
     attacker = login("o-prober", "phone-4")
     for _ in range(2):
         assert (
@@ -204,7 +221,7 @@ def test_attempt_limits_per_id_number_and_per_openid(
         )
     # The ID number is now locked for everyone today, even with the right name and face.
     owner = login("o-obama", "phone-1")
-    locked = _answer(client, owner, photos)
+    locked = _answer(client, owner, turn_frames)
     assert (locked.status_code, locked.json["error"]["code"]) == (429, "too_many_attempts")
     # The prober's own account is locked after its third failure, whatever it tries next.
     unknown = make_id_number("440305", dt.date(1988, 1, 1), 7)
@@ -219,10 +236,11 @@ def test_second_enrolment_supersedes_the_first(
     login: Any,
     registry: None,
     photos: dict[str, bytes],
+    turn_frames: dict[int, bytes],
 ) -> None:
     tokens = login("o-obama", "phone-1")
-    assert _answer(client, tokens, photos).status_code == 201
-    assert _answer(client, tokens, photos).status_code == 201
+    assert _answer(client, tokens, turn_frames).status_code == 201
+    assert _answer(client, tokens, turn_frames).status_code == 201
     with db.transaction() as session:
         rows = session.scalars(select(Credential).order_by(Credential.issued_at)).all()
         statuses = [(row.status, row.reason) for row in rows]
@@ -234,10 +252,11 @@ def test_replayed_challenge_and_bad_form_input(
     login: Any,
     registry: None,
     photos: dict[str, bytes],
+    turn_frames: dict[int, bytes],
 ) -> None:
     tokens = login("o-obama", "phone-1")
     challenge = client.post("/api/v1/liveness/challenges", headers=_auth(tokens)).json
-    frames = _frames_for(challenge["steps"], photos)
+    frames = _frames_for(challenge["steps"], turn_frames)
     first = _enrol(client, tokens, frames, challenge_id=challenge["challenge_id"])
     assert first.status_code == 201
     again = _enrol(client, tokens, frames, challenge_id=challenge["challenge_id"])
@@ -271,11 +290,12 @@ def test_a_challenge_cannot_be_answered_by_another_account(
     login: Any,
     registry: None,
     photos: dict[str, bytes],
+    turn_frames: dict[int, bytes],
 ) -> None:
     """Account B holding account A's challenge id (leaked, shoulder-surfed) cannot use it."""
     holder = login("o-obama", "phone-1")
     challenge = client.post("/api/v1/liveness/challenges", headers=_auth(holder)).json
-    frames = _frames_for(challenge["steps"], photos)
+    frames = _frames_for(challenge["steps"], turn_frames)
     intruder = login("o-intruder", "phone-9")
     stolen = _enrol(client, intruder, frames, challenge_id=challenge["challenge_id"])
     assert (stolen.status_code, stolen.json["error"]["code"]) == (

@@ -128,14 +128,20 @@ def test_dev_prepare_seeds_the_demo_registry_idempotently(
     shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
     first = runner.invoke(args=["dev", "prepare"])
     assert first.exit_code == 0, first.output
-    assert "created=2" in first.output
+    assert "created=3" in first.output
     second = runner.invoke(args=["dev", "prepare"])
-    assert "unchanged=2" in second.output
+    assert "unchanged=3" in second.output
     people = client.get("/simulator/api/people").json["people"]
-    assert people[0]["samples_available"] is True
+    # The first demo person answers with real frames of one head turn; Obama's photos, from
+    # different occasions, no longer answer a challenge (docs/face.md).
+    assert people[0]["samples_available"] is True and set(people[0]["frames"]) == {"left", "right"}
+    assert [p["frames"] for p in people[1:]] == [{}, {}]
     sample = client.get("/simulator/samples/obama2.jpg")
     assert sample.status_code == 200 and sample.data == photos["obama2"]
     sample.close()
+    turned = client.get("/simulator/samples/" + people[0]["frames"]["left"][1])
+    assert turned.status_code == 200 and turned.data.startswith(b"\xff\xd8")
+    turned.close()
 
 
 def _form(name: str, photo: bytes) -> tuple[bytes, str]:

@@ -54,7 +54,7 @@ def dev_server(make_app: Any, photos: dict[str, bytes]) -> Iterator[tuple[str, A
     demo = settings(app).instance_path / "demo"
     shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
     prepared = app.test_cli_runner().invoke(args=["dev", "prepare"])
-    assert prepared.exit_code == 0 and "created=2" in prepared.output, prepared.output
+    assert prepared.exit_code == 0 and "created=3" in prepared.output, prepared.output
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -114,7 +114,7 @@ def test_simulator_light_flow_ends_on_a_pass_that_scans(
         driver.get(driver.find_element(By.ID, "pass-link").get_attribute("href"))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qr svg"))
         elapsed = time.perf_counter() - started
-        assert driver.find_element(By.ID, "name").text == "欧*马"
+        assert driver.find_element(By.ID, "name").text == "林*雯"
         assert "light" in driver.find_element(By.ID, "level").text
         assert "access_token" not in driver.current_url  # the fragment is dropped at once
         print(f"simulator: demo user to shown pass in {elapsed:.2f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.face.engine import FaceEngine
@@ -138,10 +139,12 @@ def test_motion_with_real_yaws_from_a_photo_and_its_mirror(
         check_motion(("right", "left"), [frontal, turned, flipped], margin=8)
 
 
-def test_genuine_sequence_passes(store: Any, engine: FaceEngine, photos: dict[str, bytes]) -> None:
-    """Three different real photos: frontal, turned to his left, turned to his right."""
+def test_genuine_sequence_passes(
+    store: Any, engine: FaceEngine, turn_frames: dict[int, bytes]
+) -> None:
+    """Real frames of one head turn: frontal, turned to her left, turned to her right."""
     challenge_id = _challenge(store, ("left", "right"))
-    frames = [photos["obama"], photos["obama3"], photos["obama2"]]
+    frames = [turn_frames[342], turn_frames[360], turn_frames[18]]
     result = _verify(store, engine, challenge_id, frames)
     assert result.steps == ("left", "right")
     assert result.yaws[1] > result.yaws[0] > result.yaws[2]
@@ -151,12 +154,47 @@ def test_genuine_sequence_passes(store: Any, engine: FaceEngine, photos: dict[st
         _verify(store, engine, challenge_id, frames)
 
 
-def test_wrong_direction_fails(store: Any, engine: FaceEngine, photos: dict[str, bytes]) -> None:
+def test_wrong_direction_fails(
+    store: Any, engine: FaceEngine, turn_frames: dict[int, bytes]
+) -> None:
     challenge_id = _challenge(store, ("right", "left"))
-    frames = [photos["obama"], photos["obama3"], photos["obama2"]]
+    frames = [turn_frames[342], turn_frames[360], turn_frames[18]]
     with pytest.raises(LivenessFailed) as caught:
         _verify(store, engine, challenge_id, frames)
     assert _reason(caught) == "wrong_motion"
+
+
+@pytest.mark.parametrize("shift", [0.6, -0.6])
+def test_a_still_photo_with_its_nose_warped_is_refused(
+    store: Any, engine: FaceEngine, photos: dict[str, bytes], shift: float
+) -> None:
+    """Issue 9: a photo plus itself with the nose slid sideways used to pass a one-turn check."""
+    from tests.bot.face.attacks import decode, encode, local_warp
+
+    image = decode(photos["obama"])
+    landmarks = engine.analyse(photos["obama"], purpose="selfie").landmarks
+    eyes = float(np.linalg.norm(landmarks[1] - landmarks[0]))
+    warped = encode(local_warp(image, landmarks[2], shift * eyes, 0.45 * eyes))
+    turned = engine.analyse(warped, purpose="selfie").yaw
+    base = engine.analyse(photos["obama"], purpose="selfie").yaw
+    assert abs(turned - base) > 8  # the warp fakes a turn past the margin ...
+    step = "left" if turned > base else "right"
+    challenge_id = _challenge(store, (step,))
+    with pytest.raises(LivenessFailed) as caught:
+        _verify(store, engine, challenge_id, [photos["obama"], warped])
+    # ... but the rest of the head did not move with it
+    assert _reason(caught) in {"same_photo", "not_rigid"}
+
+
+def test_different_occasion_photos_can_be_refused_as_flat(
+    store: Any, engine: FaceEngine, photos: dict[str, bytes]
+) -> None:
+    """Premise change: obama.jpg then obama2.jpg once answered "right". They are two occasions,
+    not one turn, and obama2's face is 18 % narrower than its 19 degree yaw explains."""
+    challenge_id = _challenge(store, ("right",))
+    with pytest.raises(LivenessFailed) as caught:
+        _verify(store, engine, challenge_id, [photos["obama"], photos["obama2"]])
+    assert _reason(caught) == "flat_photo"
 
 
 def test_same_frame_twice_is_rejected(
