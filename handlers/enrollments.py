@@ -68,7 +68,10 @@ ENROLMENT_ERRORS = {
     404: "no_record: the registry has no record of this ID number",
     409: "id_card_expired, or enrolment_mode_unavailable (the deployment enrols with WeChat)",
     413: "payload_too_large, image_too_large or image_too_many_pixels",
-    422: "name_mismatch, face_mismatch (with a hint), liveness_failed or a face quality code",
+    422: (
+        "name_mismatch, face_mismatch (with a hint), liveness_failed, "
+        "presentation_attack_suspected (the pack's PAD model) or a face quality code"
+    ),
     429: "too_many_attempts: too many failed enrolments today",
     503: "face_model_unavailable",
 }
@@ -82,8 +85,8 @@ ENROLMENT_ERRORS = {
     summary="Enrol the light credential with a selfie liveness answer",
     description=(
         "Failure codes: no_record, name_mismatch, face_mismatch (with a hint), liveness_failed, "
-        "challenge_invalid, too_many_attempts, enrolment_mode_unavailable, id_number_invalid, "
-        "and the face quality codes."
+        "presentation_attack_suspected, challenge_invalid, too_many_attempts, "
+        "enrolment_mode_unavailable, id_number_invalid, and the face quality codes."
     ),
     responses=ENROLMENT_ERRORS,
 )
