@@ -78,7 +78,7 @@ def perspective_tilt(image: NDArray[np.uint8], degrees: float) -> NDArray[np.uin
     x3 = centred[:, 0] * np.cos(angle)
     z3 = focal + centred[:, 0] * np.sin(angle)
     projected = np.stack([focal * x3 / z3, focal * centred[:, 1] / z3], axis=1)
-    target = (projected + [width / 2, height / 2]).astype(np.float32)
+    target = (projected + np.array([width / 2, height / 2])).astype(np.float32)
     matrix = cv2.getPerspectiveTransform(corners, target)
     return np.asarray(
         cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE),
