@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import pytest
+from apiflask import APIFlask
 from sqlalchemy import insert, select
 
 from bot.extensions import database
@@ -23,7 +24,7 @@ DEVICE = "device-Identifier-9Z"
 
 
 @pytest.fixture
-def app(app: Any) -> Any:
+def app(app: APIFlask) -> APIFlask:
     """The app with one extra route that re-inserts an existing credential row."""
 
     @app.post("/_test/duplicate-credential")

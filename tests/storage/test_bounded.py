@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.pool import QueuePool
+
 from bot import create_app
 from bot.extensions import database, store
 from storage.bounded import Breaker, DatabaseTimeouts
+from storage.ephemeral.redis_store import RedisStore
 
 
 class FakeClock:
@@ -55,7 +58,10 @@ def test_settings_reach_the_engine_and_the_redis_client(tmp_path: Path) -> None:
             "redis_socket_timeout_ms": 250,
         }
     )
-    assert database(app).engine.pool.timeout() == 3
-    pool_kwargs = store(app).client.connection_pool.connection_kwargs
+    pool = database(app).engine.pool
+    assert isinstance(pool, QueuePool) and pool.timeout() == 3
+    redis_store = store(app)
+    assert isinstance(redis_store, RedisStore)
+    pool_kwargs = redis_store.client.connection_pool.connection_kwargs
     assert pool_kwargs["socket_timeout"] == 0.25
     assert pool_kwargs["socket_connect_timeout"] == 0.25
