@@ -15,7 +15,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     Raises :class:`bot.config.ConfigError`, naming the variable, when a production secret
     is missing or weak.
     """
-    from bot import observability
+    from bot import observability, security_headers
     from bot.cli import register_commands
     from bot.config import PROJECT_ROOT, load_settings
     from bot.extensions import init_extensions
@@ -32,7 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         title="Wangzheng",
         version="1.0",
         spec_path="/openapi.json",
-        docs_path="/docs",
+        docs_path=None,  # handlers.api_docs serves /docs from our own static files
         json_errors=False,
         template_folder=str(PROJECT_ROOT / "templates"),
     )
@@ -50,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     app.info = {"description": "Wangzheng (網證) electronic identity credential backend."}
     init_extensions(app, settings)
     observability.init_app(app)
+    security_headers.init_app(app)
     register_error_handlers(app)
     init_wechat(app, settings)
     if settings.enrol_liveness == "wechat":

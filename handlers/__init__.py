@@ -14,6 +14,7 @@ from __future__ import annotations
 from apiflask import APIFlask
 
 from handlers.admin_merchants import admin_merchants
+from handlers.api_docs import api_docs
 from handlers.card_pack import card_pack
 from handlers.credentials import credentials
 from handlers.enrollments import enrollments
@@ -42,6 +43,7 @@ BLUEPRINTS = (
     me,
     scanner,
     admin_merchants,
+    api_docs,
 )
 
 

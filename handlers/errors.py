@@ -31,6 +31,7 @@ from bot.errors import (
     ValidationFailed,
     WangzhengError,
 )
+from bot.security_headers import SELF, allow
 from handlers.edge import (
     check_form_fields,
     check_json_strings,
@@ -109,6 +110,7 @@ def render_error(error: WangzhengError) -> Response:
     if wants_json():
         response = jsonify(error.to_dict())
     else:
+        allow(style_src=SELF, img_src="data:")  # base.css and the empty favicon, nothing else
         response = Response(
             render_template("error.html", error=error, request_id=g.get("request_id", "-")),
             mimetype="text/html",

@@ -20,7 +20,7 @@ from bot.extensions import database, settings
 from bot.face.errors import ImageTooLarge
 from bot.identity.importer import RowRejected
 from bot.identity.registry import engine_embedder
-from handlers.pages import html_page
+from handlers.pages import PAGE_SOURCES, html_page
 from handlers.schemas import BODY_ERRORS, Out
 
 simulator = APIBlueprint("simulator", __name__, tag="Simulator (development only)")
@@ -63,7 +63,8 @@ class SelfRegisteredOut(Out):
 @simulator.doc(hide=True)
 def index() -> Response:
     """The simulator page."""
-    return html_page("simulator.html")
+    # Captured and sample frames are shown as blob: images; the rest is any page's sources.
+    return html_page("simulator.html", {**PAGE_SOURCES, "img_src": "blob: data:"})
 
 
 @simulator.get("/simulator/api/people")

@@ -17,6 +17,7 @@ from tests.registry_factories import add_merchant
 ERROR_REFS = {"#/components/schemas/HTTPError", "#/components/schemas/ValidationError"}
 # Pages, static files, the document itself and Prometheus text: not JSON API operations.
 NOT_API = {
+    "api_docs.docs",
     "ops.metrics",
     "pages.pass_page",
     "scanner.merchant_page",

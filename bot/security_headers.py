@@ -1,0 +1,71 @@
+"""Security headers on every response: one ``after_request`` hook for the whole app.
+
+Invariants:
+- Every response, whatever produced it (a view, an error handler, APIFlask's spec, a static
+  file), leaves with a Content-Security-Policy and the other headers in :data:`ALWAYS`.
+- The policy starts from ``default-src 'none'`` (as Warehouse's ``csp.py`` does): a response
+  may load nothing. A view or error page that renders HTML names exactly the sources it needs
+  with :func:`allow`, for this one response. No policy ever holds ``'unsafe-inline'`` or
+  ``'unsafe-eval'``: templates carry no inline script or style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Flask, Response, g
+
+SELF = "'self'"
+NONE = "'none'"
+BASE_POLICY: Mapping[str, str] = {
+    "default-src": NONE,
+    "base-uri": NONE,
+    "form-action": NONE,
+    "frame-ancestors": NONE,
+}
+FORBIDDEN_SOURCES = ("'unsafe-inline'", "'unsafe-eval'", "*")
+ALWAYS: Mapping[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=(), usb=()",
+}
+_ALLOWED_KEY = "security_headers.allowed"
+
+
+def allow(**sources: str) -> None:
+    """Let this request's response load ``sources``: ``allow(script_src="'self'")``.
+
+    Keyword names are CSP directives with ``_`` for ``-``; values are space-separated sources.
+    Raises ``ValueError`` for ``'unsafe-inline'``, ``'unsafe-eval'`` or a wildcard.
+    """
+    allowed: dict[str, list[str]] = g.setdefault(_ALLOWED_KEY, {})
+    for name, value in sources.items():
+        for source in value.split():
+            if source in FORBIDDEN_SOURCES:
+                raise ValueError(f"CSP source {source} is never allowed")
+            listed = allowed.setdefault(name.replace("_", "-"), [])
+            if source not in listed:
+                listed.append(source)
+
+
+def content_security_policy() -> str:
+    """The policy of the current response: the base plus what :func:`allow` added."""
+    directives = {name: [value] for name, value in BASE_POLICY.items()}
+    for name, sources in g.get(_ALLOWED_KEY, {}).items():
+        directives[name] = list(sources)
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+def set_security_headers(response: Response) -> Response:
+    """The ``after_request`` hook."""
+    response.headers["Content-Security-Policy"] = content_security_policy()
+    for name, value in ALWAYS.items():
+        response.headers[name] = value
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the hook on the whole app (every blueprint, every error handler)."""
+    app.after_request(set_security_headers)
