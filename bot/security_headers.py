@@ -7,13 +7,19 @@ Invariants:
   may load nothing. A view or error page that renders HTML names exactly the sources it needs
   with :func:`allow`, for this one response. No policy ever holds ``'unsafe-inline'`` or
   ``'unsafe-eval'``: templates carry no inline script or style.
+- A response gets ``Cache-Control: no-store`` unless its view chose a caching policy itself
+  (the JWKS, static files): the mini-program's login and refresh tokens, presentation tokens,
+  the QR and personal data are never kept by a browser cache or a proxy.
+- Over HTTPS (``request.is_secure``, which sees the client's scheme through ProxyFix when
+  ``WANGZHENG_TRUSTED_PROXIES`` is set) every response, so every HTML page, carries
+  ``Strict-Transport-Security``. Over plain HTTP browsers ignore it, so it is not sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 
 SELF = "'self'"
 NONE = "'none'"
@@ -31,6 +37,7 @@ ALWAYS: Mapping[str, str] = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=(), usb=()",
 }
+HSTS = "max-age=31536000; includeSubDomains"
 _ALLOWED_KEY = "security_headers.allowed"
 
 
@@ -63,6 +70,10 @@ def set_security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = content_security_policy()
     for name, value in ALWAYS.items():
         response.headers[name] = value
+    if "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    if request.is_secure:
+        response.headers["Strict-Transport-Security"] = HSTS
     return response
 
 

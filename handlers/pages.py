@@ -56,9 +56,7 @@ PAGE_SOURCES: Mapping[str, str] = {
 def html_page(template: str, sources: Mapping[str, str] = PAGE_SOURCES, **context: Any) -> Response:
     """Render ``template``; its CSP allows exactly ``sources`` (on top of default-src 'none')."""
     allow(**sources)
-    response = Response(render_template(template, **context), mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return Response(render_template(template, **context), mimetype="text/html")
 
 
 @pages.get("/pass")
