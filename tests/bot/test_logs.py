@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -52,3 +53,26 @@ def test_filter_redacts_args_and_exceptions() -> None:
 
 def test_bytes_are_masked() -> None:
     assert "JFIF" not in redact(repr(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01" * 3))
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "A" * 200_000,  # a long unpadded base64-like run
+        "eyJ" * 70_000,  # JWT prefixes with no dots
+        "b'" + "a" * 200_000,  # an unterminated bytes literal
+        "b'" * 100_000,
+        "=" + "A+/" * 70_000 + "=",
+    ],
+    ids=["base64-run", "jwt-prefixes", "open-bytes", "bytes-starts", "padded"],
+)
+def test_redaction_is_linear_on_hostile_lines(hostile: str) -> None:
+    """A long attacker-chosen log line must not stall a worker (was 54 s for 40 KB)."""
+    started = time.perf_counter()
+    redact(hostile)
+    assert time.perf_counter() - started < 2.0  # quadratic patterns take minutes here
+
+
+def test_bytes_literals_with_the_other_quote_inside_are_masked() -> None:
+    secret = 'b"it\'s a 0123456789abcdef secret"'
+    assert "0123456789abcdef" not in redact(f"sealed={secret} done")
