@@ -133,7 +133,7 @@ def attacks_from(source: str, photo: bytes, landmarks: NDArray[np.float32]) -> I
         resized = cv2.resize(
             image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         )
-        yield Attack(source, f"resized{scale}", encode(resized))
+        yield Attack(source, f"resized{scale}", encode(resized.astype(np.uint8)))
 
 
 @dataclass

@@ -102,13 +102,13 @@ def evaluate(
     left, right = TURN_FRAMES["left"], TURN_FRAMES["right"]
     for frontal in TURN_FRAMES["frontal"]:
         if steps == 1:
-            for turned, step in [(n, "left") for n in left] + [(n, "right") for n in right]:
-                frames = [turn_frames[frontal], turn_frames[turned]]
+            for frame_no, step in [(n, "left") for n in left] + [(n, "right") for n in right]:
+                frames = [turn_frames[frontal], turn_frames[frame_no]]
                 ok, why = _answer(store, engine, frames, (step,), f"g{next(counter)}")
-                tally.genuine(f"{frontal}->{turned}", ok, why)
+                tally.genuine(f"{frontal}->{frame_no}", ok, why)
         else:
-            for i, (one, two) in enumerate(itertools.product(left, right)):
-                order = ((one, "left"), (two, "right"))[:: 1 if i % 2 == 0 else -1]
+            for i, (left_no, right_no) in enumerate(itertools.product(left, right)):
+                order = ((left_no, "left"), (right_no, "right"))[:: 1 if i % 2 == 0 else -1]
                 frames = [turn_frames[frontal], *(turn_frames[n] for n, _ in order)]
                 label = f"{frontal}->{order[0][0]}->{order[1][0]}"
                 ok, why = _answer(
