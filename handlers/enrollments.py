@@ -66,7 +66,9 @@ ENROLMENT_ERRORS = {
     400: "validation_error, image_invalid, liveness_challenge_invalid or id_number_invalid",
     **CITIZEN_ERRORS,
     404: "no_record: the registry has no record of this ID number",
-    409: "id_card_expired, or enrolment_mode_unavailable (the deployment enrols with WeChat)",
+    409: "id_card_expired, enrolment_mode_unavailable (the deployment enrols with WeChat), or "
+    "enrolment_in_progress (another enrolment of this person or from this account is being "
+    "issued right now)",
     413: "payload_too_large, image_too_large or image_too_many_pixels",
     422: (
         "name_mismatch, face_mismatch (with a hint), liveness_failed, "
@@ -86,7 +88,8 @@ ENROLMENT_ERRORS = {
     description=(
         "Failure codes: no_record, name_mismatch, face_mismatch (with a hint), liveness_failed, "
         "presentation_attack_suspected, challenge_invalid, too_many_attempts, "
-        "enrolment_mode_unavailable, id_number_invalid, and the face quality codes."
+        "enrolment_mode_unavailable, enrolment_in_progress, id_number_invalid, and the face "
+        "quality codes."
     ),
     responses=ENROLMENT_ERRORS,
 )

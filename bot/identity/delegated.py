@@ -18,7 +18,8 @@ Invariants:
 - A credential is issued only when the platform reports success, and through the same
   :func:`bot.identity.enrolment.issue_light_credential` as the engine mode.
 - Every refusal counts against the caller's openid; a refusal of the face or identity by the
-  platform also counts against the ID number.
+  platform also counts against the ID number. Slots are reserved before the work and refunded
+  unless charged (:mod:`bot.identity.attempts`), as in the engine mode.
 - The ID number and name are never logged, and reach the store only inside the sealed state.
 """
 
@@ -37,15 +38,8 @@ from bot.config import Settings
 from bot.credentials.service import IssuedCredential
 from bot.crypto import same, seal_text, token_digest, unseal_text
 from bot.errors import WangzhengError
-from bot.identity.enrolment import (
-    DAY_S,
-    NameMismatch,
-    TooManyAttempts,
-    _check_limits,
-    _count_failure,
-    _counter_keys,
-    issue_light_credential,
-)
+from bot.identity.attempts import DAY_S, AttemptBudget, TooManyAttempts, charge_failure
+from bot.identity.enrolment import NameMismatch, issue_light_credential
 from bot.identity.errors import RecordNotFound
 from bot.identity.idnumber import parse_id_number
 from bot.identity.registry import find_record, id_lookup_hash, name_matches, record_name
@@ -216,20 +210,24 @@ def start_delegated_enrolment(
     """Check the claim against the registry, then open a platform session bound to this device."""
     id_number = parse_id_number(claim.id_number).value
     id_hash = id_lookup_hash(settings.hash_key, id_number)
-    keys = _counter_keys(claim.openid, id_hash)
-    _check_limits(store, settings, keys)
+    # The exact cap on paid starts first, then the failure budget: a start refused by the cap
+    # never holds one of the account's failure slots, so parallel starts fill the cap exactly.
     _reserve_start(store, settings, claim.openid, clock())
-    with database.transaction() as session:
-        record = find_record(session, settings, id_number)
-        if record is None:
-            _count_failure(store, keys, per_id=False)
-            raise RecordNotFound("No registry record has this ID number.")
-        if not name_matches(settings, record, claim.name):
-            _count_failure(store, keys, per_id=True)
-            raise NameMismatch()
-        subject_id = record.id
-        # The authority's spelling, which is what the platform compares against.
-        authority_name = record_name(settings, record)
+    budget = AttemptBudget.reserve(store, settings, claim.openid, id_hash)
+    try:
+        with database.transaction() as session:
+            record = find_record(session, settings, id_number)
+            if record is None:
+                budget.fail(per_id=False)
+                raise RecordNotFound("No registry record has this ID number.")
+            if not name_matches(settings, record, claim.name):
+                budget.fail(per_id=True)
+                raise NameMismatch()
+            subject_id = record.id
+            # The authority's spelling, which is what the platform compares against.
+            authority_name = record_name(settings, record)
+    finally:
+        budget.settle()
     started = verifier.start(openid=claim.openid, name=authority_name, id_number=id_number)
     ttl = max(1, min(int(started.expires_in), SESSION_TTL_S))
     entry = _Entry(
@@ -268,32 +266,35 @@ def confirm_delegated_enrolment(
         and same(entry.openid, openid) & same(entry.device_id, device_id)
     )
     if entry is None or not bound:
-        _count_failure(store, _counter_keys(openid, None), per_id=False)
+        charge_failure(store, openid)
         raise DelegatedSessionInvalid()
-    keys = _counter_keys(entry.openid, entry.id_hash)
-    _check_limits(store, settings, keys)
-    used = _key(verify_id, "used")
-    if not store.add(used, "1", SESSION_TTL_S):
-        _count_failure(store, keys, per_id=False)
-        raise DelegatedSessionInvalid("This face verification was already used; start again.")
+    budget = AttemptBudget.reserve(store, settings, entry.openid, entry.id_hash)
     try:
-        outcome = verifier.outcome(openid=entry.openid, verify_id=verify_id, state=entry.state)
-    except DelegatedSessionInvalid:
-        _count_failure(store, keys, per_id=False)
-        raise
-    except Exception:
-        store.delete(used)  # an outage must not burn the citizen's completed face scan
-        raise
-    store.delete(_key(verify_id, "session"))
-    if not outcome.passed:
-        _count_failure(store, keys, per_id=outcome.identity_refused)
-        log.info("delegated face verification refused: result=%s", outcome.result_code)
-        raise DelegatedFaceFailed(
-            _FAILED_MESSAGES.get(outcome.reason, DelegatedFaceFailed.__doc__),
-            details={"reason": outcome.reason, "result": outcome.result_code},
-        )
+        used = _key(verify_id, "used")
+        if not store.add(used, "1", SESSION_TTL_S):
+            budget.fail(per_id=False)
+            raise DelegatedSessionInvalid("This face verification was already used; start again.")
+        try:
+            outcome = verifier.outcome(openid=entry.openid, verify_id=verify_id, state=entry.state)
+        except DelegatedSessionInvalid:
+            budget.fail(per_id=False)
+            raise
+        except Exception:
+            store.delete(used)  # an outage must not burn the citizen's completed face scan
+            raise
+        store.delete(_key(verify_id, "session"))
+        if not outcome.passed:
+            budget.fail(per_id=outcome.identity_refused)
+            log.info("delegated face verification refused: result=%s", outcome.result_code)
+            raise DelegatedFaceFailed(
+                _FAILED_MESSAGES.get(outcome.reason, DelegatedFaceFailed.__doc__),
+                details={"reason": outcome.reason, "result": outcome.result_code},
+            )
+    finally:
+        budget.settle()
     issued = issue_light_credential(
         database,
+        store,
         citizen_id=citizen_id,
         openid=openid,
         device_id=device_id,

@@ -7,20 +7,22 @@ Invariants:
   notification in the outbox. (A missing reference embedding for the active pack is computed
   and cached on the way; that is derived data, not part of the attempt.)
 - Every failed attempt counts against the openid, and name or face failures also against the
-  ID number, in fixed one-day windows of the short-lived store; past the limit the attempt is
-  refused before any lookup, so nobody can probe other people's records.
+  ID number, in fixed one-day windows of the short-lived store (:mod:`bot.identity.attempts`).
+  The slots are reserved before any lookup and refunded unless the outcome is charged, so the
+  limits hold exactly under concurrency and nobody can probe other people's records.
 - Selfie frames stay in memory; neither they nor the ID number reach the log or the database.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.config import Settings
 from bot.credentials.service import IssuedCredential, issue_credential
-from bot.errors import RateLimited, WangzhengError
+from bot.errors import WangzhengError
 from bot.face.errors import FaceError
 from bot.face.service import (
     FaceEngine,
@@ -29,7 +31,8 @@ from bot.face.service import (
     liveness_policy,
     verify_liveness,
 )
-from bot.identity.errors import RecordNotFound
+from bot.identity.attempts import AttemptBudget
+from bot.identity.errors import EnrolmentInProgress, RecordNotFound
 from bot.identity.idnumber import parse_id_number
 from bot.identity.registry import (
     find_record,
@@ -43,10 +46,11 @@ from bot.vocab import Level
 from bot.wechat.cards import new_card_code
 from bot.wechat.notify import enqueue_notification
 from storage.db import Database
-from storage.ephemeral import EphemeralStore
+from storage.ephemeral import EphemeralStore, LockNotAcquired
 
 log = logging.getLogger(__name__)
-DAY_S = 86_400
+# Far longer than an issuing transaction; bounds the wait only if a worker dies holding it.
+ISSUE_LOCK_TTL_S = 30
 FACE_CHANGED_HINT = (
     "If your face has changed greatly (bone structure, major scars), renew your ID card at a "
     "police station; the reference photo comes from it."
@@ -65,12 +69,6 @@ class FaceMismatch(WangzhengError):
 
     code = "face_mismatch"
     status = 422
-
-
-class TooManyAttempts(RateLimited):
-    """Too many failed enrolment attempts today."""
-
-    code = "too_many_attempts"
 
 
 @dataclass(frozen=True)
@@ -94,28 +92,6 @@ class EnrolmentResult:
     match: MatchResult
 
 
-def _counter_keys(openid: str, id_hash: str | None) -> tuple[str, str | None]:
-    day = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
-    by_openid = f"enrol:fail:openid:{openid}:{day}"
-    return by_openid, (f"enrol:fail:id:{id_hash}:{day}" if id_hash else None)
-
-
-def _check_limits(store: EphemeralStore, settings: Settings, keys: tuple[str, str | None]) -> None:
-    """Refuse before doing any work when either counter is at its limit."""
-    by_openid, by_id = keys
-    if int(store.get(by_openid) or 0) >= settings.enrol_max_failures_per_openid:
-        raise TooManyAttempts("Too many failed attempts from this account today.")
-    if by_id and int(store.get(by_id) or 0) >= settings.enrol_max_failures_per_id:
-        raise TooManyAttempts("Too many failed attempts for this ID number today.")
-
-
-def _count_failure(store: EphemeralStore, keys: tuple[str, str | None], *, per_id: bool) -> None:
-    by_openid, by_id = keys
-    store.incr(by_openid, DAY_S)
-    if per_id and by_id:
-        store.incr(by_id, DAY_S)
-
-
 def enroll_light(
     database: Database,
     store: EphemeralStore,
@@ -130,15 +106,33 @@ def enroll_light(
     With ``card_pack`` the credential gets an opaque card-pack code (``new_card_code``).
     """
     id_number = parse_id_number(attempt.id_number).value
-    keys = _counter_keys(attempt.openid, id_lookup_hash(settings.hash_key, id_number))
-    _check_limits(store, settings, keys)
+    budget = AttemptBudget.reserve(
+        store, settings, attempt.openid, id_lookup_hash(settings.hash_key, id_number)
+    )
+    try:
+        return _enrol(database, store, settings, engine, attempt, id_number, budget, card_pack)
+    finally:
+        budget.settle()
+
+
+def _enrol(
+    database: Database,
+    store: EphemeralStore,
+    settings: Settings,
+    engine: FaceEngine,
+    attempt: LightEnrolment,
+    id_number: str,
+    budget: AttemptBudget,
+    card_pack: bool,
+) -> EnrolmentResult:
+    """The attempt itself, once its slots are reserved; charges ``budget`` when it fails."""
     with database.transaction() as session:
         record = find_record(session, settings, id_number)
         if record is None:
-            _count_failure(store, keys, per_id=False)
+            budget.fail(per_id=False)
             raise RecordNotFound("No registry record has this ID number.")
         if not name_matches(settings, record, attempt.name):
-            _count_failure(store, keys, per_id=True)
+            budget.fail(per_id=True)
             raise NameMismatch()
         subject_id = record.id
         reference = reference_embedding(session, record.id, engine.pack_id)
@@ -158,11 +152,11 @@ def enroll_light(
             scope=f"subject:{subject_id}",
         )
     except FaceError:
-        _count_failure(store, keys, per_id=False)
+        budget.fail(per_id=False)
         raise
     match = engine.match(liveness.best_sample.embedding, reference)
     if not match.decision:
-        _count_failure(store, keys, per_id=True)
+        budget.fail(per_id=True)
         log.info("light enrolment failed: face_mismatch similarity=%.3f", match.similarity)
         raise FaceMismatch(
             "The selfie does not match the reference photo. " + FACE_CHANGED_HINT,
@@ -170,6 +164,7 @@ def enroll_light(
         )
     issued = issue_light_credential(
         database,
+        store,
         citizen_id=attempt.citizen_id,
         openid=attempt.openid,
         device_id=attempt.device_id,
@@ -182,6 +177,7 @@ def enroll_light(
 
 def issue_light_credential(
     database: Database,
+    store: EphemeralStore,
     *,
     citizen_id: int,
     openid: str,
@@ -194,15 +190,29 @@ def issue_light_credential(
     One transaction: the superseding of earlier credentials, the new one, and the "credential
     issued" notification in the outbox. Both enrolment modes end here, so a rule about issuing
     (for example about taking over another account's credential) is written once.
+
+    It runs under the person's lock (no wait: the other issuance is in progress, 409
+    ``enrolment_in_progress``), which keeps two accounts from issuing for one person at once.
+    The partial unique indexes stay the last word: a race the lock does not cover (one account
+    enrolling two people at once, or a lock that outlived its TTL) fails there and is answered
+    as the same 409, without logging the statement's parameters.
     """
-    with database.transaction() as session:
-        issued = issue_credential(
-            session,
-            subject_id=subject_id,
-            level=Level.LIGHT,
-            openid=openid,
-            device_id=device_id,
-            card_code=new_card_code() if card_pack else None,
-        )
-        enqueue_notification(session, citizen_id, "credential_issued")
+    try:
+        with store.lock(f"enrol:subject:{subject_id}", ttl=ISSUE_LOCK_TTL_S, wait=0):
+            with database.transaction() as session:
+                issued = issue_credential(
+                    session,
+                    subject_id=subject_id,
+                    level=Level.LIGHT,
+                    openid=openid,
+                    device_id=device_id,
+                    card_code=new_card_code() if card_pack else None,
+                )
+                enqueue_notification(session, citizen_id, "credential_issued")
+    except LockNotAcquired:
+        log.info("light enrolment refused: another issuance for this subject is in progress")
+        raise EnrolmentInProgress() from None
+    except IntegrityError:
+        log.info("light enrolment refused: a concurrent issuance won the active-credential index")
+        raise EnrolmentInProgress() from None
     return issued

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.errors import NotFound, ValidationFailed
+from bot.errors import Conflict, NotFound, ValidationFailed
 
 
 class IdNumberInvalid(ValidationFailed):
@@ -15,3 +15,9 @@ class RecordNotFound(NotFound):
     """No registry record has this ID number."""
 
     code = "no_record"
+
+
+class EnrolmentInProgress(Conflict):
+    """Another enrolment of this person, or from this account, is being issued right now."""
+
+    code = "enrolment_in_progress"

@@ -5,6 +5,8 @@ Invariants every implementation keeps (``tests/storage/test_ephemeral_contract.p
   exactly one gets ``True``.
 - An expired key behaves exactly like an absent one, for every method.
 - ``incr`` starts a fixed window: the TTL is set by the first increment and not extended.
+- ``decr`` only lowers a live counter, never below zero; it never creates a key nor touches its
+  TTL (a refund after the window ended is a no-op).
 - ``lock`` is held by one owner at a time, expires after its TTL if the owner dies, and is
   released only by its owner.
 """
@@ -34,6 +36,10 @@ class EphemeralStore(Protocol):
 
     def incr(self, key: str, ttl: float) -> int:
         """Increment a counter, creating it with ``ttl`` when absent; returns the new value."""
+        ...
+
+    def decr(self, key: str) -> int:
+        """Lower a live counter by one, not below zero; returns the new value (0 when absent)."""
         ...
 
     def get(self, key: str) -> str | None:

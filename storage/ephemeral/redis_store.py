@@ -21,6 +21,11 @@ local value = redis.call('INCR', KEYS[1])
 if value == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return value
 """
+_DECR_SCRIPT = """
+local value = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if value <= 0 then return 0 end
+return redis.call('DECR', KEYS[1])
+"""
 _RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -41,6 +46,7 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self._incr = client.register_script(_INCR_SCRIPT)
+        self._decr = client.register_script(_DECR_SCRIPT)
         self._release = client.register_script(_RELEASE_SCRIPT)
 
     @classmethod
@@ -66,6 +72,10 @@ class RedisStore:
     def incr(self, key: str, ttl: float) -> int:
         """INCR, with PEXPIRE on the first increment only."""
         return int(self._incr(keys=[self._k(key)], args=[_ms(ttl)]))
+
+    def decr(self, key: str) -> int:
+        """DECR of an existing positive counter only (one script, so atomic); keeps the TTL."""
+        return int(self._decr(keys=[self._k(key)]))
 
     def get(self, key: str) -> str | None:
         """GET, decoded."""

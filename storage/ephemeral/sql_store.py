@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from sqlalchemy import Table, Text, case, cast, delete, select
+from sqlalchemy import Table, Text, case, cast, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import Database
@@ -75,6 +75,18 @@ class SqlStore:
         ).returning(_table.c.counter)
         with self.database.engine.begin() as conn:
             return int(conn.execute(upsert).scalar_one())
+
+    def decr(self, key: str) -> int:
+        """One conditional UPDATE of a live, positive counter; the TTL is left as it is."""
+        lowered = (
+            update(_table)
+            .where(_table.c.key == key, _table.c.expires_at > time.time(), _table.c.counter > 0)
+            .values(counter=_table.c.counter - 1, value=cast(_table.c.counter - 1, Text))
+            .returning(_table.c.counter)
+        )
+        with self.database.engine.begin() as conn:
+            value = conn.execute(lowered).scalar_one_or_none()
+        return 0 if value is None else int(value)
 
     def get(self, key: str) -> str | None:
         """The live value or None."""

@@ -145,6 +145,41 @@ def test_incr_race_counts_every_increment(store: Any) -> None:
     assert store.incr("hits", 30) == 81
 
 
+def test_decr_refunds_a_live_counter_but_never_creates_or_goes_below_zero(store: Any) -> None:
+    assert store.decr("refund:absent") == 0
+    assert store.get("refund:absent") is None
+    store.incr("refund:counter", 0.4)
+    store.incr("refund:counter", 0.4)
+    assert store.decr("refund:counter") == 1
+    assert store.get("refund:counter") == "1"
+    assert store.decr("refund:counter") == 0
+    assert store.decr("refund:counter") == 0
+    assert store.incr("refund:counter", 0.4) == 1
+    # The refund kept the first increment's window: the counter still expires on time.
+    time.sleep(0.55)
+    assert store.get("refund:counter") is None
+    assert store.decr("refund:counter") == 0
+    assert store.incr("refund:counter", 30) == 1
+
+
+def test_incr_and_decr_race_balance_exactly(store: Any) -> None:
+    store.incr("balance", 30)
+    barrier = threading.Barrier(16)
+
+    def reserve_and_refund() -> None:
+        barrier.wait()
+        for _ in range(5):
+            store.incr("balance", 30)
+            store.decr("balance")
+
+    threads = [threading.Thread(target=reserve_and_refund) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.get("balance") == "1"
+
+
 def test_get_set_delete(store: Any) -> None:
     assert store.get("cache") is None
     store.set("cache", "token-1", 30)
