@@ -169,11 +169,13 @@ class Settings(BaseSettings):
     wechat_card_enabled: Flag = False
     wechat_card_id: str = ""
     wechat_mp_pass_page: str = "pages/pass/index"  # noqa: S105 - a page path, not a secret
+    wechat_mp_dispute_page: str = "pages/dispute/index"
     wechat_max_body_bytes: Bytes = 64 * 1024
     wechat_http_timeout_s: Annotated[int, Field(ge=1, le=120)] = 5
     wechat_tpl_credential_issued: str = ""
     wechat_tpl_credential_removed: str = ""
     wechat_tpl_verified: str = ""
+    wechat_tpl_credential_taken_over: str = ""
     # thread | sync | off; "" = sync in testing, else thread
     wechat_outbox_dispatch: Literal["", "thread", "sync", "off"] = ""
     bind: str = "127.0.0.1:8000"  # gunicorn's address; the dev WeChat emulator is reached here
@@ -184,6 +186,8 @@ class Settings(BaseSettings):
     enrol_max_failures_per_openid: Annotated[int, Field(ge=1, le=1_000_000)] = 10
     # engine (our head-turn check and face match) | wechat (WeChat 人脸核身, delegated)
     enrol_liveness: Literal["engine", "wechat"] = "engine"
+    # Re-issues of one person's credential to a different account, per trailing day.
+    enrol_max_other_account_reissues_per_day: Annotated[int, Field(ge=1, le=1000)] = 1
     merchant_rate_limit_per_min: Annotated[int, Field(ge=1, le=1_000_000)] = 600
     presentation_skew_s: Annotated[int, Field(ge=0, le=300)] = 10
     signing_key_grace_s: Annotated[int, Field(ge=0, le=30 * 86_400)] = 86400

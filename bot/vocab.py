@@ -58,6 +58,11 @@ class CredentialReason(StrEnum):
     """Why a credential stopped being active."""
 
     REISSUED = "reissued"
+    # The person enrolled again from a different WeChat account (a takeover; the holder is told
+    # and may dispute it).
+    REISSUED_TO_OTHER_ACCOUNT = "reissued_to_other_account"
+    # The previous holder said "not me" to the takeover that issued it.
+    DISPUTED = "disputed"
     DEVICE_CHANGED = "device_changed"
     CITIZEN_REQUEST = "citizen_request"
     REPORTED_STOLEN = "reported_stolen"

@@ -17,6 +17,7 @@ from handlers.admin_merchants import admin_merchants
 from handlers.api_docs import api_docs
 from handlers.card_pack import card_pack
 from handlers.credentials import credentials
+from handlers.disputes import disputes
 from handlers.enrollments import enrollments
 from handlers.liveness import liveness
 from handlers.me import me
@@ -41,6 +42,7 @@ BLUEPRINTS = (
     pages,
     verify,
     me,
+    disputes,
     scanner,
     admin_merchants,
     api_docs,

@@ -66,6 +66,7 @@ ENROLMENT_ERRORS = {
     400: "validation_error, image_invalid, liveness_challenge_invalid or id_number_invalid",
     **CITIZEN_ERRORS,
     404: "no_record: the registry has no record of this ID number",
+    403: "enrolment_blocked: light enrolment of this person is blocked after a dispute",
     409: "id_card_expired, enrolment_mode_unavailable (the deployment enrols with WeChat), or "
     "enrolment_in_progress (another enrolment of this person or from this account is being "
     "issued right now)",
@@ -74,7 +75,8 @@ ENROLMENT_ERRORS = {
         "name_mismatch, face_mismatch (with a hint), liveness_failed, "
         "presentation_attack_suspected (the pack's PAD model) or a face quality code"
     ),
-    429: "too_many_attempts: too many failed enrolments today",
+    429: "too_many_attempts: too many failed enrolments today; reissue_limited: this person's "
+    "credential already moved to another account today (details.resets_at, Retry-After)",
     503: "face_model_unavailable",
 }
 
@@ -88,8 +90,10 @@ ENROLMENT_ERRORS = {
     description=(
         "Failure codes: no_record, name_mismatch, face_mismatch (with a hint), liveness_failed, "
         "presentation_attack_suspected, challenge_invalid, too_many_attempts, "
-        "enrolment_mode_unavailable, enrolment_in_progress, id_number_invalid, and the face "
-        "quality codes."
+        "enrolment_mode_unavailable, enrolment_in_progress, enrolment_blocked, reissue_limited, "
+        "id_number_invalid, and the face quality codes. Enrolling a person whose credential "
+        "another account holds moves it here (reason reissued_to_other_account) and tells that "
+        "account, which can dispute it."
     ),
     responses=ENROLMENT_ERRORS,
 )

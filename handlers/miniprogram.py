@@ -95,6 +95,7 @@ def mp_login(json_data: LoginIn) -> dict[str, Any]:
         code=json_data.code,
         device_id=json_data.device.device_id,
         data_key=settings().data_keyring,
+        device_model=json_data.device.model,
     )
     return _render(tokens)
 

@@ -93,11 +93,13 @@ CONFIRM_ERRORS = {
     **BODY_ERRORS,
     400: "validation_error or verify_id_invalid (unknown, expired, used, or not yours)",
     **CITIZEN_ERRORS,
-    409: "enrolment_mode_unavailable, or id_card_expired",
+    403: "enrolment_blocked: light enrolment of this person is blocked after a dispute",
+    409: "enrolment_mode_unavailable, id_card_expired, or enrolment_in_progress",
     422: "face_verification_failed (details.reason: identity_mismatch, face_mismatch, "
     "not_completed or failed; details.result: WeChat's verify_ret)",
     **WECHAT_ERRORS,
-    429: "too_many_attempts, or wechat_rate_limited (Retry-After)",
+    429: "too_many_attempts, reissue_limited (details.resets_at), or wechat_rate_limited "
+    "(Retry-After)",
 }
 
 
@@ -146,7 +148,9 @@ def start(json_data: WeChatFaceStart) -> tuple[dict[str, Any], int]:
         "the light credential. A verify_id is used once, by the account and device that "
         "started it. Failure codes: enrolment_mode_unavailable, verify_id_invalid, "
         "face_verification_failed (details.reason: identity_mismatch, face_mismatch, "
-        "not_completed, failed), too_many_attempts, wechat_unavailable (503, Retry-After)."
+        "not_completed, failed), too_many_attempts, enrolment_in_progress, enrolment_blocked, "
+        "reissue_limited, wechat_unavailable (503, Retry-After). Like the engine mode, enrolling "
+        "a person whose credential another account holds is a takeover (docs/takeover.md)."
     ),
     responses=CONFIRM_ERRORS,
 )

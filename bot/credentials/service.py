@@ -82,7 +82,9 @@ def issue_credential(
 ) -> IssuedCredential:
     """Issue a credential for the registry subject, bound to ``openid`` and ``device_id``.
 
-    Supersedes (reason ``reissued``) any active credential of the subject or the openid.
+    Supersedes any active credential of the subject or the openid: reason
+    ``reissued_to_other_account`` for the subject's credential held by another openid,
+    ``reissued`` for the rest.
     Raises :class:`IdCardExpired` when the card's expiry is already past.
     """
     if level not in tuple(Level):
@@ -95,7 +97,15 @@ def issue_credential(
     card_end = _card_end(record.expires_on)
     if card_end <= now:
         raise IdCardExpired()
+    # The subject's credential held by another account ends with its own reason: a takeover
+    # (see bot.identity.takeover), never confused with the holder's own re-enrolment.
     previous = _end_active(
+        session,
+        (Credential.subject_id == subject_id) & (Credential.openid != openid),
+        status=CredentialStatus.SUPERSEDED,
+        reason=CredentialReason.REISSUED_TO_OTHER_ACCOUNT,
+        now=now,
+    ) + _end_active(
         session,
         or_(Credential.subject_id == subject_id, Credential.openid == openid),
         status=CredentialStatus.SUPERSEDED,

@@ -93,11 +93,13 @@ def open_session(
     session_key: str,
     device_id: str,
     data_key: Keys,
+    device_model: str | None = None,
 ) -> SessionTokens:
     """Create or update the citizen for ``openid`` and open a session on ``device_id``.
 
     When the citizen's current device differs, its sessions are revoked and the old id is
     returned as ``previous_device_id`` so that the caller can revoke its credential.
+    ``device_model`` (as the mini-program reports it) is kept with the current device.
     """
     citizen = session.scalars(select(Citizen).where(Citizen.openid == openid)).one_or_none()
     if citizen is None:
@@ -111,6 +113,7 @@ def open_session(
     if previous and previous != device_id:
         revoke_device_sessions(session, citizen.id, previous, "device_changed")
     citizen.current_device_id = device_id
+    citizen.current_device_model = (device_model or "")[:64] or None
     tokens = _new_generation(session, citizen, device_id, secrets.token_hex(16))
     changed = previous if previous and previous != device_id else None
     return SessionTokens(**{**tokens.__dict__, "previous_device_id": changed})

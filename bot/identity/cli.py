@@ -1,4 +1,5 @@
-"""``flask registry ...``: import the authority registry and re-embed it for a new model pack.
+"""``flask registry ...``: import the authority registry, re-embed it for a new model pack, and
+lift a dispute's block on light enrolment.
 
 Invariant: output names rows by line number and reason code, never by ID number or name.
 """
@@ -13,6 +14,8 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from bot.extensions import database, settings
+from bot.identity.errors import IdNumberInvalid
+from bot.identity.idnumber import parse_id_number
 from bot.identity.importer import (
     CsvInvalid,
     ImportReport,
@@ -22,7 +25,8 @@ from bot.identity.importer import (
     record_ids,
     reembed,
 )
-from bot.identity.registry import Embedder, engine_embedder
+from bot.identity.registry import Embedder, engine_embedder, find_record
+from bot.identity.takeover import lift_light_enrolment_block
 
 registry_cli = AppGroup(
     "registry", help="The authority registry (stand-in for its photo database)."
@@ -88,6 +92,27 @@ def reembed_command() -> None:
 
         report = reembed(database(), settings(), embedder, ids, advance)
     _summary(report, "record")
+
+
+@registry_cli.command("clear-dispute")
+@click.argument("id_number")
+def clear_dispute_command(id_number: str) -> None:
+    """Lift the light-enrolment block a "not me" dispute put on ID_NUMBER's person.
+
+    Do it only after the person was verified in front of the authority. An upgraded enrolment
+    at a terminal lifts it too (bot.identity.takeover.lift_light_enrolment_block).
+    """
+    try:
+        parsed = parse_id_number(id_number)
+    except IdNumberInvalid as exc:
+        raise click.ClickException(exc.message) from exc
+    with database().transaction() as session:
+        record = find_record(session, settings(), parsed.value)
+        if record is None:
+            raise click.ClickException("No registry record has this ID number.")
+        lifted = lift_light_enrolment_block(session, record.id)
+    state = "cleared: light enrolment is open again" if lifted else "not blocked: nothing to do"
+    click.echo(f"record {record.id} {state}")
 
 
 def register_registry_commands(app: Flask) -> None:

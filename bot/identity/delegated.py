@@ -295,6 +295,7 @@ def confirm_delegated_enrolment(
     issued = issue_light_credential(
         database,
         store,
+        settings,
         citizen_id=citizen_id,
         openid=openid,
         device_id=device_id,

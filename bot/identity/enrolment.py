@@ -3,9 +3,11 @@
 Invariants:
 - Order of checks: attempt limits, ID number shape, registry lookup, name, liveness (which
   consumes the challenge), face match. Only a full success writes a credential, in one
-  transaction with the superseding of any earlier one and the "credential issued"
-  notification in the outbox. (A missing reference embedding for the active pack is computed
-  and cached on the way; that is derived data, not part of the attempt.)
+  transaction with the superseding of any earlier one, the "credential issued" notification
+  in the outbox and, when the person's credential was held by another account, the takeover
+  (:mod:`bot.identity.takeover`: a blocked person or one re-issued too often is refused there).
+  (A missing reference embedding for the active pack is computed and cached on the way; that
+  is derived data, not part of the attempt.)
 - Every failed attempt counts against the openid, and name or face failures also against the
   ID number, in fixed one-day windows of the short-lived store (:mod:`bot.identity.attempts`).
   The slots are reserved before any lookup and refunded unless the outcome is charged, so the
@@ -15,10 +17,12 @@ Invariants:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.credentials.service import IssuedCredential, issue_credential
@@ -42,11 +46,15 @@ from bot.identity.registry import (
     reference_embedding,
     store_embedding,
 )
+from bot.identity.takeover import admit_light_issue, record_takeover
 from bot.vocab import Level
 from bot.wechat.cards import new_card_code
-from bot.wechat.notify import enqueue_notification
+from bot.wechat.notify import enqueue_notification, notify_credential_taken_over
 from storage.db import Database
 from storage.ephemeral import EphemeralStore, LockNotAcquired
+from storage.models.base import utcnow
+from storage.models.citizen import Citizen
+from storage.models.credential import Credential
 
 log = logging.getLogger(__name__)
 # Far longer than an issuing transaction; bounds the wait only if a worker dies holding it.
@@ -165,6 +173,7 @@ def _enrol(
     issued = issue_light_credential(
         database,
         store,
+        settings,
         citizen_id=attempt.citizen_id,
         openid=attempt.openid,
         device_id=attempt.device_id,
@@ -178,6 +187,7 @@ def _enrol(
 def issue_light_credential(
     database: Database,
     store: EphemeralStore,
+    settings: Settings,
     *,
     citizen_id: int,
     openid: str,
@@ -189,26 +199,35 @@ def issue_light_credential(
 
     One transaction: the superseding of earlier credentials, the new one, and the "credential
     issued" notification in the outbox. Both enrolment modes end here, so a rule about issuing
-    (for example about taking over another account's credential) is written once.
+    is written once: when the person's credential is held by another account, the takeover
+    rules apply (:func:`admit_light_issue`: blocked after a dispute, or re-issued too often),
+    and the takeover is recorded and told to the holder in the same transaction.
 
     It runs under the person's lock (no wait: the other issuance is in progress, 409
-    ``enrolment_in_progress``), which keeps two accounts from issuing for one person at once.
-    The partial unique indexes stay the last word: a race the lock does not cover (one account
-    enrolling two people at once, or a lock that outlived its TTL) fails there and is answered
-    as the same 409, without logging the statement's parameters.
+    ``enrolment_in_progress``), which keeps two accounts from issuing for one person at once
+    and makes the takeover rules exact. The partial unique indexes stay the last word: a race
+    the lock does not cover (one account enrolling two people at once, or a lock that outlived
+    its TTL) fails there and is answered as the same 409, without logging the statement's
+    parameters.
     """
     try:
         with store.lock(f"enrol:subject:{subject_id}", ttl=ISSUE_LOCK_TTL_S, wait=0):
             with database.transaction() as session:
+                now = utcnow()
+                limit = settings.enrol_max_other_account_reissues_per_day
+                previous = admit_light_issue(session, subject_id, openid, limit, now)
                 issued = issue_credential(
                     session,
                     subject_id=subject_id,
                     level=Level.LIGHT,
                     openid=openid,
                     device_id=device_id,
+                    now=now,
                     card_code=new_card_code() if card_pack else None,
                 )
                 enqueue_notification(session, citizen_id, "credential_issued")
+                if previous is not None:
+                    _take_over(session, previous, issued.credential_id, citizen_id, now)
     except LockNotAcquired:
         log.info("light enrolment refused: another issuance for this subject is in progress")
         raise EnrolmentInProgress() from None
@@ -216,3 +235,20 @@ def issue_light_credential(
         log.info("light enrolment refused: a concurrent issuance won the active-credential index")
         raise EnrolmentInProgress() from None
     return issued
+
+
+def _take_over(
+    session: Session, previous: Credential, credential_id: str, citizen_id: int, now: dt.datetime
+) -> None:
+    """Record the takeover and queue the holder's message (with the new phone's model)."""
+    citizen = session.get(Citizen, citizen_id)
+    device_model = citizen.current_device_model if citizen else None
+    takeover = record_takeover(session, previous, credential_id, device_model, now)
+    notify_credential_taken_over(
+        session,
+        takeover.previous_openid,
+        takeover_id=takeover.takeover_id,
+        device_model=takeover.device_model,
+        occurred_at=takeover.occurred_at,
+    )
+    log.info("light enrolment took over another account's credential")

@@ -31,6 +31,7 @@ DEV_TEMPLATES = {
     "credential_issued": "dev-tpl-credential-issued",
     "credential_removed": "dev-tpl-credential-removed",
     "verified_by_merchant": "dev-tpl-verified",
+    "credential_taken_over": "dev-tpl-credential-taken-over",
 }
 DEV_CARD_ID = "pdev-emulator-member-card"
 
@@ -50,6 +51,7 @@ class WeChatConfig:
     card_enabled: bool
     card_id: str
     pass_page: str
+    dispute_page: str
     outbox_dispatch: str
     emulated: bool
     templates: dict[str, str] = field(default_factory=dict)
@@ -68,6 +70,7 @@ def resolve(settings: Settings) -> WeChatConfig:
         "credential_issued": settings.wechat_tpl_credential_issued,
         "credential_removed": settings.wechat_tpl_credential_removed,
         "verified_by_merchant": settings.wechat_tpl_verified,
+        "credential_taken_over": settings.wechat_tpl_credential_taken_over,
     }
     api_base = settings.wechat_api_base.rstrip("/")
     if emulated:
@@ -92,6 +95,7 @@ def resolve(settings: Settings) -> WeChatConfig:
         card_enabled=settings.wechat_card_enabled,
         card_id=settings.wechat_card_id or (DEV_CARD_ID if emulated else ""),
         pass_page=settings.wechat_mp_pass_page,
+        dispute_page=settings.wechat_mp_dispute_page,
         outbox_dispatch=dispatch,
         emulated=emulated,
         templates=templates,

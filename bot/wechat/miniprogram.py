@@ -41,7 +41,13 @@ def on_device_change(session: Session, citizen_id: int, previous_device_id: str)
 
 
 def login(
-    database: Database, api: WeChatApi, *, code: str, device_id: str, data_key: Keys
+    database: Database,
+    api: WeChatApi,
+    *,
+    code: str,
+    device_id: str,
+    data_key: Keys,
+    device_model: str | None = None,
 ) -> SessionTokens:
     """Exchange ``code`` with WeChat, then open a session on ``device_id`` in one transaction."""
     wechat = api.code_to_session(code)
@@ -53,6 +59,7 @@ def login(
             session_key=wechat.session_key,
             device_id=device_id,
             data_key=data_key,
+            device_model=device_model,
         )
         if tokens.previous_device_id:
             revoked = on_device_change(session, tokens.citizen_id, tokens.previous_device_id)

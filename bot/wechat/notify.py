@@ -15,14 +15,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.wechat import outbox
 from storage.models.citizen import Citizen
 
-KINDS = ("credential_issued", "credential_removed", "verified_by_merchant")
+KINDS = ("credential_issued", "credential_removed", "verified_by_merchant", "credential_taken_over")
 # User refused or did not subscribe (43101), bad openid (40003), bad template (40037), bad data
 # (47003): retrying cannot help.
 NOT_RETRYABLE = {43101, 40003, 40037, 47003}
@@ -30,7 +32,9 @@ _DEFAULT_TEXT = {
     "credential_issued": "网证已领取",
     "credential_removed": "网证已因在其他设备登录而失效",
     "verified_by_merchant": "您的网证刚刚被商户核验",
+    "credential_taken_over": "网证已被其他微信账号领取",
 }
+UNKNOWN_DEVICE = "未知设备"
 
 
 def default_data(kind: str, now: dt.datetime | None = None) -> dict[str, str]:
@@ -40,12 +44,19 @@ def default_data(kind: str, now: dt.datetime | None = None) -> dict[str, str]:
 
 
 def enqueue_notification(
-    session: Session, citizen_id: int, kind: str, data: Mapping[str, str] | None = None
+    session: Session,
+    citizen_id: int,
+    kind: str,
+    data: Mapping[str, str] | None = None,
+    *,
+    query: Mapping[str, str] | None = None,
 ) -> bool:
     """Queue a subscribe message for ``citizen_id``; True when one was queued.
 
     ``kind`` is one of :data:`KINDS`; ``data`` maps the template's keyword names (``thing1``,
-    ``time2``, ...) to values and is merged over :func:`default_data`.
+    ``time2``, ...) to values and is merged over :func:`default_data`. ``query`` is appended to
+    the mini-program page the message opens (the dispute page for ``credential_taken_over``,
+    else the pass page).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
@@ -55,10 +66,40 @@ def enqueue_notification(
     if kind == "verified_by_merchant" and not citizen.notify_on_verification:
         return False
     values = {**default_data(kind), **{k: str(v)[:20] for k, v in (data or {}).items()}}
-    outbox.enqueue(
-        session, "subscribe_message", {"touser": citizen.openid, "kind": kind, "data": values}
-    )
+    payload: dict[str, Any] = {"touser": citizen.openid, "kind": kind, "data": values}
+    if query:
+        payload["query"] = dict(query)
+    outbox.enqueue(session, "subscribe_message", payload)
     return True
+
+
+def notify_credential_taken_over(
+    session: Session,
+    previous_openid: str,
+    *,
+    takeover_id: str,
+    device_model: str | None,
+    occurred_at: dt.datetime,
+) -> bool:
+    """Tell the previous holder their credential moved to another account: what, when, on
+    which device model, and a link (the dispute page with ``takeover``) to undo it.
+
+    The one place the takeover message is composed; enrolment calls it in the issuing
+    transaction (it will become a subscriber of the takeover's domain event).
+    """
+    citizen_id = session.scalars(
+        select(Citizen.id).where(Citizen.openid == previous_openid)
+    ).one_or_none()
+    if citizen_id is None:
+        return False
+    data = {
+        **default_data("credential_taken_over", occurred_at),
+        "thing3": device_model or UNKNOWN_DEVICE,
+        "thing4": "不是本人？点此撤销",
+    }
+    return enqueue_notification(
+        session, citizen_id, "credential_taken_over", data, query={"takeover": takeover_id}
+    )
 
 
 def _send(app: Flask, payload: dict[str, Any]) -> str:
@@ -71,10 +112,14 @@ def _send(app: Flask, payload: dict[str, Any]) -> str:
     if not template:
         raise outbox.Dropped("no template configured")
     data = {key: {"value": value} for key, value in dict(payload.get("data") or {}).items()}
+    taken_over = payload.get("kind") == "credential_taken_over"
+    page = config.dispute_page if taken_over else config.pass_page
+    if payload.get("query"):
+        page += "?" + urlencode(dict(payload["query"]))
     try:
         wechat_api(app).call(
             lambda client: client.wxa.send_subscribe_message(
-                payload["touser"], template, data, page=config.pass_page
+                payload["touser"], template, data, page=page
             ),
             "subscribe.send",
         )

@@ -6,6 +6,7 @@ from storage.models.base import Base
 from storage.models.card_event import CardEvent
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
+from storage.models.credential_takeover import CredentialTakeover
 from storage.models.ephemeral import EphemeralEntry
 from storage.models.merchant import Merchant
 from storage.models.outbox import OutboxMessage
@@ -21,6 +22,7 @@ __all__ = [
     "CardEvent",
     "Citizen",
     "Credential",
+    "CredentialTakeover",
     "EphemeralEntry",
     "Merchant",
     "OutboxMessage",

@@ -20,6 +20,9 @@ class Citizen(Base):
     unionid: Mapped[str | None] = mapped_column(String(64), default=None)
     session_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     current_device_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # As the mini-program reported it at login (wx.getDeviceInfo), shown to a previous holder
+    # whose credential this account takes over.
+    current_device_model: Mapped[str | None] = mapped_column(String(64), default=None)
     notify_on_verification: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

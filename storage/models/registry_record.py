@@ -8,6 +8,9 @@ Invariants:
   it can be embedded again when the model pack changes.
 - ``row_digest`` is a keyed digest of the imported row plus photo; an import that finds the same
   digest skips the row, so re-imports are idempotent.
+- ``light_enrolment_blocked_at`` set = light enrolment of this person is refused. Only a dispute
+  ("not me") sets it; only the authority (``flask registry clear-dispute``) or an upgraded
+  enrolment at a terminal clears it (:mod:`bot.identity.takeover`).
 """
 
 from __future__ import annotations
@@ -39,3 +42,6 @@ class RegistryRecord(Base):
     row_digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    light_enrolment_blocked_at: Mapped[dt.datetime | None] = mapped_column(
+        UtcDateTime, default=None
+    )

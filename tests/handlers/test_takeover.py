@@ -1,0 +1,186 @@
+"""Another account enrolling a person who already holds a credential, end to end over HTTP.
+
+Logins go through the WeChat emulator (real HTTP), enrolments use real photos and the real
+model pack, messages are read from what the emulator received, and presentation tokens are
+checked at ``/api/v1/verify`` by a merchant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from bot.wechat.config import DEV_TEMPLATES
+from bot.wechat.emulator.server import Emulator
+from storage.models.credential import Credential
+from storage.models.credential_takeover import CredentialTakeover
+from storage.models.registry_record import RegistryRecord
+from tests.bot.face.imaging import FACE_ROOT
+from tests.handlers.test_enrollments import (
+    OBAMA_ID,
+    _answer,
+    registry,  # noqa: F401 - fixture
+)
+from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
+from tests.wechat_support import (  # noqa: F401 - fixtures
+    emulator,
+    running_emulator,
+    wechat_app,
+    wechat_app_config,
+    wechat_client,
+)
+
+pytestmark = pytest.mark.face
+
+HOLDER_PHONE = {"device_id": "holder-phone-1", "model": "HUAWEI Mate 60"}
+INTRUDER_PHONE = {"device_id": "intruder-phone-1", "model": "Xiaomi 14 Pro"}
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    """The shared face pack and one head turn (the sample photos answer one)."""
+    return {**app_config, "face_model_root": FACE_ROOT, "face_liveness_steps": 1}
+
+
+class _Tokens:
+    def __init__(self, access_token: str) -> None:
+        self.access_token = access_token
+
+
+def _login(client: Any, user: str, device: dict[str, str]) -> _Tokens:
+    response = client.post("/api/v1/mp/login", json={"code": f"dev:{user}", "device": device})
+    assert response.status_code == 200, response.get_json()
+    return _Tokens(response.get_json()["access_token"])
+
+
+def _auth(tokens: _Tokens) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens.access_token}"}
+
+
+def _takeover_messages(emulator: Emulator, openid: str) -> list[dict[str, Any]]:  # noqa: F811
+    return [
+        message
+        for message in emulator.messages
+        if message["touser"] == openid
+        and message["template_id"] == DEV_TEMPLATES["credential_taken_over"]
+    ]
+
+
+def test_takeover_is_told_to_the_holder_and_not_me_revokes_the_intruder(
+    wechat_app: Any,  # noqa: F811
+    wechat_client: Any,  # noqa: F811
+    emulator: Emulator,  # noqa: F811
+    registry: None,  # noqa: F811
+    photos: dict[str, bytes],
+    runner: Any,
+) -> None:
+    client = wechat_client
+    holder = _login(client, "holder", HOLDER_PHONE)
+    assert _answer(client, holder, photos).status_code == 201
+    holder_openid = emulator.openid_for("holder")
+    assert _takeover_messages(emulator, holder_openid) == []
+
+    # Someone else, with the person's photos, name and ID number, on their own account.
+    intruder = _login(client, "intruder", INTRUDER_PHONE)
+    before = dt.datetime.now(dt.UTC)
+    taken = _answer(client, intruder, photos)
+    assert taken.status_code == 201, taken.get_json()
+    merchant = merchant_key(wechat_app)
+    intruder_token = fetch_token(client, intruder.access_token)
+
+    # The holder is told at once: what, when, on which device model, and a link to undo it.
+    (message,) = _takeover_messages(emulator, holder_openid)
+    data = {key: value["value"] for key, value in message["data"].items()}
+    assert data["thing1"] == "网证已被其他微信账号领取"
+    when = dt.datetime.strptime(data["time2"], "%Y-%m-%d %H:%M").replace(
+        tzinfo=dt.timezone(dt.timedelta(hours=8))
+    )
+    assert before - dt.timedelta(minutes=1) <= when <= dt.datetime.now(dt.UTC)
+    assert data["thing3"] == INTRUDER_PHONE["model"]
+    link = urlsplit(message["page"])
+    assert link.path == "pages/dispute/index"
+    (takeover_id,) = parse_qs(link.query)["takeover"]
+
+    held = client.get("/api/v1/credentials/current", headers=_auth(holder)).get_json()
+    assert (held["status"], held["reason"]) == ("superseded", "reissued_to_other_account")
+    listed = client.get("/api/v1/me/takeovers", headers=_auth(holder)).get_json()["takeovers"]
+    assert [(t["takeover_id"], t["device_model"], t["disputed_at"]) for t in listed] == [
+        (takeover_id, INTRUDER_PHONE["model"], None)
+    ]
+
+    # A third account is refused for today, and told when the limit resets.
+    third = _login(client, "third", {"device_id": "third-phone-1", "model": "vivo X100"})
+    limited = _answer(client, third, photos)
+    assert limited.status_code == 429
+    error = limited.get_json()["error"]
+    assert error["code"] == "reissue_limited" and error["details"]["limit"] == 1
+    resets_at = dt.datetime.fromisoformat(error["details"]["resets_at"])
+    assert dt.timedelta(hours=23) < resets_at - before <= dt.timedelta(days=1, minutes=1)
+    assert 23 * 3600 < int(limited.headers["Retry-After"]) <= 86_400 + 60
+
+    # The intruder cannot dispute it, nor can anyone guess another takeover id.
+    for who, which in ((intruder, takeover_id), (holder, "tk_" + "A" * 22)):
+        refused = client.post(
+            "/api/v1/me/disputes", json={"takeover_id": which}, headers=_auth(who)
+        )
+        assert (refused.status_code, refused.get_json()["error"]["code"]) == (
+            404,
+            "takeover_not_found",
+        )
+    assert verify(client, merchant, intruder_token)[1]["result"] == "valid"
+    intruder_token = fetch_token(client, intruder.access_token)
+
+    # "Not me": the intruder's credential is revoked at once, its tokens fail.
+    disputed = client.post(
+        "/api/v1/me/disputes", json={"takeover_id": takeover_id}, headers=_auth(holder)
+    )
+    assert disputed.status_code == 201, disputed.get_json()
+    assert disputed.get_json()["revoked"] == 1
+    status, body = verify(client, merchant, intruder_token)
+    assert (status, body["result"], body["reason"]) == (200, "invalid", "revoked"), body
+    refused = client.post("/api/v1/credentials/current/presentations", headers=_auth(intruder))
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (404, "no_credential")
+    again = client.post(
+        "/api/v1/me/disputes", json={"takeover_id": takeover_id}, headers=_auth(holder)
+    )
+    assert again.status_code == 201 and again.get_json()["revoked"] == 0
+
+    # Light enrolment of the person is blocked, for every account, until the authority clears it.
+    for who in (holder, intruder):
+        blocked = _answer(client, who, photos)
+        assert (blocked.status_code, blocked.get_json()["error"]["code"]) == (
+            403,
+            "enrolment_blocked",
+        )
+    cleared = runner.invoke(args=["registry", "clear-dispute", OBAMA_ID])
+    assert cleared.exit_code == 0, cleared.output
+    assert "cleared" in cleared.output and OBAMA_ID not in cleared.output
+    assert _answer(client, holder, photos).status_code == 201
+
+    with wechat_app.extensions["wangzheng.db"].transaction() as session:
+        reasons = [
+            (row.openid == holder_openid, row.status, row.reason)
+            for row in session.scalars(select(Credential).order_by(Credential.issued_at))
+        ]
+        takeover = session.get(CredentialTakeover, takeover_id)
+        assert takeover is not None and takeover.disputed_at is not None
+        record = session.scalars(select(RegistryRecord)).first()
+        assert record is not None and record.light_enrolment_blocked_at is None
+    assert reasons == [
+        (True, "superseded", "reissued_to_other_account"),
+        (False, "revoked", "disputed"),
+        (True, "active", None),
+    ]
+
+
+def test_clear_dispute_of_an_unknown_or_unblocked_person(runner: Any, registry: None) -> None:  # noqa: F811
+    unknown = runner.invoke(args=["registry", "clear-dispute", "11010119900307123X"])
+    assert unknown.exit_code != 0
+    invalid = runner.invoke(args=["registry", "clear-dispute", "not-an-id"])
+    assert invalid.exit_code != 0
+    not_blocked = runner.invoke(args=["registry", "clear-dispute", OBAMA_ID])
+    assert not_blocked.exit_code == 0 and "not blocked" in not_blocked.output
