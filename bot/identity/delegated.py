@@ -294,13 +294,12 @@ def confirm_delegated_enrolment(
         budget.settle()
     issued = issue_light_credential(
         database,
-        store,
-        settings,
         citizen_id=citizen_id,
         openid=openid,
         device_id=device_id,
         subject_id=entry.subject_id,
         card_pack=card_pack,
+        max_other_account_reissues_per_day=settings.enrol_max_other_account_reissues_per_day,
     )
     log.info("light enrolment succeeded: delegated face verification")
     return issued

@@ -21,7 +21,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -51,14 +52,14 @@ from bot.vocab import Level
 from bot.wechat.cards import new_card_code
 from bot.wechat.notify import enqueue_notification, notify_credential_taken_over
 from storage.db import Database
-from storage.ephemeral import EphemeralStore, LockNotAcquired
+from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
+from storage.models.registry_record import RegistryRecord
 
 log = logging.getLogger(__name__)
-# Far longer than an issuing transaction; bounds the wait only if a worker dies holding it.
-ISSUE_LOCK_TTL_S = 30
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: FOR UPDATE NOWAIT found the row locked
 FACE_CHANGED_HINT = (
     "If your face has changed greatly (bone structure, major scars), renew your ID card at a "
     "police station; the reference photo comes from it."
@@ -172,13 +173,12 @@ def _enrol(
         )
     issued = issue_light_credential(
         database,
-        store,
-        settings,
         citizen_id=attempt.citizen_id,
         openid=attempt.openid,
         device_id=attempt.device_id,
         subject_id=subject_id,
         card_pack=card_pack,
+        max_other_account_reissues_per_day=settings.enrol_max_other_account_reissues_per_day,
     )
     log.info("light enrolment succeeded: similarity=%.3f", match.similarity)
     return EnrolmentResult(issued, match)
@@ -186,14 +186,13 @@ def _enrol(
 
 def issue_light_credential(
     database: Database,
-    store: EphemeralStore,
-    settings: Settings,
     *,
     citizen_id: int,
     openid: str,
     device_id: str,
     subject_id: int,
     card_pack: bool,
+    max_other_account_reissues_per_day: int = 1,
 ) -> IssuedCredential:
     """Issue the light credential once the live face is proven, whichever way (engine or WeChat).
 
@@ -203,32 +202,40 @@ def issue_light_credential(
     rules apply (:func:`admit_light_issue`: blocked after a dispute, or re-issued too often),
     and the takeover is recorded and told to the holder in the same transaction.
 
-    It runs under the person's lock (no wait: the other issuance is in progress, 409
-    ``enrolment_in_progress``), which keeps two accounts from issuing for one person at once
-    and makes the takeover rules exact. The partial unique indexes stay the last word: a race
-    the lock does not cover (one account enrolling two people at once, or a lock that outlived
-    its TTL) fails there and is answered as the same 409, without logging the statement's
-    parameters.
+    Concurrent issuances for one person never both succeed. On PostgreSQL the transaction first
+    locks the person's registry row (``FOR UPDATE NOWAIT``): a second issuance is answered 409
+    ``enrolment_in_progress`` at once, and the lock goes with the transaction, so a worker killed
+    mid-issue leaves nothing to clear. Everywhere, the partial unique indexes are the last word:
+    the loser of a race the row lock does not cover (SQLite, which ignores it; one account
+    enrolling two people at once) fails there and gets the same 409, without the statement's
+    parameters in any log. Either way at most one of them passes :func:`admit_light_issue`,
+    which keeps the takeover limit exact.
     """
     try:
-        with store.lock(f"enrol:subject:{subject_id}", ttl=ISSUE_LOCK_TTL_S, wait=0):
-            with database.transaction() as session:
-                now = utcnow()
-                limit = settings.enrol_max_other_account_reissues_per_day
-                previous = admit_light_issue(session, subject_id, openid, limit, now)
-                issued = issue_credential(
-                    session,
-                    subject_id=subject_id,
-                    level=Level.LIGHT,
-                    openid=openid,
-                    device_id=device_id,
-                    now=now,
-                    card_code=new_card_code() if card_pack else None,
-                )
-                enqueue_notification(session, citizen_id, "credential_issued")
-                if previous is not None:
-                    _take_over(session, previous, issued.credential_id, citizen_id, now)
-    except LockNotAcquired:
+        with database.transaction() as session:
+            session.execute(
+                select(RegistryRecord.id)
+                .where(RegistryRecord.id == subject_id)
+                .with_for_update(nowait=True)
+            )
+            now = utcnow()
+            limit = max_other_account_reissues_per_day
+            previous = admit_light_issue(session, subject_id, openid, limit, now)
+            issued = issue_credential(
+                session,
+                subject_id=subject_id,
+                level=Level.LIGHT,
+                openid=openid,
+                device_id=device_id,
+                now=now,
+                card_code=new_card_code() if card_pack else None,
+            )
+            enqueue_notification(session, citizen_id, "credential_issued")
+            if previous is not None:
+                _take_over(session, previous, issued.credential_id, citizen_id, now)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
         log.info("light enrolment refused: another issuance for this subject is in progress")
         raise EnrolmentInProgress() from None
     except IntegrityError:

@@ -2,7 +2,7 @@
 
 Invariants:
 - A light enrolment for a subject whose active credential is held by another openid is a
-  *takeover*. In the issuing transaction (under the subject's lock) :func:`admit_light_issue`
+  *takeover*. In the issuing transaction :func:`admit_light_issue`
   refuses it while the subject is blocked, or when the subject already had
   ``limit`` takeovers in the trailing day; otherwise :func:`record_takeover` writes the
   :class:`CredentialTakeover` row next to the credential that ends with reason
@@ -81,7 +81,7 @@ def admit_light_issue(
 ) -> Credential | None:
     """Raise if a light credential may not be issued now; return the credential it takes over.
 
-    Call it in the issuing transaction, under the subject's lock, right before issuing.
+    Call it in the issuing transaction, right before issuing.
     """
     record = session.get(RegistryRecord, subject_id)
     if record is not None and record.light_enrolment_blocked_at is not None:
