@@ -183,9 +183,11 @@ def test_several_accounts_enrolling_one_person_at_once_get_201_or_409_never_500(
     with _ParkAtCredentialInsert(db.engine, accounts) as park:
         outcomes = _outcomes(_run_all([park.released_after(job) for job in jobs]))
 
-    assert set(outcomes) <= {(201, "issued"), (409, "enrolment_in_progress")}, outcomes
-    # The first to reach the INSERT holds the subject's lock while parked, so whoever arrives
-    # meanwhile is answered 409 (which releases it); later arrivals supersede it in turn.
+    allowed = {(201, "issued"), (409, "enrolment_in_progress"), (429, "reissue_limited")}
+    assert set(outcomes) <= allowed, outcomes
+    # The first to reach the INSERT holds the person's row lock (or, on SQLite, wins the unique
+    # index) while parked, so whoever arrives meanwhile is answered 409, which releases it;
+    # later arrivals take it over in turn, within the daily limit of re-issues to other accounts.
     assert outcomes[(201, "issued")] >= 1 and outcomes[(409, "enrolment_in_progress")] >= 1
     with db.transaction() as session:
         active = session.scalars(select(Credential).where(Credential.status == "active")).all()
