@@ -73,7 +73,7 @@ def environment(url: str, instance: str, port: int) -> dict[str, str]:
         "WANGZHENG_DATABASE_URL": url,
         "WANGZHENG_REDIS_URL": REDIS,
         "WANGZHENG_LOG_LEVEL": "WARNING",
-        "WANGZHENG_MERCHANT_RATE_LIMIT_PER_MIN": str(10**9),
+        "WANGZHENG_MERCHANT_RATE_LIMIT_PER_MIN": "1000000",  # the highest allowed
         "WANGZHENG_BIND": f"127.0.0.1:{port}",
         "WANGZHENG_WORKERS": WORKERS,
         "WANGZHENG_THREADS": THREADS,
