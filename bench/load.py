@@ -45,8 +45,12 @@ sys.path.insert(0, str(ROOT))
 DATABASE_URL = os.environ.get("LOAD_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test_h10")
 REDIS_URL = os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/10")
 CACHE = ROOT / ".cache"
-FRAMES = {"left": ("obama2.jpg", "obama3.jpg"), "right": ("obama3.jpg", "obama2.jpg")}
-OBAMA_NAME = "欧巴马"
+# Real frames of one head turn (bot.demo.photos.TURN_FRAMES), as bench/enrol_bench.py uses them;
+# each enrolment is for its own holder, since liveness refuses a turned frame already sent for a
+# subject (reused_frame).
+FRAMES = {"left": ("turn_342.jpg", "turn_360.jpg"), "right": ("turn_051.jpg", "turn_018.jpg")}
+HOLDER = "林晓雯"
+ENROL_HOLDERS = 40
 # The emulator is served by the same gunicorn threads a login waits in: logins that all arrive at
 # once would hold every thread while their jscode2session calls queue behind them (a test-bench
 # artefact: production WeChat is elsewhere). Clients start their login this far apart.
@@ -133,13 +137,14 @@ def seed(env: dict[str, str], citizens: int, merchants: int) -> dict[str, Any]:
             keys.append(create_merchant(session, settings, name=f"Load merchant {index}",
                                         category="hotel", scopes=["result"]).api_key)  # fmt: skip
     photos = fetch_sample_photos(CACHE / "testdata")
-    obama_id = make_id_number("110101", dt.date(1961, 8, 4), 101)
-    row = {"id_number": obama_id, "name": OBAMA_NAME, "photo": "obama.jpg",
-           "expires_on": "2036-01-01"}  # fmt: skip
-    report = import_records(app.extensions["wangzheng.db"], settings, [(2, row)], photos,
+    holders = [make_id_number("110101", dt.date(1990, 1, 1) + dt.timedelta(days=n), 100 + n)
+               for n in range(ENROL_HOLDERS)]  # fmt: skip
+    rows = [(2 + n, {"id_number": number, "name": HOLDER, "photo": "turn_264.jpg",
+                     "expires_on": "2036-01-01"}) for n, number in enumerate(holders)]  # fmt: skip
+    report = import_records(app.extensions["wangzheng.db"], settings, rows, photos,
                             engine_embedder(settings))  # fmt: skip
-    assert report.created == 1, report
-    return {"names": names, "keys": keys, "photos": str(photos), "obama_id": obama_id}
+    assert report.created == ENROL_HOLDERS, report
+    return {"names": names, "keys": keys, "photos": str(photos), "holders": holders}
 
 
 class Recorder:
@@ -249,7 +254,7 @@ def citizen(base: str, index: int, name: str, keys: list[str], start: Any, secon
     out.put(recorder.dump())
 
 
-def enroller(base: str, name: str, photos: str, obama_id: str, start: Any, seconds: float,
+def enroller(base: str, name: str, photos: str, holders: list[str], start: Any, seconds: float,
              every: float, out: Any) -> None:  # fmt: skip
     """A few light enrolments with real frames, one every ``every`` seconds."""
     import requests
@@ -259,13 +264,14 @@ def enroller(base: str, name: str, photos: str, obama_id: str, start: Any, secon
     deadline = time.perf_counter() + seconds
     tokens = log_in(http, recorder, base, name, "load-device-enrol")
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"} if tokens else {}
-    while tokens and time.perf_counter() < deadline:
+    pending = list(holders)
+    while tokens and pending and time.perf_counter() < deadline:
         challenge = call(http, recorder, "challenge", "POST",
                          f"{base}/api/v1/liveness/challenges", 201, headers=bearer)  # fmt: skip
         if challenge:
             frames = [("frames", (frame, (Path(photos) / frame).read_bytes(), "image/jpeg"))
                       for frame in FRAMES[challenge["steps"][0]]]  # fmt: skip
-            data = {"name": OBAMA_NAME, "id_number": obama_id,
+            data = {"name": HOLDER, "id_number": pending.pop(0),
                     "challenge_id": challenge["challenge_id"]}  # fmt: skip
             call(http, recorder, "enrol", "POST", f"{base}/api/v1/enrollments/light", 201,
                  data=data, files=frames, headers=bearer, timeout=60)  # fmt: skip
@@ -331,7 +337,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]  # fmt: skip
         if args.enrol_every:
             procs.append(ctx.Process(target=enroller, args=(
-                base, seeded["names"][-1], seeded["photos"], seeded["obama_id"], start,
+                base, seeded["names"][-1], seeded["photos"], seeded["holders"], start,
                 args.seconds, args.enrol_every, queue)))  # fmt: skip
         for proc in procs:
             proc.start()
