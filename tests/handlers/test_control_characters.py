@@ -13,10 +13,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 
 from bot.extensions import settings
 from bot.wechat.config import DEV_APP_ID
 from bot.wechat.emulator import WebhookSender, event_xml
+from handlers.edge import InvalidCharacters, check_form_fields
 from storage.models.card_event import CardEvent
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, split, verify
 from tests.wechat_support import sender  # noqa: F401 - fixture
@@ -90,3 +92,10 @@ def test_escaped_backslash_is_not_a_control_character(client: Any) -> None:
 def test_query_string_with_nul_is_400(client: Any) -> None:
     response = client.get("/api/v1/me/verifications", query_string={"limit": "1\x00"})
     assert _code(response) == (400, "invalid_characters")
+
+
+def test_a_form_field_without_a_value_is_not_a_server_error() -> None:
+    """Schemathesis sent a multipart field with no value; the check must not raise TypeError."""
+    check_form_fields(MultiDict([("name", None), ("id_number", "110101")]))
+    with pytest.raises(InvalidCharacters):
+        check_form_fields(MultiDict([("name", None), ("note", "a\x00b")]))
