@@ -164,12 +164,18 @@ class Settings(BaseSettings):
     wechat_app_secret: str = ""
     wechat_token: str = ""
     wechat_encoding_aes_key: str = ""
+    # The official account (公众号), when it is not the mini-program's own app id.
+    wechat_oa_app_id: str = ""
+    wechat_oa_app_secret: str = ""
+    # How event-driven messages go out: mini-program subscribe or official-account template.
+    wechat_notify_channel: Literal["subscribe", "template"] = "subscribe"
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_replay_window_s: Annotated[int, Field(ge=10, le=3600)] = 300
     wechat_card_enabled: Flag = False
     wechat_card_id: str = ""
     wechat_mp_pass_page: str = "pages/pass/index"  # noqa: S105 - a page path, not a secret
     wechat_mp_dispute_page: str = "pages/dispute/index"
+    wechat_mp_lost_page: str = "pages/lost/index"
     wechat_max_body_bytes: Bytes = 64 * 1024
     wechat_http_timeout_s: Annotated[int, Field(ge=1, le=120)] = 5
     wechat_tpl_credential_issued: str = ""
@@ -216,6 +222,10 @@ class Settings(BaseSettings):
         if self.face_min_brightness >= self.face_max_brightness:
             raise ValueError(
                 f"{PREFIX}FACE_MIN_BRIGHTNESS must be below {PREFIX}FACE_MAX_BRIGHTNESS"
+            )
+        if bool(self.wechat_oa_app_id) != bool(self.wechat_oa_app_secret):
+            raise ValueError(
+                f"{PREFIX}WECHAT_OA_APP_ID and {PREFIX}WECHAT_OA_APP_SECRET go together"
             )
         return self
 

@@ -8,12 +8,13 @@ the outbox, which runs after the response.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, request
 
-from bot.extensions import database, store
+from bot.extensions import clock, database, store
 from bot.wechat.app import wechat_config
 from bot.wechat.errors import BodyTooLarge
 from bot.wechat.events import handle_message
@@ -78,7 +79,8 @@ def receive() -> Response:
     body = _read_body(config.max_body_bytes)
     message = open_message(store(), config, query, body)
     with database().transaction() as session:
-        reply = handle_message(session, config, message)
+        now = dt.datetime.fromtimestamp(clock()(), dt.UTC)
+        reply = handle_message(session, config, message, now=now)
     if reply is None:
         return _text("success")
     rendered = reply.render()

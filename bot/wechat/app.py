@@ -7,6 +7,8 @@ emulated *and* the environment is development, never in production.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Flask, current_app
 
 from bot.config import Settings
@@ -15,6 +17,7 @@ from bot.wechat.config import EMULATOR_MOUNT, WeChatConfig, resolve
 
 _CONFIG = "wangzheng.wechat.config"
 _API = "wangzheng.wechat.api"
+_OA_API = "wangzheng.wechat.oa_api"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -26,7 +29,12 @@ def init_app(app: Flask, settings: Settings) -> None:
 
         from bot.wechat.emulator.server import Emulator
 
-        emulator = Emulator(config.app_id, config.app_secret, known_card_ids=(config.card_id,))
+        emulator = Emulator(
+            config.app_id,
+            config.app_secret,
+            known_card_ids=(config.card_id,),
+            other_apps={config.oa_app_id: config.oa_app_secret},
+        )
         app.extensions["wangzheng.wechat.emulator"] = emulator
         app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
             app.wsgi_app, {EMULATOR_MOUNT: emulator}
@@ -47,5 +55,23 @@ def wechat_api(app: Flask | None = None) -> WeChatApi:
     if api is None:
         api = target.extensions.setdefault(
             _API, WeChatApi(wechat_config(target), store(target), settings(target).data_keyring)
+        )
+    return api  # type: ignore[no-any-return]
+
+
+def wechat_oa_api(app: Flask | None = None) -> WeChatApi:
+    """The official account's API client: :func:`wechat_api` itself when one app id serves
+    both, else a client with the official account's own app id, secret and access token."""
+    from bot.extensions import settings, store
+
+    target = app or current_app
+    config = wechat_config(target)
+    if config.single_account:
+        return wechat_api(target)
+    api = target.extensions.get(_OA_API)
+    if api is None:
+        oa_config = replace(config, app_id=config.oa_app_id, app_secret=config.oa_app_secret)
+        api = target.extensions.setdefault(
+            _OA_API, WeChatApi(oa_config, store(target), settings(target).data_keyring)
         )
     return api  # type: ignore[no-any-return]

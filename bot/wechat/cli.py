@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from bot.wechat import outbox
-from bot.wechat.app import wechat_api, wechat_config
+from bot.wechat.app import wechat_api, wechat_config, wechat_oa_api
 from bot.wechat.cards import create_card_class, member_card_class
+from bot.wechat.errors import WeChatError
+from bot.wechat.official import MENU_FILE, apply_menu, menu_body, menu_version
 
-wechat_cli = AppGroup("wechat", help="WeChat: card pack and notifications.")
+wechat_cli = AppGroup("wechat", help="WeChat: card pack, notifications and the menu.")
 
 
 @wechat_cli.command("create-card-class")
@@ -51,3 +55,27 @@ def flush_outbox_command(limit: int) -> None:
     click.echo(
         f"sent={result.sent} retried={result.retried} dropped={result.dropped} dead={result.dead}"
     )
+
+
+menu_cli = AppGroup("menu", help="The official account's custom menu.")
+wechat_cli.add_command(menu_cli)
+
+
+@menu_cli.command("apply")
+@click.option(
+    "--file",
+    "menu_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=MENU_FILE,
+    show_default=True,
+    help="The versioned menu file.",
+)
+def apply_menu_command(menu_file: Path) -> None:
+    """Set the official account's menu (menu/create) and check it by reading it back."""
+    body = menu_body(wechat_config(), menu_file)
+    try:
+        apply_menu(wechat_oa_api(), body)
+    except WeChatError as exc:
+        raise click.ClickException(f"{exc.message} (errcode {exc.details.get('errcode')})") from exc
+    names = ", ".join(button["name"] for button in body["button"])
+    click.echo(f"menu version {menu_version(menu_file)} applied: {names}")

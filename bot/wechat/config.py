@@ -40,8 +40,10 @@ DEV_CARD_ID = "pdev-emulator-member-card"
 class WeChatConfig:
     """Everything the WeChat layer needs, resolved once per app."""
 
-    app_id: str
+    app_id: str  # the mini-program's
     app_secret: str
+    oa_app_id: str  # the official account's (equal to ``app_id`` when one app serves both)
+    oa_app_secret: str
     token: str
     encoding_aes_key: str
     api_base: str
@@ -52,9 +54,17 @@ class WeChatConfig:
     card_id: str
     pass_page: str
     dispute_page: str
+    lost_page: str
+    notify_channel: str
     outbox_dispatch: str
     emulated: bool
     templates: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def single_account(self) -> bool:
+        """True when one app id is both the official account and the mini-program: then a
+        follower's openid is the citizen's openid."""
+        return self.oa_app_id == self.app_id
 
 
 def _emulator_base(bind: str) -> str:
@@ -82,9 +92,13 @@ def resolve(settings: Settings) -> WeChatConfig:
     dispatch = settings.wechat_outbox_dispatch or ("sync" if settings.is_testing else "thread")
     if dispatch not in DISPATCH_MODES:
         raise ConfigError(f"WANGZHENG_WECHAT_OUTBOX_DISPATCH must be one of {DISPATCH_MODES}")
+    app_id = settings.wechat_app_id or (DEV_APP_ID if emulated else "")
+    app_secret = settings.wechat_app_secret or (DEV_APP_SECRET if emulated else "")
     return WeChatConfig(
-        app_id=settings.wechat_app_id or (DEV_APP_ID if emulated else ""),
-        app_secret=settings.wechat_app_secret or (DEV_APP_SECRET if emulated else ""),
+        app_id=app_id,
+        app_secret=app_secret,
+        oa_app_id=settings.wechat_oa_app_id or app_id,
+        oa_app_secret=settings.wechat_oa_app_secret or app_secret,
         token=settings.wechat_token or (DEV_TOKEN if emulated else ""),
         encoding_aes_key=settings.wechat_encoding_aes_key
         or (DEV_ENCODING_AES_KEY if emulated else ""),
@@ -96,6 +110,8 @@ def resolve(settings: Settings) -> WeChatConfig:
         card_id=settings.wechat_card_id or (DEV_CARD_ID if emulated else ""),
         pass_page=settings.wechat_mp_pass_page,
         dispute_page=settings.wechat_mp_dispute_page,
+        lost_page=settings.wechat_mp_lost_page,
+        notify_channel=settings.wechat_notify_channel,
         outbox_dispatch=dispatch,
         emulated=emulated,
         templates=templates,

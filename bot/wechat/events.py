@@ -7,10 +7,14 @@ Invariants:
   redeliveries do not duplicate rows.
 - Replies are built from fixed texts; user content is never echoed back.
 - Unknown messages and events get ``None``, which the handler turns into ``success``.
+- Commands and menu clicks answer from the data of the citizen the follower is linked to
+  (:mod:`bot.wechat.followers`); an unlinked follower is told so and their UnionID is fetched
+  through the outbox.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import dataclass
@@ -19,12 +23,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.wechat.commands import (
+    Command,
+    mini_program_link,
+    parse_command,
+    parse_menu_key,
+    reply_to_command,
+)
 from bot.wechat.config import WeChatConfig
+from bot.wechat.followers import record_follow
+from bot.wechat.official import request_unionid
 from storage.models.card_event import CardEvent
 from storage.models.credential import Credential
 
 CARD_EVENTS = ("user_get_card", "user_del_card", "user_view_card", "update_member_card")
-HELP_COMMANDS = ("网证", "網證", "help", "帮助", "幫助", "?", "？")
 _CARD_DETAIL_FIELDS = (
     "IsGiveByFriend",
     "FriendUserName",
@@ -62,19 +74,11 @@ def _cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def _mini_program_link(config: WeChatConfig, label: str) -> str:
-    """A link that opens the mini-program pass page from a chat message."""
-    return (
-        f'<a data-miniprogram-appid="{config.app_id}" '
-        f'data-miniprogram-path="{config.pass_page}" href="https://weixin.qq.com">{label}</a>'
-    )
-
-
 def welcome_text(config: WeChatConfig) -> str:
     """The reply to a new follower."""
     return (
         "欢迎使用网证。网证是您身份证的电子凭证，保存在微信小程序中。\n"
-        f"{_mini_program_link(config, '打开网证')}\n"
+        f"{mini_program_link(config, '打开网证')}\n"
         "发送“帮助”查看更多。"
     )
 
@@ -86,7 +90,7 @@ def help_text(config: WeChatConfig) -> str:
         "1. 打开小程序，按提示核验身份证并完成人脸比对，即可领取网证。\n"
         "2. 需要出示时，在小程序中打开网证，商户扫码即可核验，二维码一分钟内有效。\n"
         "3. 更换手机登录后，旧手机上的网证会自动失效。\n"
-        f"{_mini_program_link(config, '打开网证')}"
+        f"{mini_program_link(config, '打开网证')}"
     )
 
 
@@ -126,18 +130,30 @@ def record_card_event(session: Session, message: dict[str, str]) -> CardEvent | 
 
 
 def handle_message(
-    session: Session, config: WeChatConfig, message: dict[str, str]
+    session: Session, config: WeChatConfig, message: dict[str, str], *, now: dt.datetime
 ) -> TextReply | None:
     """The reply to one authenticated callback message (None means ``success``)."""
     msg_type = message.get("MsgType", "")
-    user, account = message.get("FromUserName", ""), message.get("ToUserName", "")
+    user, account = message.get("FromUserName", "")[:64], message.get("ToUserName", "")
+    command: Command | None = None
     if msg_type == "event":
         event = message.get("Event", "")
-        if event == "subscribe":
+        if event in ("subscribe", "unsubscribe"):
+            follower = record_follow(
+                session, config.oa_app_id, user, subscribed=event == "subscribe", now=now
+            )
+            if event == "unsubscribe":
+                return None
+            request_unionid(session, config, follower.openid)
             return TextReply(user, account, welcome_text(config))
         if event in CARD_EVENTS:
             record_card_event(session, message)
+        if event.upper() == "CLICK":
+            command = parse_menu_key(message.get("EventKey", ""))
+    elif msg_type == "text":
+        command = parse_command(message.get("Content", ""))
+    if command is None:
         return None
-    if msg_type == "text" and message.get("Content", "").strip().lower() in HELP_COMMANDS:
+    if command == Command.HELP:
         return TextReply(user, account, help_text(config))
-    return None
+    return TextReply(user, account, reply_to_command(session, config, user, command))

@@ -91,7 +91,7 @@ def _check_fresh(store: EphemeralStore, config: WeChatConfig, query: CallbackQue
     window = config.replay_window_s
     if abs(clock() - sent_at) > window:
         raise ReplayedMessage("The timestamp is outside the allowed window.")
-    key = f"wechat:nonce:{config.app_id}:{query.timestamp}:{query.nonce[:64]}"
+    key = f"wechat:nonce:{config.oa_app_id}:{query.timestamp}:{query.nonce[:64]}"
     if not store.add(key, "1", ttl=2 * window + 60):
         raise ReplayedMessage("This message was already received.")
 
@@ -123,7 +123,7 @@ def open_message(
         )
         _check_fresh(store, config, query)
         try:
-            plain = PrpCrypto(_aes_key(config)).decrypt(encrypted, config.app_id)
+            plain = PrpCrypto(_aes_key(config)).decrypt(encrypted, config.oa_app_id)
         except Exception as exc:  # any failure to decrypt is a bad message (re-raised)
             raise MalformedXml("The message could not be decrypted.") from exc
         return parse_xml(plain)
@@ -138,7 +138,7 @@ def verify_echo(config: WeChatConfig, query: CallbackQuery) -> str:
             (config.token, query.timestamp, query.nonce, query.echostr), query.msg_signature
         )
         try:
-            return str(PrpCrypto(_aes_key(config)).decrypt(query.echostr, config.app_id))
+            return str(PrpCrypto(_aes_key(config)).decrypt(query.echostr, config.oa_app_id))
         except Exception as exc:
             raise MalformedXml("The echostr could not be decrypted.") from exc
     verify_signature((config.token, query.timestamp, query.nonce), query.signature)
@@ -147,5 +147,5 @@ def verify_echo(config: WeChatConfig, query: CallbackQuery) -> str:
 
 def seal_reply(config: WeChatConfig, reply_xml: str, query: CallbackQuery) -> str:
     """Encrypt a passive reply for safe mode (WeChat's envelope with a fresh signature)."""
-    crypto: Any = WeChatCrypto(config.token, config.encoding_aes_key, config.app_id)
+    crypto: Any = WeChatCrypto(config.token, config.encoding_aes_key, config.oa_app_id)
     return str(crypto.encrypt_message(reply_xml, query.nonce, str(int(clock()))))

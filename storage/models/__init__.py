@@ -8,6 +8,7 @@ from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.credential_takeover import CredentialTakeover
 from storage.models.ephemeral import EphemeralEntry
+from storage.models.follower import Follower
 from storage.models.merchant import Merchant
 from storage.models.outbox import OutboxMessage
 from storage.models.reference_embedding import ReferenceEmbedding
@@ -24,6 +25,7 @@ __all__ = [
     "Credential",
     "CredentialTakeover",
     "EphemeralEntry",
+    "Follower",
     "Merchant",
     "OutboxMessage",
     "ReferenceEmbedding",

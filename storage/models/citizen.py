@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import LargeBinary, String
+from sqlalchemy import Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UtcDateTime, utcnow
@@ -14,9 +14,12 @@ class Citizen(Base):
     """The mini-program user; ``session_key`` is WeChat's, sealed under the data key."""
 
     __tablename__ = "citizens"
+    __table_args__ = (Index("uq_citizens_unionid", "unionid", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     openid: Mapped[str] = mapped_column(String(64), unique=True)
+    # The Open Platform UnionID, from jscode2session when WeChat gives one: the key that links
+    # this citizen to their official-account follower row (unique index; NULLs never collide).
     unionid: Mapped[str | None] = mapped_column(String(64), default=None)
     session_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     current_device_id: Mapped[str | None] = mapped_column(String(128), default=None)

@@ -3,8 +3,12 @@
 Invariants:
 - Same URLs, query parameters, JSON shapes and errcodes as WeChat for the calls we make; every
   call that needs one checks ``access_token`` (41001 missing, 40001 invalid, 42001 expired).
-- Access tokens are stateless (an HMAC over their issue time under the app secret), so several
-  gunicorn workers, each with its own emulator instance, accept each other's tokens.
+- Access tokens are stateless (an HMAC over their issue time and app id under that app's
+  secret), so several gunicorn workers, each with its own emulator instance, accept each other's
+  tokens, and a token names the app it was issued to.
+- It serves one mini-program app and, optionally, more apps (an official account) bound to the
+  same Open Platform account: a person has one openid per app and one UnionID across them
+  (:meth:`Emulator.openid_for`, :meth:`Emulator.unionid_for`).
 - Every call is recorded in :attr:`Emulator.calls`; :meth:`Emulator.fail` and
   :meth:`Emulator.delay` script errcodes and slow answers for the next calls to a path.
 - ``dev:<name>`` login codes always map to the same openid for ``<name>``; it is never mounted
@@ -20,13 +24,14 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from bot.wechat.emulator.face import FaceAuthority
+from bot.wechat.emulator.official import OFFICIAL_ROUTES, OfficialAccounts
 
 TOKEN_TTL_S = 7200
 OK = {"errcode": 0, "errmsg": "ok"}
@@ -76,9 +81,18 @@ class Card:
 class Emulator:
     """The WSGI app. Thread-safe."""
 
-    def __init__(self, app_id: str, app_secret: str, known_card_ids: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        known_card_ids: Iterable[str] = (),
+        *,
+        other_apps: Mapping[str, str] | None = None,
+    ) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
+        # Every app id this Open Platform account owns, with its secret.
+        self.apps: dict[str, str] = {**(other_apps or {}), app_id: app_secret}
         self.calls: list[Call] = []
         self.card_classes: dict[str, dict[str, Any]] = {cid: {} for cid in known_card_ids if cid}
         self.cards: dict[str, Card] = {}
@@ -89,6 +103,7 @@ class Emulator:
         self._revoked_before = 0
         self._lock = threading.Lock()
         self.face = FaceAuthority()  # 人脸核身: its own authority record and sessions
+        self.official = OfficialAccounts()  # followers, menus and template messages
 
     # -- scripting (tests) ----------------------------------------------------------------
     def fail(self, path: str, errcode: int, times: int = 1) -> None:
@@ -127,25 +142,47 @@ class Emulator:
         with self._lock:
             return [call for call in self.calls if call.path == path]
 
-    def openid_for(self, name: str) -> str:
-        """The stable openid of development user ``name``."""
-        digest = hmac.new(self.app_secret.encode(), b"openid:" + name.encode(), hashlib.sha256)
+    def openid_for(self, name: str, app_id: str | None = None) -> str:
+        """The stable openid of development user ``name`` in ``app_id`` (the mini-program's by
+        default): different in every app."""
+        secret = self.apps[app_id or self.app_id]
+        digest = hmac.new(secret.encode(), b"openid:" + name.encode(), hashlib.sha256)
         return "o" + base64.urlsafe_b64encode(digest.digest()[:20]).decode().rstrip("=")
 
-    # -- tokens ---------------------------------------------------------------------------
-    def _mac(self, issued: str) -> str:
-        return hmac.new(self.app_secret.encode(), issued.encode(), hashlib.sha256).hexdigest()[:40]
+    def unionid_for(self, name: str) -> str:
+        """The UnionID of ``name``: the same in every app of this Open Platform account."""
+        digest = hmac.new(self.app_secret.encode(), b"unionid:" + name.encode(), hashlib.sha256)
+        return "u" + base64.urlsafe_b64encode(digest.digest()[:20]).decode().rstrip("=")
 
-    def _new_token(self) -> str:
+    def follow(self, name: str, app_id: str) -> str:
+        """``name`` follows the official account ``app_id``; returns their openid there."""
+        openid = self.openid_for(name, app_id)
+        self.official.follow(app_id, openid, name)
+        return openid
+
+    # -- tokens ---------------------------------------------------------------------------
+    def _mac(self, issued: str, app_id: str) -> str:
+        secret = self.apps[app_id].encode()
+        return hmac.new(secret, f"{issued}.{app_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+    def _new_token(self, app_id: str) -> str:
         issued = str(time.time_ns())
-        return f"EMU{issued}.{self._mac(issued)}"
+        return f"EMU{issued}.{app_id}.{self._mac(issued, app_id)}"
+
+    def token_app(self, token: str | None) -> str:
+        """The app id an access token was issued to ("" when it is not a valid token)."""
+        issued, _, rest = (token or "").removeprefix("EMU").partition(".")
+        app_id, _, mac = rest.partition(".")
+        if not issued.isdigit() or app_id not in self.apps:
+            return ""
+        return app_id if hmac.compare_digest(mac, self._mac(issued, app_id)) else ""
 
     def _token_error(self, token: str | None) -> int:
         if not token:
             return 41001
-        issued, _, mac = token.removeprefix("EMU").partition(".")
-        if not issued.isdigit() or not hmac.compare_digest(mac, self._mac(issued)):
+        if not self.token_app(token):
             return 40001
+        issued = token.removeprefix("EMU").partition(".")[0]
         expired = int(issued) < self._revoked_before or (
             time.time_ns() - int(issued) > TOKEN_TTL_S * 10**9
         )
@@ -193,18 +230,24 @@ class Emulator:
         return answer
 
     # -- endpoints ------------------------------------------------------------------------
+    def _app_error(self, params: dict[str, str]) -> int:
+        """40013 for an unknown appid, 40125 for a wrong secret, else 0."""
+        app_id = params.get("appid", "")
+        if app_id not in self.apps:
+            return 40013
+        return 0 if hmac.compare_digest(params.get("secret", ""), self.apps[app_id]) else 40125
+
     def _token(self, params: dict[str, str], _: dict[str, Any]) -> dict[str, Any]:
-        if params.get("grant_type") != "client_credential" or params.get("appid") != self.app_id:
+        if params.get("grant_type") != "client_credential":
             return error(40013)
-        if not hmac.compare_digest(params.get("secret", ""), self.app_secret):
-            return error(40125)
-        return {"access_token": self._new_token(), "expires_in": TOKEN_TTL_S}
+        if self._app_error(params):
+            return error(self._app_error(params))
+        token = self._new_token(params["appid"])
+        return {"access_token": token, "expires_in": TOKEN_TTL_S}
 
     def _jscode2session(self, params: dict[str, str], _: dict[str, Any]) -> dict[str, Any]:
-        if params.get("appid") != self.app_id:
-            return error(40013)
-        if not hmac.compare_digest(params.get("secret", ""), self.app_secret):
-            return error(40125)
+        if self._app_error(params):
+            return error(self._app_error(params))
         code = params.get("js_code", "")
         with self._lock:
             name = self._single_use_codes.pop(code, None)
@@ -215,9 +258,9 @@ class Emulator:
             name = code[4:]
         if name is None:
             return error(40163 if reused else 40029)
-        openid = self.openid_for(name)
+        openid = self.openid_for(name, params["appid"])
         key = base64.b64encode(secrets.token_bytes(16)).decode()
-        return {"openid": openid, "session_key": key, "unionid": "u" + openid[1:]}
+        return {"openid": openid, "session_key": key, "unionid": self.unionid_for(name)}
 
     def _getticket(self, params: dict[str, str], _: dict[str, Any]) -> dict[str, Any]:
         if params.get("type") not in ("wx_card", "jsapi"):
@@ -299,4 +342,5 @@ _ROUTES: dict[str, tuple[Any, bool]] = {
         lambda emulator, _, body: emulator.face.query_verify_info(body),
         True,
     ),
+    **OFFICIAL_ROUTES,
 }
