@@ -83,8 +83,8 @@ def main() -> None:
     from bot.devices.sessions import open_session
 
     with database.transaction() as session:
-        tokens = open_session(session, openid="o-bench", unionid=None, session_key="a2V5",
-                              device_id="bench-device", data_key=settings.data_key)  # fmt: skip
+        tokens = open_session(session, openid="o-bench", unionid=None,
+                              device_id="bench-device")  # fmt: skip
     headers = {"Authorization": f"Bearer {tokens.access_token}"}
     latencies: list[float] = []
     for holder in holders:

@@ -127,8 +127,8 @@ def seed(env: dict[str, str], citizens: int, merchants: int) -> dict[str, Any]:
         subject = add_record(app, id_number=number, name=f"负载{index}")
         openid, device = emulator.openid_for(name), f"load-device-{index}"
         with app.extensions["wangzheng.db"].transaction() as session:
-            open_session(session, openid=openid, unionid=None, session_key="a2V5",
-                         device_id=device, data_key=settings.data_keyring)  # fmt: skip
+            open_session(session, openid=openid, unionid=None,
+                         device_id=device)  # fmt: skip
             issue_credential(session, subject_id=subject, level="light", openid=openid,
                              device_id=device)  # fmt: skip
     keys = []

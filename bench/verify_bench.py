@@ -98,8 +98,7 @@ def seed(env: dict[str, str]) -> tuple[Any, str]:
     subject = add_record(app, id_number=make_id_number("110101", dt.date(1990, 1, 1), 1))
     with app.extensions["wangzheng.db"].transaction() as session:
         open_session(
-            session, openid="o-bench", unionid=None, session_key="k", device_id="d-bench",
-            data_key=settings.data_key,
+            session, openid="o-bench", unionid=None, device_id="d-bench",
         )  # fmt: skip
         issue_credential(
             session, subject_id=subject, level="light", openid="o-bench", device_id="d-bench"

@@ -54,7 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     register_error_handlers(app)
     init_wechat(app, settings)
     if settings.enrol_liveness == "wechat":
-        from bot.extensions import set_face_verifier
+        from bot.identity.delegated import set_face_verifier
         from bot.wechat.app import wechat_api
         from bot.wechat.face import WeChatFaceVerifier
 

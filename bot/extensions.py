@@ -1,27 +1,25 @@
-"""Per-app singletons (database, short-lived store, readiness checks) and their accessors.
+"""Per-app singletons (database, event bus, short-lived store, readiness checks) and accessors.
 
-Invariants: each app owns exactly one :class:`~storage.db.Database` and one store; services get
+Invariants: each app owns exactly one :class:`~storage.db.Database`, one
+:class:`~bot.events.EventBus` attached to that database's sessions, and one store; services get
 them as arguments, handlers fetch them here. Nothing here reads ``flask.request``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, current_app
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.events import EventBus
 from storage.bounded import DatabaseTimeouts
-from storage.db import Database
+from storage.db import APP_EXTENSION, Database
 from storage.ephemeral import EphemeralStore, make_store
 
-if TYPE_CHECKING:
-    from bot.identity.delegated import DelegatedFaceVerifier
-
 ReadinessCheck = Callable[[], dict[str, Any]]
-_FACE_VERIFIER = "wangzheng.delegated_face_verifier"
 
 
 def init_extensions(app: Flask, settings: Settings) -> None:
@@ -32,10 +30,13 @@ def init_extensions(app: Flask, settings: Settings) -> None:
         pool_timeout_s=settings.database_pool_timeout_s,
     )
     database = Database(settings.database_url, timeouts)
+    bus = EventBus()
+    bus.attach(database.session_factory)
     app_clock = Clock()
     app.extensions["wangzheng.settings"] = settings
     app.extensions["wangzheng.clock"] = app_clock
-    app.extensions["wangzheng.db"] = database
+    app.extensions[APP_EXTENSION] = database
+    app.extensions["wangzheng.events"] = bus
     app.extensions["wangzheng.store"] = make_store(
         settings.redis_url,
         database,
@@ -55,9 +56,14 @@ def clock(app: Flask | None = None) -> Clock:
     return (app or current_app).extensions["wangzheng.clock"]  # type: ignore[no-any-return]
 
 
+def event_bus(app: Flask | None = None) -> EventBus:
+    """The app's domain-event bus (adapters subscribe to it when the app is built)."""
+    return (app or current_app).extensions["wangzheng.events"]  # type: ignore[no-any-return]
+
+
 def database(app: Flask | None = None) -> Database:
     """The app's database."""
-    return (app or current_app).extensions["wangzheng.db"]  # type: ignore[no-any-return]
+    return (app or current_app).extensions[APP_EXTENSION]  # type: ignore[no-any-return]
 
 
 def store(app: Flask | None = None) -> EphemeralStore:
@@ -73,13 +79,3 @@ def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
 def readiness_checks(app: Flask | None = None) -> dict[str, ReadinessCheck]:
     """Every registered readiness check."""
     return dict((app or current_app).extensions["wangzheng.readiness"])
-
-
-def set_face_verifier(app: Flask, verifier: DelegatedFaceVerifier) -> None:
-    """Install the delegated face verifier (``WANGZHENG_ENROL_LIVENESS=wechat``)."""
-    app.extensions[_FACE_VERIFIER] = verifier
-
-
-def face_verifier(app: Flask | None = None) -> DelegatedFaceVerifier:
-    """The delegated face verifier; only wired when the deployment enrols in that mode."""
-    return (app or current_app).extensions[_FACE_VERIFIER]  # type: ignore[no-any-return]

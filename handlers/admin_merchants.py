@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.extensions import database, settings, store
 from bot.merchants.accounts import (
     create_merchant,
-    forget_key,
     get_merchant,
     list_merchants,
     rotate_key,
@@ -132,8 +131,7 @@ def show(public_id: str) -> dict[str, Any]:
 def rotate(public_id: str) -> dict[str, Any]:
     """The merchant and its new key."""
     with database().transaction() as session:
-        issued = rotate_key(session, settings(), public_id)
-    forget_key(store(), issued.old_key_hash)
+        issued = rotate_key(session, settings(), store(), public_id)
     return {"merchant": asdict(issued.merchant), "api_key": issued.api_key}
 
 
@@ -143,8 +141,7 @@ def rotate(public_id: str) -> dict[str, Any]:
 def disable(public_id: str) -> dict[str, Any]:
     """The disabled merchant."""
     with database().transaction() as session:
-        view, key_hash = set_enabled(session, public_id, False)
-    forget_key(store(), key_hash)
+        view = set_enabled(session, store(), public_id, False)
     return {"merchant": asdict(view)}
 
 
@@ -154,6 +151,5 @@ def disable(public_id: str) -> dict[str, Any]:
 def enable(public_id: str) -> dict[str, Any]:
     """The enabled merchant."""
     with database().transaction() as session:
-        view, key_hash = set_enabled(session, public_id, True)
-    forget_key(store(), key_hash)
+        view = set_enabled(session, store(), public_id, True)
     return {"merchant": asdict(view)}

@@ -2,27 +2,22 @@
 
 Invariants: only the bound device of an active credential gets it; the card code is the
 credential's opaque random handle, never the ID number; when the card pack is switched off the
-answer is 404 ``card_pack_disabled`` and the mini-program pass page is the only pass.
+answer is 404 ``card_pack_disabled`` and the mini-program pass page is the only pass. The rules
+live in :mod:`bot.wechat.cards`; this module parses and renders.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from apiflask import APIBlueprint
 
-from bot.credentials.errors import DeviceNotBound, NoActiveCredential
-from bot.credentials.service import active_credential
-from bot.crypto import same
 from bot.extensions import database
-from bot.wechat.app import wechat_api, wechat_config
-from bot.wechat.cards import card_ext_for
-from bot.wechat.errors import CardPackDisabled, WeChatError
+from bot.wechat.app import wechat_api
+from bot.wechat.cards import CardExt, current_card
 from handlers.auth import citizen_auth, current_citizen
 from handlers.schemas import PRESENTATION_ERRORS, WECHAT_ERRORS, Out
 
-log = logging.getLogger(__name__)
 card_pack = APIBlueprint("card_pack", __name__, tag="Card pack", url_prefix="/api/v1")
 
 
@@ -33,23 +28,9 @@ class CardOut(Out):
     card_ext: str
 
 
-def card_payload(openid: str, code: str | None) -> dict[str, str]:
-    """``{card_id, card_ext}`` for ``wx.addCard``; raises when the card pack is off or down."""
-    if not code or not wechat_config().card_enabled:
-        raise CardPackDisabled()
-    ext = card_ext_for(wechat_api(), openid=openid, code=code)
-    return {"card_id": ext.card_id, "card_ext": ext.card_ext}
-
-
-def card_payload_or_none(openid: str, code: str | None) -> dict[str, str] | None:
-    """:func:`card_payload`, or None when it cannot be had now (the pass works without it)."""
-    if not code:
-        return None
-    try:
-        return card_payload(openid, code)
-    except WeChatError as exc:
-        log.warning("card ext unavailable after issuance: %s", exc.code)
-        return None
+def render_card(card: CardExt | None) -> dict[str, str] | None:
+    """``{card_id, card_ext}`` for ``wx.addCard``, or None."""
+    return None if card is None else {"card_id": card.card_id, "card_ext": card.card_ext}
 
 
 @card_pack.post("/credentials/current/card")
@@ -63,14 +44,8 @@ def card_payload_or_none(openid: str, code: str | None) -> dict[str, str] | None
         **WECHAT_ERRORS,
     },
 )
-def current_card() -> tuple[dict[str, Any], int]:
+def current_card_ext() -> tuple[dict[str, Any], int]:
     """Sign a fresh ``cardExt`` for the active credential's card code."""
     principal = current_citizen()
-    with database().transaction() as session:
-        credential = active_credential(session, principal.openid)
-        if credential is None:
-            raise NoActiveCredential()
-        if not same(credential.device_id, principal.device_id):
-            raise DeviceNotBound()
-        code = credential.card_code
-    return card_payload(principal.openid, code), 201
+    card = current_card(database(), wechat_api(), principal.openid, principal.device_id)
+    return {"card_id": card.card_id, "card_ext": card.card_ext}, 201

@@ -12,9 +12,9 @@ from apiflask import APIBlueprint
 from flask import Response, jsonify
 
 from bot.credentials.keys import ensure_signing_key, public_jwks
-from bot.credentials.service import credential_view
 from bot.credentials.tokens import mint_presentation
 from bot.extensions import database, settings, store
+from bot.identity.credential_view import credential_view
 from handlers.auth import citizen_auth, current_citizen
 from handlers.schemas import (
     CITIZEN_ERRORS,

@@ -12,15 +12,16 @@ from apiflask import APIBlueprint
 from apiflask.fields import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.extensions import database, settings, store
+from bot.extensions import clock, database, settings, store
 from bot.face.errors import ImageTooLarge
 from bot.face.service import get_engine
 from bot.identity.delegated import require_mode
 from bot.identity.enrolment import LightEnrolment, enroll_light
 from bot.vocab import CredentialStatus
-from bot.wechat.app import wechat_config
+from bot.wechat.app import wechat_api, wechat_config
+from bot.wechat.cards import card_for_or_none
 from handlers.auth import citizen_auth, current_citizen
-from handlers.card_pack import CardOut, card_payload_or_none
+from handlers.card_pack import CardOut, render_card
 from handlers.schemas import (
     BODY_ERRORS,
     CITIZEN_ERRORS,
@@ -124,6 +125,7 @@ def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int
             frames=frames,
         ),
         card_pack=wechat_config().card_enabled,
+        clock=clock(),
     )
     issued = result.credential
     return {
@@ -136,5 +138,5 @@ def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int
         "pack_id": result.match.pack_id,
         # For wx.addCard; null when the card pack is off or WeChat is unreachable right now
         # (POST /api/v1/credentials/current/card fetches it later).
-        "card": card_payload_or_none(principal.openid, issued.card_code),
+        "card": render_card(card_for_or_none(wechat_api(), principal.openid, issued.card_code)),
     }, 201

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from apiflask import APIBlueprint
 from pydantic import Field
 
-from bot.extensions import settings, store
+from bot.extensions import clock, settings, store
 from bot.face.challenges import CHALLENGE_TTL_S, Requester, new_challenge
 from bot.identity.delegated import require_mode
 from handlers.auth import citizen_auth, current_citizen
@@ -49,6 +49,7 @@ def issue_challenge() -> tuple[dict[str, Any], int]:
         store(),
         steps=settings().face_liveness_steps,
         requester=Requester(principal.citizen_id, principal.device_id),
+        clock=clock(),
     )
     return {
         "challenge_id": challenge.id,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.devices.errors import TokenReplayed
 from bot.devices.sessions import SessionTokens, refresh_session
-from bot.extensions import database, settings
+from bot.extensions import database
 from bot.wechat.app import wechat_api
 from bot.wechat.miniprogram import login
 from handlers.schemas import BODY_ERRORS, WECHAT_ERRORS, Out
@@ -94,7 +94,6 @@ def mp_login(json_data: LoginIn) -> dict[str, Any]:
         wechat_api(),
         code=json_data.code,
         device_id=json_data.device.device_id,
-        data_key=settings().data_keyring,
         device_model=json_data.device.model,
     )
     return _render(tokens)

@@ -14,17 +14,19 @@ from typing import Any, Literal
 from apiflask import APIBlueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.extensions import database, face_verifier, settings, store
+from bot.extensions import database, settings, store
 from bot.identity.delegated import (
     DelegatedClaim,
     confirm_delegated_enrolment,
+    face_verifier,
     require_mode,
     start_delegated_enrolment,
 )
 from bot.vocab import CredentialStatus
-from bot.wechat.app import wechat_config
+from bot.wechat.app import wechat_api, wechat_config
+from bot.wechat.cards import card_for_or_none
 from handlers.auth import citizen_auth, current_citizen
-from handlers.card_pack import CardOut, card_payload_or_none
+from handlers.card_pack import CardOut, render_card
 from handlers.schemas import (
     BODY_ERRORS,
     CITIZEN_ERRORS,
@@ -175,5 +177,5 @@ def confirm(json_data: WeChatFaceConfirm) -> tuple[dict[str, Any], int]:
         "liveness": "wechat",
         "issued_at": issued.issued_at.isoformat(),
         "expires_at": issued.expires_at.isoformat(),
-        "card": card_payload_or_none(principal.openid, issued.card_code),
+        "card": render_card(card_for_or_none(wechat_api(), principal.openid, issued.card_code)),
     }, 201

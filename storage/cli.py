@@ -15,12 +15,17 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from bot.extensions import database
 from storage import migrate
+from storage.db import APP_EXTENSION, Database
 
 db_cli = AppGroup("db", help="Database migrations (Alembic).")
 _HOOKS = "wangzheng.after_upgrade"
 UpgradeHook = Callable[[Session], None]
+
+
+def database() -> Database:
+    """The current app's database."""
+    return current_app.extensions[APP_EXTENSION]  # type: ignore[no-any-return]
 
 
 def after_upgrade(app: Flask, hook: UpgradeHook) -> None:

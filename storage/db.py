@@ -25,6 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.bounded import Breaker, DatabaseTimeouts, connector
 
+# Where the app keeps its Database (``bot.extensions`` sets it; ``storage.cli`` reads it, so
+# storage never imports bot).
+APP_EXTENSION = "wangzheng.db"
+
 
 def normalise_url(url: str) -> str:
     """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from bot import create_app
-from bot.extensions import database, settings
+from bot.extensions import database
 from bot.extensions import store as app_store
 from storage.db import Database, normalise_url
 from storage.ephemeral import EphemeralStore
@@ -216,9 +216,7 @@ def login(app: Any, db: Database) -> Any:
                 session,
                 openid=openid,
                 unionid=None,
-                session_key="dGVzdC1zZXNzaW9uLWtleQ==",
                 device_id=device_id,
-                data_key=settings(app).data_key,
             )
 
     return _login

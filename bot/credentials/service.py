@@ -6,6 +6,10 @@ Invariants:
   ``credentials`` make a concurrent second active credential fail instead of coexisting.
 - ``expires_at`` = min(issue time + validity, end of the ID card's expiry day, UTC).
 - Revocation never deletes: status becomes ``revoked`` with a reason and ``ended_at``.
+- Every credential that becomes active records :class:`~bot.events.CredentialIssued`, every one
+  that ends records :class:`~bot.events.CredentialEnded` (with its reason and card code), in the
+  same transaction; this module does not know who listens (card pack, messages, later terminals
+  and payments subscribe in ``bot/events``' bus).
 """
 
 from __future__ import annotations
@@ -17,12 +21,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.config import Settings
 from bot.credentials.errors import IdCardExpired, LevelInvalid, NoActiveCredential
-from bot.identity.masking import mask_name
-from bot.identity.registry import record_name
+from bot.events import CredentialEnded, CredentialIssued, record
 from bot.vocab import CredentialReason, CredentialStatus, Level
-from bot.wechat.cards import make_card_unavailable
 from storage.models.base import utcnow
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
@@ -46,22 +47,17 @@ class IssuedCredential:
     card_code: str | None = None
 
 
-@dataclass(frozen=True)
-class CredentialView:
-    """What the citizen sees of their credential (no ID number)."""
-
-    level: Level
-    status: CredentialStatus
-    reason: CredentialReason | None
-    issued_at: dt.datetime
-    expires_at: dt.datetime
-    valid: bool
-    masked_name: str
-
-
 def new_credential_id() -> str:
     """An opaque random id (128 bits)."""
     return "cr_" + secrets.token_urlsafe(16)
+
+
+def new_card_code() -> str:
+    """A fresh opaque card-pack code (128 random bits, 32 hex characters).
+
+    Never derived from an ID number or any personal data; the card pack shows it in its QR.
+    """
+    return secrets.token_hex(16)
 
 
 def _card_end(expires_on: dt.date) -> dt.datetime:
@@ -91,10 +87,10 @@ def issue_credential(
         raise LevelInvalid()
     level = Level(level)
     now = now or utcnow()
-    record = session.get(RegistryRecord, subject_id)
-    if record is None:
+    registry_row = session.get(RegistryRecord, subject_id)
+    if registry_row is None:
         raise NoActiveCredential("The registry subject does not exist.")
-    card_end = _card_end(record.expires_on)
+    card_end = _card_end(registry_row.expires_on)
     if card_end <= now:
         raise IdCardExpired()
     # The subject's credential held by another account ends with its own reason: a takeover
@@ -125,6 +121,7 @@ def issue_credential(
     )
     session.add(credential)
     session.flush()
+    record(session, CredentialIssued(credential.id, subject_id, openid, level, card_code))
     return IssuedCredential(
         credential.id,
         subject_id,
@@ -148,11 +145,11 @@ def _end_active(
 ) -> tuple[str, ...]:
     """End every active credential matching ``condition``; returns their ids.
 
-    Their card-pack codes are queued for ``card/code/unavailable`` in the same transaction, so
-    the card disappears from the citizen's card pack exactly when the credential ends.
+    Each records :class:`CredentialEnded` in the same transaction (the card pack's subscriber
+    makes its card code unavailable after commit, exactly when the credential ends).
     """
     rows = session.execute(
-        select(Credential.id, Credential.card_code).where(
+        select(Credential.id, Credential.openid, Credential.card_code).where(
             Credential.status == CredentialStatus.ACTIVE, condition
         )
     ).all()
@@ -165,7 +162,7 @@ def _end_active(
         .values(status=status, reason=reason[:64], ended_at=now or utcnow())
     )
     for row in rows:
-        make_card_unavailable(session, code=row.card_code or "", reason=reason)
+        record(session, CredentialEnded(row.id, row.openid, status, reason, row.card_code))
     return ids
 
 
@@ -203,30 +200,3 @@ def active_credential(session: Session, openid: str) -> Credential | None:
             Credential.openid == openid, Credential.status == CredentialStatus.ACTIVE
         )
     ).one_or_none()
-
-
-def credential_view(session: Session, settings: Settings, openid: str) -> CredentialView:
-    """The citizen's active credential, else their latest one; raises when they never had one."""
-    credential = (
-        active_credential(session, openid)
-        or session.scalars(
-            select(Credential)
-            .where(Credential.openid == openid)
-            .order_by(Credential.issued_at.desc())
-            .limit(1)
-        ).one_or_none()
-    )
-    if credential is None:
-        raise NoActiveCredential()
-    record = session.get(RegistryRecord, credential.subject_id)
-    masked = mask_name(record_name(settings, record)) if record is not None else ""
-    valid = credential.status == CredentialStatus.ACTIVE and credential.expires_at > utcnow()
-    return CredentialView(
-        Level(credential.level),
-        CredentialStatus(credential.status),
-        CredentialReason(credential.reason) if credential.reason else None,
-        credential.issued_at,
-        credential.expires_at,
-        valid,
-        masked,
-    )

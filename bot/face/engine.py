@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bot.face import quality
+from bot.face.antispoof import OnnxAntiSpoof
 from bot.face.detectors import Detector, ScrfdDetector, YuNetDetector
 from bot.face.errors import (
     FaceBlurred,
@@ -102,8 +103,6 @@ class FaceEngine:
         self.recogniser = self._recogniser(manifest, options)
         self.antispoof: AntiSpoof | None = None
         if manifest.antispoof is not None:
-            from bot.face.antispoof import OnnxAntiSpoof
-
             self.antispoof = OnnxAntiSpoof(manifest, options)
 
     @staticmethod

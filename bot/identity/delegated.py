@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from flask import Flask, current_app
+
 from bot.config import Settings
 from bot.credentials.service import IssuedCredential
 from bot.crypto import same, seal_text, token_digest, unseal_text
@@ -109,6 +111,9 @@ class DelegatedOutcome:
         return self.reason in ("identity_mismatch", "face_mismatch")
 
 
+_FACE_VERIFIER = "wangzheng.delegated_face_verifier"
+
+
 class DelegatedFaceVerifier(Protocol):
     """A platform that verifies a live face against the authority source (WeChat 人脸核身).
 
@@ -124,6 +129,17 @@ class DelegatedFaceVerifier(Protocol):
     def outcome(self, *, openid: str, verify_id: str, state: str) -> DelegatedOutcome:
         """The result of the session the user completed (or not) on their phone."""
         ...
+
+
+def set_face_verifier(app: Flask, verifier: DelegatedFaceVerifier) -> None:
+    """Install the app's delegated face verifier (``WANGZHENG_ENROL_LIVENESS=wechat``; the app
+    factory passes the WeChat one, so this package never imports the adapter)."""
+    app.extensions[_FACE_VERIFIER] = verifier
+
+
+def face_verifier(app: Flask | None = None) -> DelegatedFaceVerifier:
+    """The delegated face verifier; only wired when the deployment enrols in that mode."""
+    return (app or current_app).extensions[_FACE_VERIFIER]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

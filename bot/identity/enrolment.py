@@ -3,9 +3,10 @@
 Invariants:
 - Order of checks: attempt limits, ID number shape, registry lookup, name, liveness (which
   consumes the challenge), face match. Only a full success writes a credential, in one
-  transaction with the superseding of any earlier one, the "credential issued" notification
-  in the outbox and, when the person's credential was held by another account, the takeover
-  (:mod:`bot.identity.takeover`: a blocked person or one re-issued too often is refused there).
+  transaction with the superseding of any earlier one, their domain events (the WeChat adapter
+  turns them into the "credential issued" message and card updates) and, when the person's
+  credential was held by another account, the takeover (:mod:`bot.identity.takeover`: a
+  blocked person or one re-issued too often is refused there).
   (A missing reference embedding for the active pack is computed and cached on the way; that
   is derived data, not part of the attempt.)
 - Every failed attempt counts against the openid, and name or face failures also against the
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -26,8 +29,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.credentials.service import IssuedCredential, issue_credential
+from bot.credentials.service import IssuedCredential, issue_credential, new_card_code
 from bot.errors import WangzhengError
+from bot.events import CredentialTakenOver, record
 from bot.face.errors import FaceError
 from bot.face.service import (
     FaceEngine,
@@ -49,8 +53,6 @@ from bot.identity.registry import (
 )
 from bot.identity.takeover import admit_light_issue, record_takeover
 from bot.vocab import Level
-from bot.wechat.cards import new_card_code
-from bot.wechat.notify import enqueue_notification, notify_credential_taken_over
 from storage.db import Database
 from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
@@ -109,17 +111,21 @@ def enroll_light(
     attempt: LightEnrolment,
     *,
     card_pack: bool = False,
+    clock: Callable[[], float] = time.time,
 ) -> EnrolmentResult:
     """Run a light enrolment and issue the credential, or raise the reason it failed.
 
-    With ``card_pack`` the credential gets an opaque card-pack code (``new_card_code``).
+    With ``card_pack`` the credential gets an opaque card-pack code (``new_card_code``);
+    ``clock`` (the app's) judges the liveness challenge's timing.
     """
     id_number = parse_id_number(attempt.id_number).value
     budget = AttemptBudget.reserve(
         store, settings, attempt.openid, id_lookup_hash(settings.hash_key, id_number)
     )
     try:
-        return _enrol(database, store, settings, engine, attempt, id_number, budget, card_pack)
+        return _enrol(
+            database, store, settings, engine, attempt, id_number, budget, card_pack, clock
+        )
     finally:
         budget.settle()
 
@@ -133,6 +139,7 @@ def _enrol(
     id_number: str,
     budget: AttemptBudget,
     card_pack: bool,
+    clock: Callable[[], float],
 ) -> EnrolmentResult:
     """The attempt itself, once its slots are reserved; charges ``budget`` when it fails."""
     with database.transaction() as session:
@@ -159,6 +166,7 @@ def _enrol(
             requester=Requester(attempt.citizen_id, attempt.device_id),
             policy=liveness_policy(settings),
             scope=f"subject:{subject_id}",
+            clock=clock,
         )
     except FaceError:
         budget.fail(per_id=False)
@@ -196,11 +204,13 @@ def issue_light_credential(
 ) -> IssuedCredential:
     """Issue the light credential once the live face is proven, whichever way (engine or WeChat).
 
-    One transaction: the superseding of earlier credentials, the new one, and the "credential
-    issued" notification in the outbox. Both enrolment modes end here, so a rule about issuing
-    is written once: when the person's credential is held by another account, the takeover
-    rules apply (:func:`admit_light_issue`: blocked after a dispute, or re-issued too often),
-    and the takeover is recorded and told to the holder in the same transaction.
+    One transaction: the superseding of earlier credentials, the new one, and their domain
+    events (:mod:`bot.events`; the adapters turn them into messages after commit). Both
+    enrolment modes end here, so a rule about issuing is written once: when the person's
+    credential is held by another account, the takeover rules apply
+    (:func:`admit_light_issue`: blocked after a dispute, or re-issued too often),
+    and the takeover is recorded with its :class:`~bot.events.CredentialTakenOver` event in the
+    same transaction (the holder is told by the adapter that subscribes).
 
     Concurrent issuances for one person never both succeed. On PostgreSQL the transaction first
     locks the person's registry row (``FOR UPDATE NOWAIT``): a second issuance is answered 409
@@ -230,7 +240,6 @@ def issue_light_credential(
                 now=now,
                 card_code=new_card_code() if card_pack else None,
             )
-            enqueue_notification(session, citizen_id, "credential_issued")
             if previous is not None:
                 _take_over(session, previous, issued.credential_id, citizen_id, now)
     except OperationalError as exc:
@@ -247,15 +256,18 @@ def issue_light_credential(
 def _take_over(
     session: Session, previous: Credential, credential_id: str, citizen_id: int, now: dt.datetime
 ) -> None:
-    """Record the takeover and queue the holder's message (with the new phone's model)."""
+    """Record the takeover and its event (the holder is told, with the new phone's model)."""
     citizen = session.get(Citizen, citizen_id)
     device_model = citizen.current_device_model if citizen else None
     takeover = record_takeover(session, previous, credential_id, device_model, now)
-    notify_credential_taken_over(
+    record(
         session,
-        takeover.previous_openid,
-        takeover_id=takeover.takeover_id,
-        device_model=takeover.device_model,
-        occurred_at=takeover.occurred_at,
+        CredentialTakenOver(
+            takeover.takeover_id,
+            takeover.previous_openid,
+            credential_id,
+            takeover.device_model,
+            takeover.occurred_at,
+        ),
     )
     log.info("light enrolment took over another account's credential")

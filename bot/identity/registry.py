@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.crypto import keyed_hash, same, unseal, unseal_text
+from bot.face.errors import FaceMultiple
+from bot.face.images import decode_image
+from bot.face.service import get_engine, limits_from_settings
 from storage.models.reference_embedding import ReferenceEmbedding
 from storage.models.registry_record import RegistryRecord
 
@@ -50,10 +53,6 @@ def engine_embedder(settings: Settings) -> Embedder:
     A registry photo must show one person: besides the engine's reference gates, a second face
     at least half as wide as the largest one is refused with ``face_multiple``.
     """
-    from bot.face.errors import FaceMultiple
-    from bot.face.images import decode_image
-    from bot.face.service import get_engine, limits_from_settings
-
     engine = get_engine(settings)
     limits = limits_from_settings(settings)
 

@@ -10,9 +10,11 @@ Invariants:
   merchants with the same error as unknown keys (no oracle).
 - Scopes are validated against the category: ``full_identity`` only for hotel, bank, government.
 - :func:`authenticate_merchant_cached` keeps a successful lookup in the short-lived store for
-  ``AUTH_CACHE_SECONDS`` (keyed by the digest, never the key). Rotating or disabling a key
-  deletes that entry after commit (:func:`forget_key`), so the change applies at once; a
-  request racing the commit can re-cache the old state for at most ``AUTH_CACHE_SECONDS``.
+  ``AUTH_CACHE_SECONDS`` (keyed by the digest, never the key). Rotating, disabling or
+  enabling a key deletes that entry once the change commits (registered by :func:`rotate_key`
+  and :func:`set_enabled` themselves with :func:`bot.events.after_commit`, so no caller can
+  forget it), and the change applies at once; a request racing the commit can re-cache the old
+  state for at most ``AUTH_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.crypto import same
+from bot.events import after_commit
 from bot.merchants.errors import CategoryInvalid, MerchantKeyInvalid, MerchantNotFound, ScopeInvalid
 from bot.vocab import REGISTRATION_CATEGORIES, MerchantCategory, Scope
 from storage.db import Database
@@ -68,11 +71,10 @@ class MerchantView:
 
 @dataclass(frozen=True)
 class IssuedKey:
-    """A merchant and its new API key (shown once); ``old_key_hash`` to forget after commit."""
+    """A merchant and its new API key (shown once)."""
 
     merchant: MerchantView
     api_key: str
-    old_key_hash: str = ""
 
 
 def key_digest(settings: Settings, api_key: str) -> str:
@@ -143,7 +145,9 @@ def _get(session: Session, public_id: str) -> Merchant:
     return row
 
 
-def rotate_key(session: Session, settings: Settings, public_id: str) -> IssuedKey:
+def rotate_key(
+    session: Session, settings: Settings, store: EphemeralStore, public_id: str
+) -> IssuedKey:
     """Replace the merchant's key; the old key stops working at commit."""
     row = _get(session, public_id)
     old = row.key_hash
@@ -154,20 +158,25 @@ def rotate_key(session: Session, settings: Settings, public_id: str) -> IssuedKe
         utcnow(),
     )
     session.flush()
-    return IssuedKey(_view(row), api_key, old)
+    after_commit(session, lambda: forget_key(store, old))
+    return IssuedKey(_view(row), api_key)
 
 
-def set_enabled(session: Session, public_id: str, enabled: bool) -> tuple[MerchantView, str]:
-    """Disable (or re-enable) a merchant; returns its view and key hash (to forget after commit)."""
+def set_enabled(
+    session: Session, store: EphemeralStore, public_id: str, enabled: bool
+) -> MerchantView:
+    """Disable (or re-enable) a merchant; its cached authentication goes at commit."""
     row = _get(session, public_id)
     row.enabled = enabled
     row.disabled_at = None if enabled else utcnow()
     session.flush()
-    return _view(row), row.key_hash
+    key_hash = row.key_hash
+    after_commit(session, lambda: forget_key(store, key_hash))
+    return _view(row)
 
 
 def forget_key(store: EphemeralStore, key_hash: str) -> None:
-    """Drop the cached authentication of ``key_hash`` (call after the change commits)."""
+    """Drop the cached authentication of ``key_hash`` (run after the change commits)."""
     if key_hash:
         store.delete(AUTH_CACHE_PREFIX + key_hash)
 

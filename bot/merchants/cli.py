@@ -10,7 +10,6 @@ from bot.errors import WangzhengError
 from bot.extensions import database, settings, store
 from bot.merchants.accounts import (
     create_merchant,
-    forget_key,
     list_merchants,
     rotate_key,
     set_enabled,
@@ -59,10 +58,9 @@ def rotate_command(public_id: str) -> None:
     """Replace PUBLIC_ID's key and print the new one; the old key stops at once."""
     try:
         with database().transaction() as session:
-            issued = rotate_key(session, settings(), public_id)
+            issued = rotate_key(session, settings(), store(), public_id)
     except WangzhengError as exc:
         raise _fail(exc) from exc
-    forget_key(store(), issued.old_key_hash)
     click.echo(f"api_key {issued.api_key}")
 
 
@@ -72,10 +70,9 @@ def disable_command(public_id: str) -> None:
     """Disable PUBLIC_ID; its key gets 401 from now on."""
     try:
         with database().transaction() as session:
-            _view, key_hash = set_enabled(session, public_id, False)
+            set_enabled(session, store(), public_id, False)
     except WangzhengError as exc:
         raise _fail(exc) from exc
-    forget_key(store(), key_hash)
     click.echo(f"merchant {public_id} disabled")
 
 

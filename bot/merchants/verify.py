@@ -10,8 +10,9 @@ Invariants:
   detected at that insert and wins over any other reason, as if it had been checked first.
 - An invalid result carries only ``result`` and ``reason``: no level, no pseudonym, no claims.
 - ``full_identity`` needs the merchant's grant, a registration category and an upgraded credential.
-- Every call writes one audit row in the same transaction (never the token). The caller commits;
-  if the commit fails, the token is not burned and nothing was disclosed.
+- Every call writes one audit row in the same transaction (never the token); a valid one also
+  records :class:`~bot.events.MerchantVerified` (the citizen's message, if they opted in). The
+  caller commits; if the commit fails, the token is not burned and nothing was disclosed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bot.config import Settings
 from bot.credentials.errors import PresentationRejected
 from bot.credentials.tokens import decode_presentation, resolve_handle
 from bot.crypto import keyed_hash, same
+from bot.events import MerchantVerified, record
 from bot.identity.masking import mask_name
 from bot.identity.registry import record_id_number, record_name
 from bot.merchants.accounts import MerchantPrincipal
@@ -45,7 +47,6 @@ from bot.vocab import (
     VerifyReason,
     VerifyResult,
 )
-from bot.wechat.notify import enqueue_notification
 from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
 from storage.models.citizen import Citizen
@@ -162,7 +163,8 @@ class _Judgement:
 
     outcome: VerificationResult
     credential_id: str | None = None
-    notify_citizen_id: int | None = None
+    citizen_id: int | None = None
+    citizen_opted_in: bool = False
 
 
 def _judge(
@@ -207,7 +209,7 @@ def _judge(
         subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.subject_key or record.id_hash),
         claims=_claims(settings, record, scope, now),
     )
-    return _Judgement(outcome, credential.id, citizen_id if notify else None)
+    return _Judgement(outcome, credential.id, citizen_id, bool(notify))
 
 
 def verify_presentation(
@@ -248,9 +250,12 @@ def verify_presentation(
     entry = _entry(merchant, scope, ip_hash, judged.outcome, judged.credential_id)
     if not record_audit(session, settings.audit_key, entry, mark=jti_digest(claims)):
         return invalid(VerifyReason.REPLAYED, handle[0] if handle else None)
-    if judged.notify_citizen_id is not None:
-        # "Verified by a merchant", sent after commit; only for citizens who opted in.
-        enqueue_notification(
-            session, judged.notify_citizen_id, "verified_by_merchant", {"thing1": merchant.name}
+    if judged.citizen_id is not None and judged.credential_id is not None:  # valid only
+        # The WeChat adapter tells the citizen after commit, if they opted in.
+        record(
+            session,
+            MerchantVerified(
+                judged.citizen_id, judged.credential_id, merchant.name, judged.citizen_opted_in
+            ),
         )
     return judged.outcome

@@ -30,7 +30,6 @@ from bot.identity.registry import (
 )
 from storage.db import Database
 from storage.models.base import Base
-from storage.models.citizen import Citizen
 from storage.models.registry_record import RegistryRecord
 from storage.models.signing_key import SigningKey
 
@@ -54,7 +53,6 @@ SEALED_COLUMNS = (
     SealedColumn(RegistryRecord, "name_sealed", NAME_SEAL_PURPOSE),
     SealedColumn(RegistryRecord, "photo_sealed", PHOTO_SEAL_PURPOSE),
     SealedColumn(SigningKey, "private_sealed", SIGNING_KEY_PURPOSE),
-    SealedColumn(Citizen, "session_key_sealed", "wechat.session_key"),
 )
 
 

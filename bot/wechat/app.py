@@ -1,8 +1,10 @@
-"""Per-app WeChat singletons: the resolved configuration and the API client.
+"""Per-app WeChat singletons: the resolved configuration, the API client and the outbox.
 
 Invariants: one :class:`WeChatApi` per app (created on first use, so nothing connects at import
-or in gunicorn's master); the development emulator is mounted only when the configuration is
-emulated *and* the environment is development, never in production.
+or in gunicorn's master); one :class:`OutboxDispatcher` per app, built here with everything it
+needs and attached to the app's database; the adapter subscribes to the app's domain events
+here (:mod:`bot.wechat.subscribers`). The development emulator is mounted only when the
+configuration is emulated *and* the environment is development, never in production.
 """
 
 from __future__ import annotations
@@ -10,25 +12,43 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flask import Flask, current_app
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from bot.config import Settings
+from bot.extensions import database, event_bus, settings, store
+from bot.wechat import subscribers
+from bot.wechat.cards import deliver_card_unavailable
 from bot.wechat.client import WeChatApi
 from bot.wechat.config import EMULATOR_MOUNT, WeChatConfig, resolve
+from bot.wechat.emulator.server import Emulator
+from bot.wechat.notify import deliver_subscribe_message
+from bot.wechat.outbox import OutboxDispatcher
 
 _CONFIG = "wangzheng.wechat.config"
 _API = "wangzheng.wechat.api"
 _OA_API = "wangzheng.wechat.oa_api"
+_OUTBOX = "wangzheng.wechat.outbox"
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Resolve the WeChat configuration, and mount the emulator in development."""
-    config = resolve(settings)
+def init_app(app: Flask, app_settings: Settings) -> None:
+    """Resolve the configuration, build the outbox, subscribe to domain events, and mount the
+    emulator in development. Call it after ``bot.extensions.init_extensions``.
+    """
+    config = resolve(app_settings)
     app.extensions[_CONFIG] = config
-    if config.emulated and settings.env == "development":
-        from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
-        from bot.wechat.emulator.server import Emulator
-
+    dispatcher = OutboxDispatcher(
+        database(app),
+        config,
+        lambda: wechat_api(app),
+        {
+            "card_unavailable": deliver_card_unavailable,
+            "subscribe_message": deliver_subscribe_message,
+        },
+    )
+    dispatcher.attach()
+    app.extensions[_OUTBOX] = dispatcher
+    subscribers.subscribe(event_bus(app))
+    if config.emulated and app_settings.env == "development":
         emulator = Emulator(
             config.app_id,
             config.app_secret,
@@ -46,10 +66,13 @@ def wechat_config(app: Flask | None = None) -> WeChatConfig:
     return (app or current_app).extensions[_CONFIG]  # type: ignore[no-any-return]
 
 
+def outbox_dispatcher(app: Flask | None = None) -> OutboxDispatcher:
+    """The app's outbox dispatcher (``flask wechat flush-outbox``, tests)."""
+    return (app or current_app).extensions[_OUTBOX]  # type: ignore[no-any-return]
+
+
 def wechat_api(app: Flask | None = None) -> WeChatApi:
     """The app's WeChat API client (created on first use)."""
-    from bot.extensions import settings, store
-
     target = app or current_app
     api = target.extensions.get(_API)
     if api is None:
@@ -62,8 +85,6 @@ def wechat_api(app: Flask | None = None) -> WeChatApi:
 def wechat_oa_api(app: Flask | None = None) -> WeChatApi:
     """The official account's API client: :func:`wechat_api` itself when one app id serves
     both, else a client with the official account's own app id, secret and access token."""
-    from bot.extensions import settings, store
-
     target = app or current_app
     config = wechat_config(target)
     if config.single_account:

@@ -1,12 +1,13 @@
 """The WeChat card pack (卡包): a MEMBER_CARD class, cardExt for ``wx.addCard``, revocation.
 
 Invariants:
-- A card code is an opaque random handle of 32 hex characters (:func:`new_card_code`); it is
-  never derived from an ID number or any personal data.
+- A card code is an opaque random handle of 32 hex characters
+  (:func:`bot.credentials.service.new_card_code`); it is never derived from personal data.
 - ``cardExt.signature`` = sha1 of the sorted [api_ticket, timestamp, card_id, code, openid,
   nonce_str], with the shared ``wx_card`` api_ticket.
 - Revocation marks one user's code unavailable (``card/code/unavailable``), after commit, via
   the outbox. ``card/delete`` is never used: it deletes the whole class for everybody.
+- Only the bound device of an active credential gets its cardExt (:func:`current_card`).
 - The whole feature is off unless ``WANGZHENG_WECHAT_CARD_ENABLED``; the mini-program pass page
   works without it.
 """
@@ -14,19 +15,25 @@ Invariants:
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask
 from sqlalchemy.orm import Session
 
+from bot.credentials.errors import DeviceNotBound, NoActiveCredential
+from bot.credentials.service import active_credential
+from bot.crypto import same
 from bot.wechat import outbox
 from bot.wechat.client import WeChatApi
 from bot.wechat.config import WeChatConfig
 from bot.wechat.errors import CardPackDisabled, WeChatError
 from bot.wechat.webhook import wechat_signature
+from storage.db import Database
+
+log = logging.getLogger(__name__)
 
 INVALID_SERIAL_CODE = 40056  # the code is unknown or already unavailable: nothing left to do
 
@@ -37,11 +44,6 @@ class CardExt:
 
     card_id: str
     card_ext: str  # a JSON string, as wx.addCard expects
-
-
-def new_card_code() -> str:
-    """A fresh opaque card code (128 random bits, 32 characters)."""
-    return secrets.token_hex(16)
 
 
 def member_card_class(
@@ -117,6 +119,40 @@ def card_ext_for(
     return CardExt(config.card_id, json.dumps(ext, separators=(",", ":")))
 
 
+def card_for(api: WeChatApi, openid: str, code: str | None) -> CardExt:
+    """The signed cardExt of credential card ``code``; raises when the card pack is off or down."""
+    if not code or not api.config.card_enabled:
+        raise CardPackDisabled()
+    return card_ext_for(api, openid=openid, code=code)
+
+
+def card_for_or_none(api: WeChatApi, openid: str, code: str | None) -> CardExt | None:
+    """:func:`card_for`, or None when it cannot be had now (the pass works without it)."""
+    if not code:
+        return None
+    try:
+        return card_for(api, openid, code)
+    except WeChatError as exc:
+        log.warning("card ext unavailable after issuance: %s", exc.code)
+        return None
+
+
+def current_card(database: Database, api: WeChatApi, openid: str, device_id: str) -> CardExt:
+    """The cardExt of ``openid``'s active credential, for its bound device only.
+
+    The credential is read in its own short transaction; WeChat (the api_ticket) is called
+    after it, so no transaction waits on WeChat.
+    """
+    with database.transaction() as session:
+        credential = active_credential(session, openid)
+        if credential is None:
+            raise NoActiveCredential()
+        if not same(credential.device_id, device_id):
+            raise DeviceNotBound()
+        code = credential.card_code
+    return card_for(api, openid, code)
+
+
 def activate_member_card(api: WeChatApi, *, code: str, membership_number: str) -> None:
     """Activate the user's card (``card/membercard/activate``); the number is opaque too."""
     api.call(
@@ -139,22 +175,17 @@ def make_card_unavailable(session: Session, *, code: str, reason: str = "revoked
     return True
 
 
-def _unavailable(app: Flask, payload: dict[str, Any]) -> str:
-    """Deliver one queued revocation."""
-    from bot.wechat.app import wechat_api, wechat_config
-
-    config = wechat_config(app)
+def deliver_card_unavailable(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
+    """Deliver one queued revocation (the outbox's ``card_unavailable`` kind)."""
+    config = dispatcher.config
     if not config.card_enabled or not config.card_id:
         raise outbox.Dropped("card pack disabled")
     code, card_id = str(payload["code"]), config.card_id
     try:
-        wechat_api(app).call(
+        dispatcher.api().call(
             lambda client: client.card.invalid_code(code, card_id), "card.unavailable"
         )
     except WeChatError as exc:
         if exc.details.get("errcode") != INVALID_SERIAL_CODE:
             raise
     return "sent"
-
-
-outbox.DELIVERERS["card_unavailable"] = _unavailable

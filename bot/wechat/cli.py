@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from bot.wechat import outbox
-from bot.wechat.app import wechat_api, wechat_config, wechat_oa_api
+from bot.wechat.app import outbox_dispatcher, wechat_api, wechat_config, wechat_oa_api
 from bot.wechat.cards import create_card_class, member_card_class
 from bot.wechat.errors import WeChatError
 from bot.wechat.official import MENU_FILE, apply_menu, menu_body, menu_version
@@ -51,7 +49,7 @@ def create_card_class_command(
 @click.option("--limit", default=500, show_default=True)
 def flush_outbox_command(limit: int) -> None:
     """Deliver every due outbox row now (run from cron as the safety net)."""
-    result = outbox.flush(current_app, limit=limit)
+    result = outbox_dispatcher().flush(limit=limit)
     click.echo(
         f"sent={result.sent} retried={result.retried} dropped={result.dropped} dead={result.dead}"
     )

@@ -3,41 +3,26 @@
 Invariants:
 - ``jscode2session`` is called before the database transaction opens (no transaction waits on
   WeChat), and directly: it needs no access token, unlike wechatpy's ``code_to_session``.
-- WeChat's ``session_key`` is stored only sealed (by :func:`bot.devices.sessions.open_session`)
-  and never returned or logged.
-- A login on a new device revokes the old device's sessions (``open_session``) and, in the same
-  transaction, its credential (:func:`bot.credentials.service.revoke_for_device_change`, which
-  also makes its card-pack code unavailable); a revoked credential queues the
-  ``credential_removed`` notification, which is sent after commit.
+- WeChat's ``session_key`` is neither stored nor returned nor logged: nothing needs it.
+- The device rules (a login on a new device revokes the old device's sessions and credential)
+  are the domain's, :func:`bot.devices.rules.sign_in`; this module only talks to WeChat. The
+  card and the ``credential_removed`` message follow from the domain events
+  (:mod:`bot.wechat.subscribers`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import logging
 from typing import Any
 
-from sqlalchemy.orm import Session
 from wechatpy.crypto import WeChatWxaCrypto
 
-from bot.credentials.service import revoke_for_device_change
-from bot.crypto import Keys
-from bot.devices.sessions import SessionTokens, open_session
+from bot.devices.rules import sign_in
+from bot.devices.sessions import SessionTokens
 from bot.wechat.client import WeChatApi
 from bot.wechat.errors import DecryptFailed
-from bot.wechat.notify import enqueue_notification
 from storage.db import Database
-
-log = logging.getLogger(__name__)
-
-
-def on_device_change(session: Session, citizen_id: int, previous_device_id: str) -> int:
-    """Revoke the credential bound to the previous device; notify the citizen if one was."""
-    revoked = revoke_for_device_change(session, citizen_id, previous_device_id)
-    if revoked:
-        enqueue_notification(session, citizen_id, "credential_removed", {})
-    return revoked
 
 
 def login(
@@ -46,25 +31,18 @@ def login(
     *,
     code: str,
     device_id: str,
-    data_key: Keys,
     device_model: str | None = None,
 ) -> SessionTokens:
-    """Exchange ``code`` with WeChat, then open a session on ``device_id`` in one transaction."""
+    """Exchange ``code`` with WeChat, then sign in on ``device_id`` in one transaction."""
     wechat = api.code_to_session(code)
     with database.transaction() as session:
-        tokens = open_session(
+        return sign_in(
             session,
             openid=wechat.openid,
             unionid=wechat.unionid,
-            session_key=wechat.session_key,
             device_id=device_id,
-            data_key=data_key,
             device_model=device_model,
         )
-        if tokens.previous_device_id:
-            revoked = on_device_change(session, tokens.citizen_id, tokens.previous_device_id)
-            log.info("login on a new device; %d credential(s) revoked", revoked)
-    return tokens
 
 
 def decrypt_user_data(

@@ -1,6 +1,7 @@
 """Subscribe messages (``message/subscribe/send``) to citizens, sent after commit via the outbox.
 
 Invariants:
+- Domain code never calls this module: :mod:`bot.wechat.subscribers` does, for domain events.
 - :func:`enqueue_notification` writes in the caller's transaction only; the message leaves after
   commit and is retried (see :mod:`bot.wechat.outbox`).
 - ``verified_by_merchant`` is queued only when the citizen opted in
@@ -17,11 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.wechat import outbox
+from bot.wechat.errors import WeChatError
 from storage.models.citizen import Citizen
 
 KINDS = ("credential_issued", "credential_removed", "verified_by_merchant", "credential_taken_over")
@@ -84,8 +85,8 @@ def notify_credential_taken_over(
     """Tell the previous holder their credential moved to another account: what, when, on
     which device model, and a link (the dispute page with ``takeover``) to undo it.
 
-    The one place the takeover message is composed; enrolment calls it in the issuing
-    transaction (it will become a subscriber of the takeover's domain event).
+    The one place the takeover message is composed; :mod:`bot.wechat.subscribers` calls it for
+    :class:`~bot.events.CredentialTakenOver`, in the issuing transaction.
     """
     citizen_id = session.scalars(
         select(Citizen.id).where(Citizen.openid == previous_openid)
@@ -102,12 +103,9 @@ def notify_credential_taken_over(
     )
 
 
-def _send(app: Flask, payload: dict[str, Any]) -> str:
-    """Deliver one queued subscribe message."""
-    from bot.wechat.app import wechat_api, wechat_config
-    from bot.wechat.errors import WeChatError
-
-    config = wechat_config(app)
+def deliver_subscribe_message(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
+    """Deliver one queued subscribe message (the outbox's ``subscribe_message`` kind)."""
+    config = dispatcher.config
     template = config.templates.get(str(payload.get("kind")), "")
     if not template:
         raise outbox.Dropped("no template configured")
@@ -117,7 +115,7 @@ def _send(app: Flask, payload: dict[str, Any]) -> str:
     if payload.get("query"):
         page += "?" + urlencode(dict(payload["query"]))
     try:
-        wechat_api(app).call(
+        dispatcher.api().call(
             lambda client: client.wxa.send_subscribe_message(
                 payload["touser"], template, data, page=page
             ),
@@ -128,6 +126,3 @@ def _send(app: Flask, payload: dict[str, Any]) -> str:
             raise outbox.Dropped(f"errcode {exc.details['errcode']}") from exc
         raise
     return "sent"
-
-
-outbox.DELIVERERS["subscribe_message"] = _send

@@ -6,9 +6,12 @@ dispatcher, rather than a task queue, because the embedded default has no broker
 Invariants:
 - :func:`enqueue` only adds a row in the caller's session; nothing leaves the process until
   that transaction commits (a rolled-back operation sends nothing, never half of something).
-- After commit, :func:`kick` runs :func:`flush` according to ``WANGZHENG_WECHAT_OUTBOX_DISPATCH``:
-  ``thread`` (default: one background thread per process, so responses never wait on WeChat),
-  ``sync`` (inline, for tests and scripts) or ``off`` (only ``flask wechat flush-outbox``).
+- Each app builds one :class:`OutboxDispatcher` explicitly (``bot.wechat.app.init_app``) with its
+  database, WeChat configuration, API client and the deliverer of each kind, and attaches it to
+  that database's sessions: after a commit that queued rows, it runs :meth:`~OutboxDispatcher.flush`
+  according to ``WANGZHENG_WECHAT_OUTBOX_DISPATCH``: ``thread`` (default: one background thread
+  per process, so responses never wait on WeChat), ``sync`` (inline, for tests and scripts) or
+  ``off`` (only ``flask wechat flush-outbox``). Nothing here reads ``current_app``.
 - Delivery is at-least-once: a row is claimed by a compare-and-set on ``attempts``, so
   concurrent flushers never send it twice at once; failures retry with exponential backoff
   (10 s doubling, capped at one hour) up to :data:`MAX_ATTEMPTS`, then the row is ``dead``.
@@ -27,11 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from bot.wechat.client import WeChatApi
+from bot.wechat.config import WeChatConfig
 from bot.wechat.errors import WeChatError
+from storage.db import Database
 from storage.models.base import utcnow
 from storage.models.outbox import OutboxMessage
 
@@ -39,14 +44,14 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 LEASE = dt.timedelta(seconds=60)
-_ARMED = "wangzheng.outbox.armed"
+_QUEUED = "wangzheng.outbox.queued"
+KINDS = ("card_unavailable", "subscribe_message")
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wechat-outbox")
 _timer_lock = threading.Lock()
 _timer: threading.Timer | None = None
 
-Deliver = Callable[[Flask, dict[str, Any]], str]
-# kind -> deliver(app, payload) returning "sent" or "dropped"; raising WeChatError retries.
-DELIVERERS: dict[str, Deliver] = {}
+# deliver(dispatcher, payload) returns "sent"; raising Dropped drops, WeChatError retries.
+Deliver = Callable[["OutboxDispatcher", dict[str, Any]], str]
 
 
 class Dropped(Exception):
@@ -70,122 +75,131 @@ def backoff(attempts: int) -> dt.timedelta:
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessage:
     """Queue a call in the caller's transaction; it is sent after that transaction commits."""
-    if kind not in DELIVERERS:
+    if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
     row = OutboxMessage(kind=kind, payload=json.dumps(payload, ensure_ascii=False))
     session.add(row)
     session.flush()
-    if has_app_context() and not session.info.get(_ARMED):
-        session.info[_ARMED] = True
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-        def after_commit(committed: Session) -> None:
-            committed.info.pop(_ARMED, None)
-            kick(app)
-
-        event.listen(session, "after_commit", after_commit, once=True)
+    session.info[_QUEUED] = True
     return row
 
 
-def kick(app: Flask) -> None:
-    """Deliver due rows now, in the way the configuration asks for."""
-    from bot.wechat.app import wechat_config
+class OutboxDispatcher:
+    """Delivers one app's outbox: its database, WeChat configuration, client and deliverers."""
 
-    mode = wechat_config(app).outbox_dispatch
-    if mode == "sync":
-        _flush_quietly(app)
-    elif mode == "thread":
-        _executor.submit(_flush_quietly, app)
+    def __init__(
+        self,
+        database: Database,
+        config: WeChatConfig,
+        api: Callable[[], WeChatApi],
+        deliverers: dict[str, Deliver],
+    ) -> None:
+        missing = set(KINDS) - set(deliverers)
+        if missing:
+            raise ValueError(f"no deliverer for outbox kinds {sorted(missing)}")
+        self.database = database
+        self.config = config
+        self.api = api
+        self.deliverers = dict(deliverers)
 
+    def attach(self) -> None:
+        """Kick delivery after every commit of this database's sessions that queued a row."""
+        factory = self.database.session_factory
+        event.listen(factory, "after_commit", self._after_commit)
+        event.listen(factory, "after_rollback", _forget_queued)
 
-def _flush_quietly(app: Flask) -> None:
-    """Background entry point: a failure is logged, never raised into the executor."""
-    try:
-        flush(app)
-    except Exception:  # logged; the row stays pending and is retried later
-        log.exception("outbox flush failed")
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(_QUEUED, False):
+            self.kick()
 
+    def kick(self) -> None:
+        """Deliver due rows now, in the way the configuration asks for."""
+        mode = self.config.outbox_dispatch
+        if mode == "sync":
+            self._flush_quietly()
+        elif mode == "thread":
+            _executor.submit(self._flush_quietly)
 
-def _schedule(app: Flask, delay_s: float) -> None:
-    """Arm one in-process timer for the next retry (thread mode only)."""
-    global _timer
-    with _timer_lock:
-        if _timer is not None and _timer.is_alive():
-            return
-        _timer = threading.Timer(delay_s, lambda: _executor.submit(_flush_quietly, app))
-        _timer.daemon = True
-        _timer.start()
+    def _flush_quietly(self) -> None:
+        """Background entry point: a failure is logged, never raised into the executor."""
+        try:
+            self.flush()
+        except Exception:  # logged; the row stays pending and is retried later
+            log.exception("outbox flush failed")
 
+    def _schedule(self, delay_s: float) -> None:
+        """Arm one in-process timer for the next retry (thread mode only)."""
+        global _timer
+        with _timer_lock:
+            if _timer is not None and _timer.is_alive():
+                return
+            _timer = threading.Timer(delay_s, lambda: _executor.submit(self._flush_quietly))
+            _timer.daemon = True
+            _timer.start()
 
-def _claim(app: Flask, row_id: int, seen_attempts: int) -> OutboxMessage | None:
-    """Take a row for this flusher, or None when another one got it first."""
-    from bot.extensions import database
-
-    now = utcnow()
-    with database(app).transaction() as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == row_id,
-                OutboxMessage.status == "pending",
-                OutboxMessage.attempts == seen_attempts,
+    def _claim(self, row_id: int, seen_attempts: int) -> OutboxMessage | None:
+        """Take a row for this flusher, or None when another one got it first."""
+        now = utcnow()
+        with self.database.transaction() as session:
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row_id,
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.attempts == seen_attempts,
+                )
+                .values(attempts=seen_attempts + 1, next_attempt_at=now + LEASE)
             )
-            .values(attempts=seen_attempts + 1, next_attempt_at=now + LEASE)
-        )
-        if not getattr(result, "rowcount", 0):
-            return None
-        return session.get(OutboxMessage, row_id)
+            if not getattr(result, "rowcount", 0):
+                return None
+            return session.get(OutboxMessage, row_id)
+
+    def _finish(self, row_id: int, **values: Any) -> None:
+        with self.database.transaction() as session:
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values)
+            )
+
+    def _deliver_one(self, row: OutboxMessage) -> str:
+        """Send one claimed row and record the outcome; returns the new status."""
+        now = utcnow()
+        try:
+            status = self.deliverers[row.kind](self, json.loads(row.payload))
+        except Dropped as exc:
+            self._finish(row.id, status="dropped", last_error=str(exc)[:200])
+            return "dropped"
+        except WeChatError as exc:
+            errcode = exc.details.get("errcode", "")
+            reason = f"{exc.code} {errcode}".strip()
+            if row.attempts >= MAX_ATTEMPTS:
+                self._finish(row.id, status="dead", last_error=reason)
+                log.warning("outbox %s #%s dead after %s attempts", row.kind, row.id, row.attempts)
+                return "dead"
+            self._finish(row.id, next_attempt_at=now + backoff(row.attempts), last_error=reason)
+            return "retried"
+        self._finish(row.id, status=status, sent_at=now, last_error=None)
+        return status
+
+    def flush(self, limit: int = 100) -> FlushResult:
+        """Deliver every due pending row (at most ``limit``)."""
+        now = utcnow()
+        with self.database.transaction() as session:
+            due = session.execute(
+                select(OutboxMessage.id, OutboxMessage.attempts)
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            ).all()
+        counts = {"sent": 0, "retried": 0, "dropped": 0, "dead": 0}
+        for row_id, attempts in due:
+            row = self._claim(row_id, attempts)
+            if row is not None:
+                counts[self._deliver_one(row)] += 1
+        if counts["retried"] and self.config.outbox_dispatch == "thread":
+            self._schedule(backoff(1).total_seconds())
+        return FlushResult(**counts)
 
 
-def _finish(app: Flask, row_id: int, **values: Any) -> None:
-    from bot.extensions import database
-
-    with database(app).transaction() as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
-
-
-def _deliver_one(app: Flask, row: OutboxMessage) -> str:
-    """Send one claimed row and record the outcome; returns the new status."""
-    now = utcnow()
-    try:
-        status = DELIVERERS[row.kind](app, json.loads(row.payload))
-    except Dropped as exc:
-        _finish(app, row.id, status="dropped", last_error=str(exc)[:200])
-        return "dropped"
-    except WeChatError as exc:
-        errcode = exc.details.get("errcode", "")
-        reason = f"{exc.code} {errcode}".strip()
-        if row.attempts >= MAX_ATTEMPTS:
-            _finish(app, row.id, status="dead", last_error=reason)
-            log.warning("outbox %s #%s dead after %s attempts", row.kind, row.id, row.attempts)
-            return "dead"
-        _finish(app, row.id, next_attempt_at=now + backoff(row.attempts), last_error=reason)
-        return "retried"
-    _finish(app, row.id, status=status, sent_at=now, last_error=None)
-    return status
-
-
-def flush(app: Flask, limit: int = 100) -> FlushResult:
-    """Deliver every due pending row (at most ``limit``)."""
-    from bot.extensions import database
-    from bot.wechat import cards, notify  # noqa: F401 - they register their deliverers
-
-    now = utcnow()
-    with database(app).transaction() as session:
-        due = session.execute(
-            select(OutboxMessage.id, OutboxMessage.attempts)
-            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        ).all()
-    counts = {"sent": 0, "retried": 0, "dropped": 0, "dead": 0}
-    for row_id, attempts in due:
-        row = _claim(app, row_id, attempts)
-        if row is not None:
-            counts[_deliver_one(app, row)] += 1
-    if counts["retried"]:
-        from bot.wechat.app import wechat_config
-
-        if wechat_config(app).outbox_dispatch == "thread":
-            _schedule(app, backoff(1).total_seconds())
-    return FlushResult(**counts)
+def _forget_queued(session: Session) -> None:
+    """Rows of a rolled-back transaction were never written: nothing to kick."""
+    session.info.pop(_QUEUED, None)

@@ -3,7 +3,10 @@
 import time
 from collections.abc import Callable
 
+from storage.db import Database
 from storage.ephemeral.protocol import EphemeralStore, LockNotAcquired
+from storage.ephemeral.redis_store import RedisStore
+from storage.ephemeral.sql_store import SqlStore
 
 __all__ = ["EphemeralStore", "LockNotAcquired", "make_store"]
 
@@ -18,11 +21,6 @@ def make_store(
     clock), else the SQL store on ``database`` (a ``Database``), whose TTLs follow ``clock``.
     """
     if redis_url:
-        from storage.ephemeral.redis_store import RedisStore
-
         return RedisStore.from_url(redis_url, timeout_s=timeout_s)
-    from storage.db import Database
-    from storage.ephemeral.sql_store import SqlStore
-
     assert isinstance(database, Database)  # noqa: S101 - programming error, not input
     return SqlStore(database, clock=clock)

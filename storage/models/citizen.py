@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, LargeBinary, String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UtcDateTime, utcnow
 
 
 class Citizen(Base):
-    """The mini-program user; ``session_key`` is WeChat's, sealed under the data key."""
+    """The mini-program user (WeChat's ``session_key`` is never stored: nothing needs it)."""
 
     __tablename__ = "citizens"
     __table_args__ = (Index("uq_citizens_unionid", "unionid", unique=True),)
@@ -21,7 +21,6 @@ class Citizen(Base):
     # The Open Platform UnionID, from jscode2session when WeChat gives one: the key that links
     # this citizen to their official-account follower row (unique index; NULLs never collide).
     unionid: Mapped[str | None] = mapped_column(String(64), default=None)
-    session_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     current_device_id: Mapped[str | None] = mapped_column(String(128), default=None)
     # As the mini-program reported it at login (wx.getDeviceInfo), shown to a previous holder
     # whose credential this account takes over.

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.credentials.service import issue_credential, revoke_for_device_change
+from bot.credentials.service import issue_credential, new_card_code, revoke_for_device_change
 from bot.extensions import database
 from bot.vocab import Level
-from bot.wechat.cards import new_card_code
 from bot.wechat.config import DEV_APP_ID, DEV_CARD_ID
 from bot.wechat.emulator import WebhookSender, event_xml
 from bot.wechat.emulator.server import Emulator

@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
+from bot.extensions import clock
+from bot.face.challenges import CHALLENGE_TTL_S
 from bot.identity.idnumber import make_id_number
 from storage.models.credential import Credential
 from tests.bot.face.imaging import FACE_ROOT, mirrored
@@ -306,3 +309,34 @@ def test_a_challenge_cannot_be_answered_by_another_account(
     # The intruder's try did not burn it: the holder still answers their own challenge.
     own = _enrol(client, holder, frames, challenge_id=challenge["challenge_id"])
     assert own.status_code == 201, own.json
+
+
+def test_challenge_timing_reads_the_app_clock(
+    app: Any,
+    client: Any,
+    login: Any,
+    registry: None,
+    turn_frames: dict[int, bytes],
+) -> None:
+    """Issue and answer are judged on the app's injectable clock (issue 10), not the wall's."""
+    app_clock = clock(app)
+    app_clock.set(time.time())
+    tokens = login("o-obama", "phone-1")
+    late = client.post("/api/v1/liveness/challenges", headers=_auth(tokens)).json
+    app_clock.advance(CHALLENGE_TTL_S + 1)
+    expired = _enrol(
+        client, tokens, _frames_for(late["steps"], turn_frames), challenge_id=late["challenge_id"]
+    )
+    assert (expired.status_code, expired.json["error"]["code"]) == (
+        400,
+        "liveness_challenge_invalid",
+    )
+    timely = client.post("/api/v1/liveness/challenges", headers=_auth(tokens)).json
+    app_clock.advance(CHALLENGE_TTL_S - 1)
+    answered = _enrol(
+        client,
+        tokens,
+        _frames_for(timely["steps"], turn_frames),
+        challenge_id=timely["challenge_id"],
+    )
+    assert answered.status_code == 201, answered.json

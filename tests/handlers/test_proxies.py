@@ -40,9 +40,7 @@ def _login(app: Any, openid: str, device_id: str) -> Any:
             session,
             openid=openid,
             unionid=None,
-            session_key="dGVzdC1zZXNzaW9uLWtleQ==",
             device_id=device_id,
-            data_key=settings(app).data_key,
         )
 
 

@@ -18,12 +18,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import ConfigError
-from bot.extensions import database, face_verifier, settings, store
+from bot.extensions import database, settings, store
 from bot.identity import delegated
 from bot.identity.delegated import (
     SESSION_TTL_S,
     DelegatedSessionInvalid,
     confirm_delegated_enrolment,
+    face_verifier,
 )
 from bot.wechat.emulator import RunningEmulator
 from bot.wechat.emulator.server import Emulator

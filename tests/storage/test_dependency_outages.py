@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from bot import create_app
 from bot.devices.sessions import open_session
-from bot.extensions import database, settings
+from bot.extensions import database
 from storage.db import Database
 from storage.models import Base
 from storage.models.credential import Credential
@@ -56,8 +56,7 @@ def _login(app: Any) -> Callable[[str, str], Any]:
     def login(openid: str, device_id: str) -> Any:
         with database(app).transaction() as session:
             return open_session(
-                session, openid=openid, unionid=None, session_key="a2V5", device_id=device_id,
-                data_key=settings(app).data_keyring,
+                session, openid=openid, unionid=None, device_id=device_id,
             )  # fmt: skip
 
     return login

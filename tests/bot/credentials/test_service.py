@@ -12,12 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from bot.credentials.errors import IdCardExpired, LevelInvalid
 from bot.credentials.service import (
     active_credential,
-    credential_view,
     issue_credential,
     revoke_credential,
     revoke_for_device_change,
 )
 from bot.extensions import database
+from bot.identity.credential_view import credential_view
 from bot.vocab import CredentialReason
 from storage.models.base import utcnow
 from storage.models.credential import Credential

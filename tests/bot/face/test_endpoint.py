@@ -15,9 +15,7 @@ def _bearer(app: Any, db: Any) -> dict[str, str]:
             session,
             openid="o-face-test",
             unionid=None,
-            session_key="session-key",
             device_id="device-1",
-            data_key=settings(app).data_key,
         )
     return {"Authorization": f"Bearer {tokens.access_token}"}
 

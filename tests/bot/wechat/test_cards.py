@@ -9,14 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.credentials.service import new_card_code
 from bot.extensions import database
 from bot.wechat.app import wechat_api
-from bot.wechat.cards import (
-    activate_member_card,
-    card_ext_for,
-    make_card_unavailable,
-    new_card_code,
-)
+from bot.wechat.cards import activate_member_card, card_ext_for, make_card_unavailable
 from bot.wechat.config import DEV_APP_ID, DEV_CARD_ID
 from bot.wechat.emulator import WebhookSender, event_xml
 from bot.wechat.emulator.server import Emulator

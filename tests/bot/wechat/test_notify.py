@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.extensions import database, settings
+from bot.extensions import database
 from bot.wechat import outbox
+from bot.wechat.app import outbox_dispatcher
 from bot.wechat.config import DEV_TEMPLATES
 from bot.wechat.emulator.server import Emulator
 from bot.wechat.notify import enqueue_notification
@@ -97,16 +98,16 @@ def test_refusal_is_dropped_and_exhaustion_is_dead(
     citizen_id = _citizen(wechat_app, login)
     emulator.fail(SEND, 43101)  # the user did not accept this template
     _enqueue(wechat_app, citizen_id, "credential_issued")
-    emulator.fail(SEND, 45009)
+    emulator.fail(SEND, 45009, times=2)  # the send after commit, then the last attempt
     with database(wechat_app).transaction() as session:
-        enqueue_notification(session, citizen_id, "credential_issued")  # no app context: queued
-        session.flush()
+        enqueue_notification(session, citizen_id, "credential_issued")  # sent after commit: fails
+    with database(wechat_app).transaction() as session:
         session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.status == "pending")
-            .values(attempts=outbox.MAX_ATTEMPTS - 1)
+            .values(attempts=outbox.MAX_ATTEMPTS - 1, next_attempt_at=OutboxMessage.created_at)
         )
-    result = outbox.flush(wechat_app)
+    result = outbox_dispatcher(wechat_app).flush()
     assert result.dead == 1
     assert [row.status for row in _rows(wechat_app)] == ["dropped", "dead"]
 
@@ -133,9 +134,7 @@ def test_thread_dispatch_delivers_in_the_background(
             session,
             openid="o-bg",
             unionid=None,
-            session_key="a2V5",
             device_id="device-bg-1",
-            data_key=settings(app).data_key,
         ).citizen_id
     _enqueue(app, citizen_id, "credential_issued")
     deadline = time.monotonic() + 5

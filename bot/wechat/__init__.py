@@ -1,0 +1,1 @@
+"""The WeChat adapter: the only package that imports wechatpy; it subscribes to domain events."""

@@ -1,0 +1,86 @@
+"""The WeChat adapter's subscriptions to domain events: card pack updates and subscribe messages.
+
+Invariants:
+- Each subscriber runs in the transaction that recorded the event (``bot.events``) and only
+  writes outbox rows there; the WeChat calls leave after commit (:mod:`bot.wechat.outbox`).
+- The domain never calls WeChat; everything WeChat does about a credential, a device or a
+  verification is decided here, so a new event (a terminal's upgrade, a payment) gets a new
+  subscriber here and leaves the services that record events untouched.
+
+Subscriptions (``docs/architecture.md`` has the whole table):
+- ``CredentialIssued``: the "credential issued" message.
+- ``CredentialEnded``: the card code made unavailable; the "credential removed" message when
+  the reason is ``device_changed``.
+- ``CredentialTakenOver``: the previous holder's message with the undo link.
+- ``MerchantVerified``: the "verified by a merchant" message, if the citizen opted in.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.events import (
+    CredentialEnded,
+    CredentialIssued,
+    CredentialTakenOver,
+    EventBus,
+    MerchantVerified,
+)
+from bot.vocab import CredentialReason
+from bot.wechat.cards import make_card_unavailable
+from bot.wechat.notify import enqueue_notification, notify_credential_taken_over
+from storage.models.citizen import Citizen
+
+
+def _citizen_id(session: Session, openid: str) -> int | None:
+    return session.scalars(select(Citizen.id).where(Citizen.openid == openid)).one_or_none()
+
+
+def card_on_credential_ended(session: Session, ended: CredentialEnded) -> None:
+    """The ended credential's card leaves the citizen's card pack."""
+    make_card_unavailable(session, code=ended.card_code or "", reason=ended.reason)
+
+
+def message_on_credential_ended(session: Session, ended: CredentialEnded) -> None:
+    """A credential revoked by a sign-in on another phone is told to the citizen."""
+    if ended.reason != CredentialReason.DEVICE_CHANGED:
+        return
+    citizen_id = _citizen_id(session, ended.openid)
+    if citizen_id is not None:
+        enqueue_notification(session, citizen_id, "credential_removed", {})
+
+
+def message_on_credential_issued(session: Session, issued: CredentialIssued) -> None:
+    """The new holder is told their credential is ready."""
+    citizen_id = _citizen_id(session, issued.openid)
+    if citizen_id is not None:
+        enqueue_notification(session, citizen_id, "credential_issued")
+
+
+def message_on_takeover(session: Session, takeover: CredentialTakenOver) -> None:
+    """The previous holder learns what happened, when, on which phone, and how to undo it."""
+    notify_credential_taken_over(
+        session,
+        takeover.previous_openid,
+        takeover_id=takeover.takeover_id,
+        device_model=takeover.device_model,
+        occurred_at=takeover.occurred_at,
+    )
+
+
+def message_on_verification(session: Session, verified: MerchantVerified) -> None:
+    """Citizens who opted in hear of each verification, with the merchant's name."""
+    if verified.citizen_opted_in:
+        enqueue_notification(
+            session, verified.citizen_id, "verified_by_merchant", {"thing1": verified.merchant_name}
+        )
+
+
+def subscribe(bus: EventBus) -> None:
+    """Subscribe the WeChat adapter to the app's domain events."""
+    bus.subscribe(CredentialEnded, card_on_credential_ended)
+    bus.subscribe(CredentialEnded, message_on_credential_ended)
+    bus.subscribe(CredentialIssued, message_on_credential_issued)
+    bus.subscribe(CredentialTakenOver, message_on_takeover)
+    bus.subscribe(MerchantVerified, message_on_verification)

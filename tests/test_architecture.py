@@ -1,0 +1,147 @@
+"""The package structure, checked by walking the imports (``grimp``) and the syntax trees.
+
+Rules (``docs/architecture.md``):
+- No import cycle between packages: each ``bot`` sub-package, each top-level ``bot`` module,
+  ``handlers`` and ``storage`` is a unit, and the units' import graph is acyclic. The app
+  factory (``bot/__init__.py``) and the CLI registry (``bot/cli.py``) wire everything together
+  and are left out.
+- Only ``bot.wechat`` imports ``wechatpy`` or ``bot.wechat`` among the ``bot`` packages and
+  modules: the domain records events, and the adapter subscribes.
+- No first-party import sits inside a function (a hidden cycle), except in the app factory and
+  the CLI registry; third-party lazy loads (onnxruntime in ``bot/face``) are allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_PARTY = ("bot", "handlers", "storage")
+COMPOSITION_ROOTS = {"bot", "bot.cli"}
+ADAPTER = "bot.wechat"
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    """The import graph of our three packages (plus the third-party ones they import)."""
+    return grimp.build_graph(*FIRST_PARTY, include_external_packages=True, cache_dir=None)
+
+
+def _unit(module: str) -> str | None:
+    """The unit a module belongs to, or None for the composition roots."""
+    if module in COMPOSITION_ROOTS:
+        return None
+    parts = module.split(".")
+    if parts[0] != "bot":
+        return parts[0]
+    return ".".join(parts[:2])
+
+
+def _unit_edges(graph: grimp.ImportGraph) -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for module in graph.modules:
+        source = _unit(module)
+        if source is None or module.split(".")[0] not in FIRST_PARTY:
+            continue
+        for imported in graph.find_modules_directly_imported_by(module):
+            target = _unit(imported) if imported.split(".")[0] in FIRST_PARTY else None
+            if target is not None and target != source:
+                edges.setdefault(source, set()).add(target)
+    return edges
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the unit graph, as a path, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(edges.get(node, ())):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_cycle_between_packages(graph: grimp.ImportGraph) -> None:
+    cycle = _find_cycle(_unit_edges(graph))
+    assert cycle is None, " -> ".join(cycle or ())
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": {"c"}}) is None
+
+
+@pytest.mark.parametrize("imported", [ADAPTER, "wechatpy"])
+def test_only_the_adapter_imports_wechat(graph: grimp.ImportGraph, imported: str) -> None:
+    offenders = sorted(
+        f"{row['importer']} -> {row['imported']}"
+        for row in graph.find_matching_direct_imports(
+            import_expression=f"bot.** -> {imported}" + ("" if imported == "wechatpy" else ".**")
+        )
+        if not row["importer"].startswith(ADAPTER + ".")
+        and row["importer"] != ADAPTER
+        and row["importer"] not in COMPOSITION_ROOTS
+    )
+    assert offenders == []
+
+
+def test_domain_packages_import_no_handlers(graph: grimp.ImportGraph) -> None:
+    offenders = graph.find_matching_direct_imports(import_expression="bot.** -> handlers.**")
+    assert [row for row in offenders if row["importer"] not in COMPOSITION_ROOTS] == []
+
+
+def _function_level_imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                names = [inner.module]
+            elif isinstance(inner, ast.Import):
+                names = [alias.name for alias in inner.names]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(ROOT)}:{inner.lineno} {name}"
+                for name in names
+                if name.split(".")[0] in FIRST_PARTY
+            ]
+    return found
+
+
+def test_no_first_party_import_inside_a_function() -> None:
+    allowed = {ROOT / "bot" / "__init__.py", ROOT / "bot" / "cli.py"}
+    offenders = [
+        line
+        for package in FIRST_PARTY
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path not in allowed and "migrations" not in path.parts
+        for line in _function_level_imports(path)
+    ]
+    assert offenders == []
+
+
+def test_registry_imports_the_face_engine_at_module_level(graph: grimp.ImportGraph) -> None:
+    imported = graph.find_modules_directly_imported_by("bot.identity.registry")
+    assert any(module.startswith("bot.face") for module in imported)
