@@ -104,7 +104,8 @@ def check_form_fields(form: Any) -> None:
     """400 when a text field of a parsed form (names included) holds a control character."""
     for name, value in form.items(multi=True):
         text = value if isinstance(value, str) else ""  # a field may come without a value
-        if _CONTROL_IN_TEXT.search(name) or _CONTROL_IN_TEXT.search(text):
+        label = name if isinstance(name, str) else ""  # ... or without a name
+        if _CONTROL_IN_TEXT.search(label) or _CONTROL_IN_TEXT.search(text):
             raise InvalidCharacters("A form field holds a control character.")
 
 
