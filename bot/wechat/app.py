@@ -22,7 +22,8 @@ from bot.wechat.client import WeChatApi
 from bot.wechat.config import EMULATOR_MOUNT, WeChatConfig, resolve
 from bot.wechat.emulator.server import Emulator
 from bot.wechat.notify import deliver_subscribe_message
-from bot.wechat.outbox import OutboxDispatcher
+from bot.wechat.official import follower_info_deliverer
+from bot.wechat.outbox import FOLLOWER_INFO, OutboxDispatcher
 
 _CONFIG = "wangzheng.wechat.config"
 _API = "wangzheng.wechat.api"
@@ -43,6 +44,7 @@ def init_app(app: Flask, app_settings: Settings) -> None:
         {
             "card_unavailable": deliver_card_unavailable,
             "subscribe_message": deliver_subscribe_message,
+            FOLLOWER_INFO: follower_info_deliverer(lambda: wechat_oa_api(app)),
         },
     )
     dispatcher.attach()

@@ -12,10 +12,10 @@ Invariants:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from bot.wechat.followers import link_unionid
 from storage.models.base import utcnow
 from storage.models.outbox import OutboxMessage
 
-FOLLOWER_INFO = "follower_info"
+FOLLOWER_INFO = outbox.FOLLOWER_INFO
 MENU_FILE = Path(__file__).with_name("menu.json")
 # Not a follower (40003) or the account is not bound to an Open Platform account: retrying
 # cannot produce a UnionID.
@@ -52,14 +52,22 @@ def request_unionid(session: Session, config: WeChatConfig, openid: str) -> bool
     return True
 
 
-def _deliver_follower_info(app: Flask, payload: dict[str, Any]) -> str:
-    """Fetch a follower's UnionID and link them (outbox deliverer)."""
-    from bot.extensions import database
-    from bot.wechat.app import wechat_config, wechat_oa_api
+def follower_info_deliverer(oa_api: Callable[[], WeChatApi]) -> outbox.Deliver:
+    """The outbox deliverer of ``follower_info`` rows, calling the official account's API."""
 
-    config, openid = wechat_config(app), str(payload["openid"])
+    def deliver(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
+        return _deliver_follower_info(dispatcher, oa_api(), payload)
+
+    return deliver
+
+
+def _deliver_follower_info(
+    dispatcher: outbox.OutboxDispatcher, oa_api: WeChatApi, payload: dict[str, Any]
+) -> str:
+    """Fetch a follower's UnionID and link them."""
+    config, openid = dispatcher.config, str(payload["openid"])
     try:
-        info = wechat_oa_api(app).call(lambda client: client.user.get(openid), "user.info")
+        info = oa_api.call(lambda client: client.user.get(openid), "user.info")
     except WeChatError as exc:
         if exc.details.get("errcode") in NOT_RETRYABLE:
             raise outbox.Dropped(f"errcode {exc.details['errcode']}") from exc
@@ -67,12 +75,9 @@ def _deliver_follower_info(app: Flask, payload: dict[str, Any]) -> str:
     unionid = info.get("unionid") if isinstance(info, dict) else None
     if not isinstance(unionid, str) or not unionid:
         raise outbox.Dropped("WeChat gave no unionid (not following, or no Open Platform)")
-    with database(app).transaction() as session:
+    with dispatcher.database.transaction() as session:
         link_unionid(session, config.oa_app_id, openid, unionid, now=utcnow())
     return "sent"
-
-
-outbox.DELIVERERS[FOLLOWER_INFO] = _deliver_follower_info
 
 
 def menu_body(config: WeChatConfig, path: Path = MENU_FILE) -> dict[str, Any]:

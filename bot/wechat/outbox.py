@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 LEASE = dt.timedelta(seconds=60)
 _QUEUED = "wangzheng.outbox.queued"
-KINDS = ("card_unavailable", "subscribe_message")
+FOLLOWER_INFO = "follower_info"
+KINDS = ("card_unavailable", "subscribe_message", FOLLOWER_INFO)
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wechat-outbox")
 _timer_lock = threading.Lock()
 _timer: threading.Timer | None = None

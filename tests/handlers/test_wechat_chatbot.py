@@ -17,7 +17,7 @@ from wechatpy.crypto import PrpCrypto
 
 import bot.wechat.webhook as webhook
 from bot.devices.sessions import open_session
-from bot.extensions import database, settings
+from bot.extensions import database
 from bot.wechat.config import (
     DEV_APP_ID,
     DEV_APP_SECRET,
@@ -90,9 +90,7 @@ def mini_program_user(app: Any, emulator: Emulator, name: str, *, credential: bo
             session,
             openid=openid,
             unionid=emulator.unionid_for(name),
-            session_key="dGVzdC1zZXNzaW9uLWtleQ==",
             device_id=f"device-{name}",
-            data_key=settings(app).data_key,
             device_model=f"Phone of {name}",
         )
     if credential:
