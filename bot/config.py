@@ -182,6 +182,8 @@ class Settings(BaseSettings):
     wechat_tpl_credential_removed: str = ""
     wechat_tpl_verified: str = ""
     wechat_tpl_credential_taken_over: str = ""
+    wechat_tpl_credential_superseded: str = ""
+    wechat_tpl_card_reported_lost: str = ""
     # thread | sync | off; "" = sync in testing, else thread
     wechat_outbox_dispatch: Literal["", "thread", "sync", "off"] = ""
     bind: str = "127.0.0.1:8000"  # gunicorn's address; the dev WeChat emulator is reached here

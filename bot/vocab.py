@@ -66,6 +66,8 @@ class CredentialReason(StrEnum):
     DEVICE_CHANGED = "device_changed"
     CITIZEN_REQUEST = "citizen_request"
     REPORTED_STOLEN = "reported_stolen"
+    # The citizen or the authority reported the ID card lost (the registry record is flagged).
+    ID_CARD_REPORTED_LOST = "id_card_reported_lost"
 
 
 class VerifyResult(StrEnum):

@@ -9,22 +9,24 @@ configuration is emulated *and* the environment is development, never in product
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from flask import Flask, current_app
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from bot.config import Settings
+from bot.config import PREFIX, Settings
 from bot.extensions import database, event_bus, settings, store
 from bot.wechat import subscribers
 from bot.wechat.cards import deliver_card_unavailable
 from bot.wechat.client import WeChatApi
-from bot.wechat.config import EMULATOR_MOUNT, WeChatConfig, resolve
+from bot.wechat.config import EMULATOR_MOUNT, TEMPLATE_SETTINGS, WeChatConfig, resolve
 from bot.wechat.emulator.server import Emulator
-from bot.wechat.notify import deliver_subscribe_message
+from bot.wechat.notify import notification_deliverer
 from bot.wechat.official import follower_info_deliverer
 from bot.wechat.outbox import FOLLOWER_INFO, OutboxDispatcher
 
+log = logging.getLogger(__name__)
 _CONFIG = "wangzheng.wechat.config"
 _API = "wangzheng.wechat.api"
 _OA_API = "wangzheng.wechat.oa_api"
@@ -37,13 +39,16 @@ def init_app(app: Flask, app_settings: Settings) -> None:
     """
     config = resolve(app_settings)
     app.extensions[_CONFIG] = config
+    for kind, setting in TEMPLATE_SETTINGS.items():
+        if not config.templates.get(kind):
+            log.info("wechat message %s is not sent: %s%s is unset", kind, PREFIX, setting.upper())
     dispatcher = OutboxDispatcher(
         database(app),
         config,
         lambda: wechat_api(app),
         {
             "card_unavailable": deliver_card_unavailable,
-            "subscribe_message": deliver_subscribe_message,
+            "subscribe_message": notification_deliverer(lambda: wechat_oa_api(app)),
             FOLLOWER_INFO: follower_info_deliverer(lambda: wechat_oa_api(app)),
         },
     )

@@ -32,6 +32,17 @@ DEV_TEMPLATES = {
     "credential_removed": "dev-tpl-credential-removed",
     "verified_by_merchant": "dev-tpl-verified",
     "credential_taken_over": "dev-tpl-credential-taken-over",
+    "credential_superseded": "dev-tpl-credential-superseded",
+    "card_reported_lost": "dev-tpl-card-reported-lost",
+}
+# Message kind -> the setting holding its template id (README, and the start-up log line).
+TEMPLATE_SETTINGS = {
+    "credential_issued": "wechat_tpl_credential_issued",
+    "credential_removed": "wechat_tpl_credential_removed",
+    "verified_by_merchant": "wechat_tpl_verified",
+    "credential_taken_over": "wechat_tpl_credential_taken_over",
+    "credential_superseded": "wechat_tpl_credential_superseded",
+    "card_reported_lost": "wechat_tpl_card_reported_lost",
 }
 DEV_CARD_ID = "pdev-emulator-member-card"
 
@@ -76,12 +87,7 @@ def _emulator_base(bind: str) -> str:
 def resolve(settings: Settings) -> WeChatConfig:
     """The effective WeChat configuration for ``settings``."""
     emulated = not settings.is_production and not settings.wechat_app_id
-    templates = {
-        "credential_issued": settings.wechat_tpl_credential_issued,
-        "credential_removed": settings.wechat_tpl_credential_removed,
-        "verified_by_merchant": settings.wechat_tpl_verified,
-        "credential_taken_over": settings.wechat_tpl_credential_taken_over,
-    }
+    templates = {kind: getattr(settings, name) for kind, name in TEMPLATE_SETTINGS.items()}
     api_base = settings.wechat_api_base.rstrip("/")
     if emulated:
         templates = {kind: value or DEV_TEMPLATES[kind] for kind, value in templates.items()}

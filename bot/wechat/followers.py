@@ -74,6 +74,24 @@ def citizen_for(session: Session, config: WeChatConfig, openid: str) -> Citizen 
     return session.scalars(select(Citizen).where(Citizen.unionid == follower.unionid)).one_or_none()
 
 
+def follower_openid_for(
+    session: Session, config: WeChatConfig, openid: str, unionid: str | None
+) -> str | None:
+    """The official-account openid of the citizen with mini-program ``openid`` and ``unionid``,
+    when they currently follow the account (with one app id, the openid itself)."""
+    if config.single_account:
+        return openid
+    if not unionid:
+        return None
+    return session.scalars(
+        select(Follower.openid).where(
+            Follower.app_id == config.oa_app_id,
+            Follower.unionid == unionid,
+            Follower.subscribed.is_(True),
+        )
+    ).first()
+
+
 def needs_unionid(session: Session, config: WeChatConfig, openid: str) -> bool:
     """True when a follower's UnionID is still unknown (two app ids only)."""
     if config.single_account:

@@ -1,4 +1,5 @@
-"""Subscribe messages (``message/subscribe/send``) to citizens, sent after commit via the outbox.
+"""Messages to citizens, sent after commit via the outbox: mini-program subscribe messages
+(``message/subscribe/send``) or official-account template messages (``message/template/send``).
 
 Invariants:
 - Domain code never calls this module: :mod:`bot.wechat.subscribers` does, for domain events.
@@ -6,15 +7,19 @@ Invariants:
   commit and is retried (see :mod:`bot.wechat.outbox`).
 - ``verified_by_merchant`` is queued only when the citizen opted in
   (``Citizen.notify_on_verification``); the other kinds always are.
-- Payloads hold the openid, the template keyword values and nothing secret: never an ID number,
-  token or code. Template ids are read at send time, so a configuration change applies to rows
-  already queued.
+- Payloads hold the openid, the UnionID, the template keyword values and nothing secret: never
+  an ID number, token or code. Template ids and the channel
+  (``WANGZHENG_WECHAT_NOTIFY_CHANNEL``) are read at send time, so a configuration change applies
+  to rows already queued. A kind without a template id is not sent (the row is ``dropped``).
+- A template message goes only to a current follower of the official account, found by the
+  citizen's UnionID (or, with one app id for both, their openid); it is never addressed by a
+  mini-program openid in another app.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,18 +27,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.wechat import outbox
+from bot.wechat.client import WeChatApi
+from bot.wechat.config import TEMPLATE_SETTINGS
 from bot.wechat.errors import WeChatError
+from bot.wechat.followers import follower_openid_for
 from storage.models.citizen import Citizen
 
-KINDS = ("credential_issued", "credential_removed", "verified_by_merchant", "credential_taken_over")
+KINDS = tuple(TEMPLATE_SETTINGS)
 # User refused or did not subscribe (43101), bad openid (40003), bad template (40037), bad data
-# (47003): retrying cannot help.
-NOT_RETRYABLE = {43101, 40003, 40037, 47003}
+# (47003), not a follower (43004): retrying cannot help.
+NOT_RETRYABLE = {43101, 40003, 40037, 47003, 43004}
 _DEFAULT_TEXT = {
     "credential_issued": "网证已领取",
     "credential_removed": "网证已因在其他设备登录而失效",
     "verified_by_merchant": "您的网证刚刚被商户核验",
     "credential_taken_over": "网证已被其他微信账号领取",
+    "credential_superseded": "网证已重新签发，旧网证已失效",
+    "card_reported_lost": "身份证已挂失，网证已失效",
 }
 UNKNOWN_DEVICE = "未知设备"
 
@@ -68,6 +78,8 @@ def enqueue_notification(
         return False
     values = {**default_data(kind), **{k: str(v)[:20] for k, v in (data or {}).items()}}
     payload: dict[str, Any] = {"touser": citizen.openid, "kind": kind, "data": values}
+    if citizen.unionid:
+        payload["unionid"] = citizen.unionid
     if query:
         payload["query"] = dict(query)
     outbox.enqueue(session, "subscribe_message", payload)
@@ -103,26 +115,75 @@ def notify_credential_taken_over(
     )
 
 
-def deliver_subscribe_message(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
-    """Deliver one queued subscribe message (the outbox's ``subscribe_message`` kind)."""
+def _template_and_page(
+    dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]
+) -> tuple[str, str]:
+    """The configured template id of the message's kind, and the mini-program page it opens."""
     config = dispatcher.config
     template = config.templates.get(str(payload.get("kind")), "")
     if not template:
         raise outbox.Dropped("no template configured")
-    data = {key: {"value": value} for key, value in dict(payload.get("data") or {}).items()}
     taken_over = payload.get("kind") == "credential_taken_over"
     page = config.dispute_page if taken_over else config.pass_page
     if payload.get("query"):
         page += "?" + urlencode(dict(payload["query"]))
+    return template, page
+
+
+def _call(api: WeChatApi, operation: Callable[[Any], Any], where: str) -> str:
+    """Run one send; errors that retrying cannot fix drop the row, others retry it."""
     try:
-        dispatcher.api().call(
-            lambda client: client.wxa.send_subscribe_message(
-                payload["touser"], template, data, page=page
-            ),
-            "subscribe.send",
-        )
+        api.call(operation, where)
     except WeChatError as exc:
         if exc.details.get("errcode") in NOT_RETRYABLE:
             raise outbox.Dropped(f"errcode {exc.details['errcode']}") from exc
         raise
     return "sent"
+
+
+def deliver_subscribe_message(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
+    """Deliver one queued message as a mini-program subscribe message."""
+    template, page = _template_and_page(dispatcher, payload)
+    data = {key: {"value": value} for key, value in dict(payload.get("data") or {}).items()}
+    return _call(
+        dispatcher.api(),
+        lambda client: client.wxa.send_subscribe_message(
+            payload["touser"], template, data, page=page
+        ),
+        "subscribe.send",
+    )
+
+
+def deliver_template_message(
+    dispatcher: outbox.OutboxDispatcher, oa_api: WeChatApi, payload: dict[str, Any]
+) -> str:
+    """Deliver one queued message as an official-account template message that opens the
+    mini-program page."""
+    template, page = _template_and_page(dispatcher, payload)
+    with dispatcher.database.transaction() as session:
+        touser = follower_openid_for(
+            session, dispatcher.config, payload["touser"], payload.get("unionid")
+        )
+    if touser is None:
+        raise outbox.Dropped("the citizen does not follow the official account")
+    data = {key: {"value": value} for key, value in dict(payload.get("data") or {}).items()}
+    mini_program = {"appid": dispatcher.config.app_id, "pagepath": page}
+    return _call(
+        oa_api,
+        lambda client: client.message.send_template(
+            touser, template, data, mini_program=mini_program
+        ),
+        "template.send",
+    )
+
+
+def notification_deliverer(oa_api: Callable[[], WeChatApi]) -> outbox.Deliver:
+    """The deliverer of queued messages (the outbox's ``subscribe_message`` kind), through the
+    channel the configuration names at send time."""
+
+    def deliver(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
+        if dispatcher.config.notify_channel == "template":
+            return deliver_template_message(dispatcher, oa_api(), payload)
+        return deliver_subscribe_message(dispatcher, payload)
+
+    return deliver

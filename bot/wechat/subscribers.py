@@ -9,8 +9,9 @@ Invariants:
 
 Subscriptions (``docs/architecture.md`` has the whole table):
 - ``CredentialIssued``: the "credential issued" message.
-- ``CredentialEnded``: the card code made unavailable; the "credential removed" message when
-  the reason is ``device_changed``.
+- ``CredentialEnded``: the card code made unavailable; a message by reason: "credential
+  removed" for ``device_changed`` (the device-change message), "credential superseded" for
+  ``reissued``, "card reported lost" for ``id_card_reported_lost``.
 - ``CredentialTakenOver``: the previous holder's message with the undo link.
 - ``MerchantVerified``: the "verified by a merchant" message, if the citizen opted in.
 """
@@ -42,13 +43,22 @@ def card_on_credential_ended(session: Session, ended: CredentialEnded) -> None:
     make_card_unavailable(session, code=ended.card_code or "", reason=ended.reason)
 
 
+# Why a credential ended -> the message its holder gets (others are told elsewhere: a takeover
+# by its own event, a dispute or a holder's own request by the page they are on).
+_ENDED_MESSAGES = {
+    CredentialReason.DEVICE_CHANGED: "credential_removed",
+    CredentialReason.REISSUED: "credential_superseded",
+    CredentialReason.ID_CARD_REPORTED_LOST: "card_reported_lost",
+}
+
+
 def message_on_credential_ended(session: Session, ended: CredentialEnded) -> None:
-    """A credential revoked by a sign-in on another phone is told to the citizen."""
-    if ended.reason != CredentialReason.DEVICE_CHANGED:
-        return
-    citizen_id = _citizen_id(session, ended.openid)
-    if citizen_id is not None:
-        enqueue_notification(session, citizen_id, "credential_removed", {})
+    """The holder hears that their credential ended, when the reason is one they must learn of
+    from a message: a sign-in on another phone, a re-issue, or a lost-card report."""
+    kind = _ENDED_MESSAGES.get(ended.reason)
+    citizen_id = _citizen_id(session, ended.openid) if kind else None
+    if kind and citizen_id is not None:
+        enqueue_notification(session, citizen_id, kind, {})
 
 
 def message_on_credential_issued(session: Session, issued: CredentialIssued) -> None:

@@ -8,102 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
-from wechatpy.crypto import PrpCrypto
 
-import bot.wechat.webhook as webhook
-from bot.devices.sessions import open_session
 from bot.extensions import database
-from bot.wechat.config import (
-    DEV_APP_ID,
-    DEV_APP_SECRET,
-    DEV_CARD_ID,
-    DEV_ENCODING_AES_KEY,
-    DEV_TOKEN,
-)
-from bot.wechat.emulator import RunningEmulator, WebhookSender, event_xml, serve
+from bot.wechat.config import DEV_APP_ID
+from bot.wechat.emulator import WebhookSender
 from bot.wechat.emulator.server import Emulator
 from storage.models.credential import Credential
 from storage.models.follower import Follower
+from tests.handlers.official_account.support import (
+    OA_APP_ID,
+    USER_INFO,
+    follow,
+    mini_program_user,
+    say,
+)
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
-from tests.registry_factories import add_record, issue
-
-OA_APP_ID = "wx0de7e1000000emu2"
-OA_SECRET = "wangzheng-development-official-account-secret"
-USER_INFO = "/cgi-bin/user/info"
-
-
-@pytest.fixture
-def running_emulator() -> Iterator[RunningEmulator]:
-    """An emulator serving the mini-program and a separate official account."""
-    running = serve(
-        Emulator(
-            DEV_APP_ID,
-            DEV_APP_SECRET,
-            known_card_ids=(DEV_CARD_ID,),
-            other_apps={OA_APP_ID: OA_SECRET},
-        )
-    )
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def wechat_app_config(wechat_app_config: dict[str, Any]) -> dict[str, Any]:
-    """The shared WeChat test settings, plus the official account's own app id."""
-    wechat_app_config.update(wechat_oa_app_id=OA_APP_ID, wechat_oa_app_secret=OA_SECRET)
-    return wechat_app_config
-
-
-@pytest.fixture
-def oa_sender() -> WebhookSender:
-    """Pushes messages as WeChat does for the official account (its app id in the envelope)."""
-    return WebhookSender(DEV_TOKEN, DEV_ENCODING_AES_KEY, OA_APP_ID)
-
-
-def say(client: Any, sender: WebhookSender, openid: str, msg_type: str, **fields: Any) -> str:
-    """Send one message through the encrypted webhook; the reply's text ("" for success)."""
-    query, body = sender.build(event_xml(OA_APP_ID, openid, msg_type, **fields))
-    response = client.post("/wechat/callback", query_string=query, data=body)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    if response.get_data(as_text=True) == "success":
-        return ""
-    envelope = webhook.parse_xml(response.data)
-    plain = PrpCrypto(webhook.aes_key_from(DEV_ENCODING_AES_KEY)).decrypt(
-        envelope["Encrypt"], OA_APP_ID
-    )
-    reply = webhook.parse_xml(plain)
-    assert reply["ToUserName"] == openid
-    return reply["Content"]
-
-
-def mini_program_user(app: Any, emulator: Emulator, name: str, *, credential: bool) -> str:
-    """``name`` logs in to the mini-program (as jscode2session would record them) and, when
-    asked, holds a light credential; returns their mini-program openid."""
-    openid = emulator.openid_for(name)
-    with database(app).transaction() as session:
-        open_session(
-            session,
-            openid=openid,
-            unionid=emulator.unionid_for(name),
-            device_id=f"device-{name}",
-            device_model=f"Phone of {name}",
-        )
-    if credential:
-        subject = add_record(app, name="张三明" if name == "alice" else "李四光")
-        issue(app, subject, openid=openid, device_id=f"device-{name}")
-    return openid
-
-
-def follow(client: Any, sender: WebhookSender, emulator: Emulator, name: str) -> str:
-    """``name`` follows the official account; returns their official-account openid."""
-    oa_openid = emulator.follow(name, OA_APP_ID)
-    assert "欢迎使用网证" in say(client, sender, oa_openid, "event", Event="subscribe")
-    return oa_openid
 
 
 def test_two_apps_see_two_openids_and_one_unionid(emulator: Emulator) -> None:
