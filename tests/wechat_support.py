@@ -23,9 +23,21 @@ from bot.wechat.emulator.server import Emulator
 
 
 @pytest.fixture
-def running_emulator() -> Iterator[RunningEmulator]:
+def emulator_other_apps() -> dict[str, str]:
+    """Apps the emulator serves besides the mini-program (app id -> secret); none by default."""
+    return {}
+
+
+@pytest.fixture
+def running_emulator(emulator_other_apps: dict[str, str]) -> Iterator[RunningEmulator]:
     """The emulator over real HTTP on a free 127.0.0.1 port."""
-    running = serve(Emulator(DEV_APP_ID, DEV_APP_SECRET, known_card_ids=(DEV_CARD_ID,)))
+    emulator = Emulator(
+        DEV_APP_ID,
+        DEV_APP_SECRET,
+        known_card_ids=(DEV_CARD_ID,),
+        other_apps=emulator_other_apps,
+    )
+    running = serve(emulator)
     yield running
     running.stop()
 

@@ -3,36 +3,19 @@ official account, and the app is configured with both app ids."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from bot.wechat.config import (
-    DEV_APP_ID,
-    DEV_APP_SECRET,
-    DEV_CARD_ID,
-    DEV_ENCODING_AES_KEY,
-    DEV_TOKEN,
-)
-from bot.wechat.emulator import RunningEmulator, WebhookSender, serve
-from bot.wechat.emulator.server import Emulator
+from bot.wechat.config import DEV_ENCODING_AES_KEY, DEV_TOKEN
+from bot.wechat.emulator import WebhookSender
 from tests.handlers.official_account.support import OA_APP_ID, OA_SECRET
 
 
 @pytest.fixture
-def running_emulator() -> Iterator[RunningEmulator]:
-    """An emulator serving the mini-program and a separate official account."""
-    running = serve(
-        Emulator(
-            DEV_APP_ID,
-            DEV_APP_SECRET,
-            known_card_ids=(DEV_CARD_ID,),
-            other_apps={OA_APP_ID: OA_SECRET},
-        )
-    )
-    yield running
-    running.stop()
+def emulator_other_apps() -> dict[str, str]:
+    """The official account, bound to the same Open Platform account as the mini-program."""
+    return {OA_APP_ID: OA_SECRET}
 
 
 @pytest.fixture
