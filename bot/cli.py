@@ -9,12 +9,13 @@ from bot.demo.cli import register_dev_commands
 from bot.identity.cli import register_registry_commands
 from bot.merchants.cli import register_merchant_commands
 from bot.rotation.cli import rotate_data_key_command, rotate_hash_key_command
+from bot.terminals.cli import terminals_cli
 from bot.wechat.cli import wechat_cli
 from storage.cli import register_db_commands
 
 
 def register_commands(app: Flask) -> None:
-    """Attach db, registry, keys, merchants, wechat and dev (``face`` comes with the engine)."""
+    """Attach db, registry, keys, merchants, wechat, terminals, dev (``face``: with the engine)."""
     register_db_commands(app)
     register_registry_commands(app)
     keys_cli.add_command(rotate_data_key_command)
@@ -23,3 +24,4 @@ def register_commands(app: Flask) -> None:
     register_merchant_commands(app)
     register_dev_commands(app)
     app.cli.add_command(wechat_cli)
+    app.cli.add_command(terminals_cli)

@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     face_max_image_bytes: Bytes = 5 * 1024 * 1024
     face_max_image_pixels: Annotated[int, Field(ge=10_000, le=400_000_000)] = 24_000_000
     face_min_interocular_px: Annotated[int, Field(ge=1, le=2000)] = 40
+    # Reference photos (registry import, ID card chip: 102x126 px, eyes 25-30 px apart) have
+    # their own, lower limit; see docs/face.md for the measured effect on matching.
+    face_reference_min_interocular_px: Annotated[int, Field(ge=1, le=2000)] = 20
     face_min_sharpness: Annotated[int, Field(ge=0, le=100_000)] = 60
     face_min_brightness: Annotated[int, Field(ge=0, le=255)] = 50
     face_max_brightness: Annotated[int, Field(ge=0, le=255)] = 210

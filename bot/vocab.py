@@ -68,6 +68,9 @@ class CredentialReason(StrEnum):
     REPORTED_STOLEN = "reported_stolen"
     # The citizen or the authority reported the ID card lost (the registry record is flagged).
     ID_CARD_REPORTED_LOST = "id_card_reported_lost"
+    # The citizen reset the password of their upgraded credential: a new one needs a new
+    # terminal visit (docs/terminals.md).
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a reason code, not a password
 
 
 class VerifyResult(StrEnum):
@@ -89,3 +92,37 @@ class VerifyReason(StrEnum):
     REVOKED = "revoked"
     SUPERSEDED = "superseded"
     LEVEL_TOO_LOW = "level_too_low"
+    # The merchant asked for a factor (``required_factors``) the token was not minted with.
+    FACTOR_MISSING = "factor_missing"
+    # The counter check (刷證 + 刷臉): the live face is not the holder's, or is not usable.
+    FACE_MISMATCH = "face_mismatch"
+    IMAGE_INVALID = "image_invalid"
+    FACE_NOT_FOUND = "face_not_found"
+    FACE_MULTIPLE = "face_multiple"
+    FACE_TOO_SMALL = "face_too_small"
+    FACE_POSE = "face_pose"
+    FACE_TOO_DARK = "face_too_dark"
+    FACE_OVEREXPOSED = "face_overexposed"
+    FACE_BLURRED = "face_blurred"
+
+
+class Factor(StrEnum):
+    """An authentication factor a merchant may demand at verification (``required_factors``)."""
+
+    PASSWORD = "password"  # noqa: S105 - a factor name, not a password
+
+
+class Capability(StrEnum):
+    """What a merchant may do beyond disclosure scopes (granted by the operator)."""
+
+    # Send a live photo of the person at the counter with the token (刷證 + 刷臉).
+    FACE = "face"
+
+
+class TerminalSessionStatus(StrEnum):
+    """Where a terminal session stands (``GET /api/v1/terminal/sessions/{id}``)."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    READY = "ready"
+    ISSUED = "issued"

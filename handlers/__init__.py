@@ -16,6 +16,7 @@ from apiflask import APIFlask
 from handlers.admin_merchants import admin_merchants
 from handlers.api_docs import api_docs
 from handlers.card_pack import card_pack
+from handlers.counter import counter
 from handlers.credentials import credentials
 from handlers.disputes import disputes
 from handlers.enrollments import enrollments
@@ -26,6 +27,8 @@ from handlers.ops import ops
 from handlers.pages import pages
 from handlers.scanner import scanner
 from handlers.simulator import simulator
+from handlers.terminal_claims import terminal_claims
+from handlers.terminals import terminals
 from handlers.verify import verify
 from handlers.wechat import wechat_bp
 from handlers.wechat_face import wechat_face
@@ -41,10 +44,13 @@ BLUEPRINTS = (
     card_pack,
     pages,
     verify,
+    counter,
     me,
     disputes,
     scanner,
     admin_merchants,
+    terminals,
+    terminal_claims,
     api_docs,
 )
 

@@ -5,6 +5,10 @@
 - ``merchant_auth`` (``merchant_key``): an enabled merchant's API key; 401 ``merchant_key_invalid``.
 - ``admin_auth`` (``admin_key``): ``WANGZHENG_ADMIN_KEY``, compared in constant time; an empty
   configured key refuses everything; 401 ``admin_key_invalid``.
+- ``terminal_auth`` (``terminal_signature``): a trusted terminal's HMAC request signature
+  (``X-WZ-Signature`` with its terminal id, timestamp and nonce headers, see
+  :mod:`bot.terminals.signing` and ``docs/terminals.md``); 401 ``terminal_auth_invalid`` with
+  ``WWW-Authenticate: WZ-HMAC-SHA256``.
 - ``metrics_auth``: ``WANGZHENG_METRICS_TOKEN`` in constant time, for ``/metrics`` (not a JSON
   endpoint, so not in the document); 401 ``unauthenticated``.
 
@@ -20,9 +24,10 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import cast
 
-from apiflask import HTTPTokenAuth
+from apiflask import APIKeyHeaderAuth, HTTPTokenAuth
 from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
@@ -30,9 +35,12 @@ from bot.crypto import same
 from bot.devices.errors import SessionInvalid
 from bot.devices.sessions import Principal, authenticate
 from bot.errors import Unauthenticated
-from bot.extensions import database, settings, store
+from bot.extensions import clock, database, settings, store
 from bot.merchants.accounts import MerchantPrincipal, authenticate_merchant_cached
 from bot.merchants.errors import AdminKeyInvalid, MerchantKeyInvalid
+from bot.terminals.errors import TerminalAuthInvalid
+from bot.terminals.registry import TerminalPrincipal, terminal_key
+from bot.terminals.signing import HEADER_SIGNATURE, verify_request
 from handlers.errors import render_error
 
 CHALLENGE = "Bearer"
@@ -145,6 +153,69 @@ metrics_auth = BearerAuth(
     _missing_metrics_token,
     challenge='Bearer realm="metrics"',
 )
+
+
+TERMINAL_CHALLENGE = "WZ-HMAC-SHA256"
+
+
+class TerminalAuth(APIKeyHeaderAuth):
+    """The terminal signature scheme: the whole request (method, path, timestamp, nonce and the
+    raw body, read and cached here before any parsing) is checked by
+    :func:`bot.terminals.signing.verify_request`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            param_name=HEADER_SIGNATURE,
+            security_scheme_name="terminal_signature",
+            description="HMAC-SHA256 request signature of a trusted terminal (docs/terminals.md)",
+        )
+        self.verify_token(self._check)
+        self.error_handler(self._fail)
+
+    def get_auth(self) -> Authorization | None:
+        """The signature header, or None (then the 401 of a missing signature)."""
+        value = request.headers.get(HEADER_SIGNATURE, "").strip()
+        return Authorization("apikey", token=value) if value else None
+
+    def authenticate_header(self) -> str:
+        """``WWW-Authenticate`` of every 401."""
+        return TERMINAL_CHALLENGE
+
+    @staticmethod
+    def _check(_signature: str) -> TerminalPrincipal:
+        def lookup(public_id: str) -> tuple[TerminalPrincipal, bytes] | None:
+            with database().transaction() as session:
+                return terminal_key(session, settings(), public_id)
+
+        query = request.query_string.decode("latin-1")
+        try:
+            return verify_request(
+                store(),
+                lookup,
+                cast("Mapping[str, str]", request.headers),  # case-insensitive .get
+                request.method,
+                request.path + ("?" + query if query else ""),
+                request.get_data(cache=True),
+                clock()(),
+            )
+        except TerminalAuthInvalid as refused:
+            refused.headers.setdefault("WWW-Authenticate", TERMINAL_CHALLENGE)
+            raise
+
+    @staticmethod
+    def _fail(_status: int) -> Response:
+        return render_error(TerminalAuthInvalid(headers={"WWW-Authenticate": TERMINAL_CHALLENGE}))
+
+
+terminal_auth = TerminalAuth()
+
+
+def current_terminal() -> TerminalPrincipal:
+    """The terminal that :data:`terminal_auth` authenticated for this request."""
+    terminal = g.get("flask_httpauth_user")
+    if not isinstance(terminal, TerminalPrincipal):
+        raise TerminalAuthInvalid(headers={"WWW-Authenticate": TERMINAL_CHALLENGE})
+    return terminal
 
 
 def current_citizen() -> Principal:

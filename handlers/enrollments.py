@@ -68,9 +68,10 @@ ENROLMENT_ERRORS = {
     **CITIZEN_ERRORS,
     404: "no_record: the registry has no record of this ID number",
     403: "enrolment_blocked: light enrolment of this person is blocked after a dispute",
-    409: "id_card_expired, enrolment_mode_unavailable (the deployment enrols with WeChat), or "
+    409: "id_card_expired, enrolment_mode_unavailable (the deployment enrols with WeChat), "
     "enrolment_in_progress (another enrolment of this person or from this account is being "
-    "issued right now)",
+    "issued right now), or upgraded_credential_held (the person or this account holds an "
+    "upgraded credential: only a trusted terminal replaces it)",
     413: "payload_too_large, image_too_large or image_too_many_pixels",
     422: (
         "name_mismatch, face_mismatch (with a hint), liveness_failed, "

@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_seriali
 from bot.vocab import (
     CredentialReason,
     CredentialStatus,
+    Factor,
     Level,
     MerchantCategory,
     Scope,
+    TerminalSessionStatus,
     VerifyReason,
     VerifyResult,
 )
@@ -35,6 +37,8 @@ CredentialStatusField = Annotated[CredentialStatus, Field(strict=False)]
 CredentialReasonField = Annotated[CredentialReason, Field(strict=False)]
 VerifyResultField = Annotated[VerifyResult, Field(strict=False)]
 VerifyReasonField = Annotated[VerifyReason, Field(strict=False)]
+TerminalSessionStatusField = Annotated[TerminalSessionStatus, Field(strict=False)]
+FactorField = Annotated[Factor, Field(strict=False)]
 # Timestamps are sent as ISO 8601 strings with their offset, exactly as the handler wrote them.
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
@@ -93,7 +97,8 @@ WECHAT_ERRORS = {
 def declare_headers(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
     """Add the headers our error answers carry to /openapi.json (APIFlask's spec processor).
 
-    A secured operation's 401 always carries ``WWW-Authenticate: Bearer`` (required); a 429 or
+    A secured operation's 401 always carries ``WWW-Authenticate: Bearer`` (required; a terminal
+    operation's says ``WZ-HMAC-SHA256``); a 429 or
     503 may carry ``Retry-After`` in seconds (not every 503 does, so it is optional). Every
     request body is required: a body endpoint answers 415 without one (``check_content_type``),
     and schemathesis must not take a missing body for valid input.
@@ -102,6 +107,11 @@ def declare_headers(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
         "description": "Bearer (RFC 6750)",
         "required": True,
         "schema": {"type": "string", "pattern": "^Bearer"},
+    }
+    terminal_challenge = {
+        "description": "WZ-HMAC-SHA256 (docs/terminals.md)",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^WZ-HMAC-SHA256"},
     }
     retry = {"description": "seconds to wait", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
     if isinstance(spec, str):
@@ -114,7 +124,10 @@ def declare_headers(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
             if isinstance(operation.get("requestBody"), dict):
                 operation["requestBody"]["required"] = True
             if operation.get("security") and "401" in responses:
-                responses["401"].setdefault("headers", {})["WWW-Authenticate"] = challenge
+                signed = any("terminal_signature" in need for need in operation["security"])
+                responses["401"].setdefault("headers", {})["WWW-Authenticate"] = (
+                    terminal_challenge if signed else challenge
+                )
             for status in ("429", "503"):
                 if status in responses:
                     responses[status].setdefault("headers", {})["Retry-After"] = retry

@@ -26,6 +26,7 @@ from handlers.schemas import (
     BODY_ERRORS,
     CITIZEN_ERRORS,
     CategoryField,
+    FactorField,
     LevelField,
     Out,
     ScopeField,
@@ -45,6 +46,7 @@ class VerifyIn(BaseModel):
     token: str = Field(min_length=1, max_length=1024)
     required_level: LevelField = Level.LIGHT
     scope: ScopeField = Scope.RESULT
+    required_factors: list[FactorField] = Field(default_factory=list, max_length=4)
 
 
 class HistoryQuery(BaseModel):
@@ -71,6 +73,9 @@ class ValidOut(Out):
     level: LevelField
     subject_pseudonym: str = Field(pattern=r"^[0-9a-f]{32}$")
     claims: ClaimsOut
+    face: Literal["match"] | None = Field(
+        default=None, description="only on POST /api/v1/verify/face: the live face matched"
+    )
 
 
 class InvalidOut(Out):
@@ -143,6 +148,7 @@ def verify_token(body: VerifyIn) -> dict[str, Any]:
             required_level=body.required_level,
             scope=body.scope,
             client_ip=request.remote_addr or "",
+            required_factors=tuple(body.required_factors),
         )
     return outcome.to_dict()
 

@@ -96,7 +96,8 @@ CONFIRM_ERRORS = {
     400: "validation_error or verify_id_invalid (unknown, expired, used, or not yours)",
     **CITIZEN_ERRORS,
     403: "enrolment_blocked: light enrolment of this person is blocked after a dispute",
-    409: "enrolment_mode_unavailable, id_card_expired, or enrolment_in_progress",
+    409: "enrolment_mode_unavailable, id_card_expired, enrolment_in_progress, or "
+    "upgraded_credential_held",
     422: "face_verification_failed (details.reason: identity_mismatch, face_mismatch, "
     "not_completed or failed; details.result: WeChat's verify_ret)",
     **WECHAT_ERRORS,

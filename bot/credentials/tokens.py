@@ -1,7 +1,8 @@
 """Presentation tokens: the short JWT a pass QR carries, and its checks.
 
 Invariants:
-- A token is ES256 over ``{iss, jti, iat, exp, cid, lvl}`` with ``kid`` in the header, and
+- A token is ES256 over ``{iss, jti, iat, exp, cid, lvl}`` (plus ``amr: ["pwd"]`` when the
+  citizen entered the upgraded credential's password for it) with ``kid`` in the header, and
   nothing else: no name, no ID number, no credential id. ``cid`` is a fresh random handle per
   presentation; the store maps it to (credential id, device id) for the token's lifetime plus
   skew, so merchants cannot link two presentations by any claim.
@@ -40,6 +41,8 @@ REQUIRED_CLAIMS = ["iss", "jti", "iat", "exp", "cid", "lvl"]
 # Our kids are "k" + token_urlsafe; anything else (a NUL, a control character) is refused before
 # it reaches a query (PostgreSQL cannot even compare text holding NUL).
 KID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# RFC 8176: the citizen entered the upgraded credential's password for this token.
+PASSWORD_AMR = "pwd"  # noqa: S105 - an authentication method name, not a password
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class PresentationClaims:
     issued_at: int
     expires_at: int
     kid: str
+    amr: tuple[str, ...] = ()
 
 
 def handle_ttl(settings: Settings) -> int:
@@ -69,9 +73,19 @@ def handle_ttl(settings: Settings) -> int:
 
 
 def mint_presentation(
-    session: Session, store: EphemeralStore, settings: Settings, *, openid: str, device_id: str
+    session: Session,
+    store: EphemeralStore,
+    settings: Settings,
+    *,
+    openid: str,
+    device_id: str,
+    amr: tuple[str, ...] = (),
 ) -> Presentation:
-    """Sign a token for the citizen's active credential, only from its bound device."""
+    """Sign a token for the citizen's active credential, only from its bound device.
+
+    ``amr`` (authentication methods, RFC 8176) is set only by a caller that checked them, e.g.
+    ``("pwd",)`` after :func:`bot.terminals.factors.password_presentation` checked the password.
+    """
     credential = active_credential(session, openid)
     if credential is None or credential.expires_at <= utcnow():
         raise NoActiveCredential()
@@ -90,6 +104,8 @@ def mint_presentation(
         "cid": handle,
         "lvl": credential.level,
     }
+    if amr:
+        claims["amr"] = list(amr)
     token = jwt.encode(
         claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": None}
     )
@@ -154,6 +170,9 @@ def _checked_claims(
 ) -> PresentationClaims:
     """Types, lifetime and clock checks that pyjwt does not do for us."""
     jti, cid, level = claims.get("jti"), claims.get("cid"), claims.get("lvl")
+    amr = claims.get("amr", [])
+    if not isinstance(amr, list) or len(amr) > 4 or not all(amr_ok(method) for method in amr):
+        raise PresentationRejected(VerifyReason.MALFORMED)
     iat, exp = claims.get("iat"), claims.get("exp")
     texts_ok = all(isinstance(v, str) and 0 < len(v) <= 64 for v in (jti, cid))
     if not texts_ok or level not in tuple(Level):
@@ -167,4 +186,9 @@ def _checked_claims(
         raise PresentationRejected(VerifyReason.MALFORMED)
     if exp + skew <= moment:
         raise PresentationRejected(VerifyReason.EXPIRED)
-    return PresentationClaims(str(jti), str(cid), str(level), iat, exp, kid)
+    return PresentationClaims(str(jti), str(cid), str(level), iat, exp, kid, tuple(amr))
+
+
+def amr_ok(method: object) -> bool:
+    """An ``amr`` entry we could have written: a short lower-case word."""
+    return isinstance(method, str) and 0 < len(method) <= 16 and method.isalpha()

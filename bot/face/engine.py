@@ -7,6 +7,8 @@ Invariants:
 - The decision threshold is the pack manifest's, never a constant here.
 - Gates run in a fixed order and the first failure raises its own :class:`FaceError` code:
   image checks, no face, several faces (selfie), too small, pose, dark/overexposed, blurred.
+  "Too small" has two limits: live faces (``selfie``) and reference photos (``reference``:
+  registry import, ID card chip, which is 102x126 px by standard).
 - Images and crops live only in memory for the duration of the call.
 - A pack with a ``tasks.antispoof`` model gets ``engine.antispoof`` (see antispoof.py), which
   every liveness frame then passes; without one it is None.
@@ -181,7 +183,7 @@ class FaceEngine:
             raise FaceNotFound("No face was found in the photo.")
         sizes = [quality.interocular(k) for k in kpss]
         largest = int(np.argmax(sizes))
-        floor = max(self.limits.gates.min_interocular_px / 2, sizes[largest] / 4)
+        floor = max(self.limits.gates.min_interocular_px / 2, sizes[largest] / 4)  # selfies only
         if purpose == "selfie" and sum(size >= floor for size in sizes) > 1:
             raise FaceMultiple("More than one face is in the selfie.")
         return largest
@@ -195,7 +197,12 @@ class FaceEngine:
         index = self._choose_face(bboxes, kpss, purpose)
         landmarks = kpss[index]
         eyes = quality.interocular(landmarks)
-        if eyes < gates.min_interocular_px:
+        smallest = (
+            gates.reference_min_interocular_px
+            if purpose == "reference"
+            else gates.min_interocular_px
+        )
+        if eyes < smallest:
             raise FaceTooSmall("The face is too small; move closer to the camera.")
         yaw = quality.estimate_yaw(landmarks)
         limit = gates.max_yaw_deg if max_yaw_deg is None else max_yaw_deg

@@ -24,13 +24,19 @@ NOSE_DEPTH = 0.6
 
 @dataclass(frozen=True)
 class QualityLimits:
-    """Thresholds of the gates (from settings)."""
+    """Thresholds of the gates (from settings).
+
+    ``min_interocular_px`` gates live faces (selfies, liveness frames, the counter photo);
+    ``reference_min_interocular_px`` gates reference photos (registry, ID card chip), which are
+    small by standard: a chip photo is 102x126 px with the eyes 25-30 px apart.
+    """
 
     min_interocular_px: float
     min_sharpness: float
     min_brightness: float
     max_brightness: float
     max_yaw_deg: float
+    reference_min_interocular_px: float = 20
 
 
 def interocular(landmarks: NDArray[np.float32]) -> float:

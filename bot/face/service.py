@@ -60,6 +60,7 @@ def limits_from_settings(settings: Settings) -> EngineLimits:
             min_brightness=settings.face_min_brightness,
             max_brightness=settings.face_max_brightness,
             max_yaw_deg=settings.face_max_yaw_deg,
+            reference_min_interocular_px=settings.face_reference_min_interocular_px,
         ),
     )
 

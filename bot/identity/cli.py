@@ -6,6 +6,7 @@ Invariant: output names rows by line number and reason code, never by ID number 
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -113,6 +114,27 @@ def clear_dispute_command(id_number: str) -> None:
         lifted = lift_light_enrolment_block(session, record.id)
     state = "cleared: light enrolment is open again" if lifted else "not blocked: nothing to do"
     click.echo(f"record {record.id} {state}")
+
+
+@registry_cli.command("report-lost")
+@click.option("--expires-on", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
+def report_lost_command(expires_on: dt.datetime) -> None:
+    """Record that the person's card expiring on --expires-on was reported lost or stolen.
+
+    The ID number is asked for on the terminal (hidden), never taken from the command line.
+    Trusted terminals then refuse that card's chip (``id_card_reported_lost``).
+    """
+    id_number = click.prompt("ID number", hide_input=True)
+    try:
+        parsed = parse_id_number(id_number)
+    except IdNumberInvalid as exc:
+        raise click.ClickException(exc.message) from exc
+    with database().transaction() as session:
+        record = find_record(session, settings(), parsed.value)
+        if record is None:
+            raise click.ClickException("No registry record has this ID number.")
+        record.lost_card_expires_on = expires_on.date()
+    click.echo(f"record {record.id}: the card expiring {expires_on.date()} is reported lost")
 
 
 def register_registry_commands(app: Flask) -> None:

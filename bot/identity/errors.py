@@ -21,3 +21,10 @@ class EnrolmentInProgress(Conflict):
     """Another enrolment of this person, or from this account, is being issued right now."""
 
     code = "enrolment_in_progress"
+
+
+class UpgradedCredentialHeld(Conflict):
+    """This person holds an upgraded credential; a light enrolment cannot replace it. Visit a
+    trusted terminal to move it to this phone."""
+
+    code = "upgraded_credential_held"

@@ -13,8 +13,10 @@ Invariants:
   give the disputer their old credential back: whoever disputes may be the intruder who
   enrolled first, so a dispute freezes the person's light credential instead of moving it.
 - The block is lifted only by the authority (``flask registry clear-dispute``) or by an upgraded
-  enrolment at a terminal, which must call :func:`lift_light_enrolment_block` (terminals do not
-  exist yet). A dispute is idempotent.
+  enrolment at a terminal (:mod:`bot.terminals.issue` calls :func:`lift_light_enrolment_block`).
+  A dispute is idempotent.
+- A light enrolment never supersedes an active upgraded credential, from any account
+  (``upgraded_credential_held``); only a terminal replaces it.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import math
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.credentials.service import revoke_credential
 from bot.errors import Forbidden, NotFound, RateLimited
-from bot.vocab import CredentialReason, CredentialStatus
+from bot.identity.errors import UpgradedCredentialHeld
+from bot.vocab import CredentialReason, CredentialStatus, Level
 from storage.models.base import utcnow
 from storage.models.credential import Credential
 from storage.models.credential_takeover import CredentialTakeover
@@ -81,6 +84,9 @@ def admit_light_issue(
 ) -> Credential | None:
     """Raise if a light credential may not be issued now; return the credential it takes over.
 
+    An active upgraded credential of the person, or of this account, is never superseded by a
+    light one: :class:`UpgradedCredentialHeld` (409) tells the citizen to visit a terminal.
+
     Call it in the issuing transaction, right before issuing.
     """
     record = session.get(RegistryRecord, subject_id)
@@ -89,6 +95,15 @@ def admit_light_issue(
             "Light enrolment of this person is blocked after a dispute. The authority can lift "
             "the block, or enrol at a terminal."
         )
+    upgraded = session.scalar(
+        select(Credential.id).where(
+            or_(Credential.subject_id == subject_id, Credential.openid == openid),
+            Credential.status == CredentialStatus.ACTIVE,
+            Credential.level == Level.UPGRADED,
+        )
+    )
+    if upgraded is not None:
+        raise UpgradedCredentialHeld()
     held = session.scalars(
         select(Credential).where(
             Credential.subject_id == subject_id,

@@ -15,6 +15,7 @@ from bot.merchants.accounts import (
     set_enabled,
 )
 from bot.merchants.audit import verify_chain
+from bot.merchants.counter import set_capabilities
 from bot.vocab import MerchantCategory, Scope
 
 merchants_cli = AppGroup("merchants", help="Merchant accounts and their API keys.")
@@ -74,6 +75,20 @@ def disable_command(public_id: str) -> None:
     except WangzhengError as exc:
         raise _fail(exc) from exc
     click.echo(f"merchant {public_id} disabled")
+
+
+@merchants_cli.command("capabilities")
+@click.argument("public_id")
+@click.argument("capabilities", default="")
+def capabilities_command(public_id: str, capabilities: str) -> None:
+    """Set PUBLIC_ID's capabilities to the comma list CAPABILITIES (empty: none); ``face`` lets
+    it send a live photo with a token (POST /api/v1/verify/face)."""
+    try:
+        with database().transaction() as session:
+            granted = set_capabilities(session, public_id, capabilities)
+    except WangzhengError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"merchant {public_id} capabilities={','.join(granted) or '-'}")
 
 
 @merchants_cli.command("list")

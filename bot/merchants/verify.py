@@ -3,8 +3,11 @@
 Invariants:
 - Checks run in this order, and the first failure is the reason: scope granted -> signature
   (ES256 allow-list, known kid) -> times -> single use of ``jti`` -> handle -> credential status
-  and device binding -> credential expiry -> level. The scope check comes first so a
-  misconfigured merchant never burns a citizen's token.
+  and device binding -> credential expiry -> level -> factors (``required_factors``: the token's
+  ``amr``) -> the counter face (only when the caller passes one, see
+  :mod:`bot.merchants.counter`). The scope check comes first so a misconfigured merchant never
+  burns a citizen's token. Factors cost nothing (they are claims of the token); a merchant that
+  asks for neither factors nor a face pays no extra query.
 - Single use: the audit row of the first use carries the token's mark under a unique constraint
   (``bot.merchants.audit``), so the mark and the audit commit in one transaction. A replay is
   detected at that insert and wins over any other reason, as if it had been checked first.
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.credentials.errors import PresentationRejected
-from bot.credentials.tokens import decode_presentation, resolve_handle
+from bot.credentials.tokens import PASSWORD_AMR, decode_presentation, resolve_handle
 from bot.crypto import keyed_hash, same
 from bot.events import MerchantVerified, record
 from bot.identity.masking import mask_name
@@ -42,6 +45,7 @@ from bot.vocab import (
     REGISTRATION_CATEGORIES,
     CredentialReason,
     CredentialStatus,
+    Factor,
     Level,
     Scope,
     VerifyReason,
@@ -63,17 +67,21 @@ class VerificationResult:
     level: Level | None = None
     subject_pseudonym: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)
+    face_matched: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The API body."""
         if self.result != VerifyResult.VALID:
             return {"result": self.result, "reason": self.reason}
-        return {
+        body = {
             "result": self.result,
             "level": self.level,
             "subject_pseudonym": self.subject_pseudonym,
             "claims": self.claims,
         }
+        if self.face_matched:
+            body["face"] = "match"
+        return body
 
 
 def check_rate_limit(
@@ -151,7 +159,8 @@ def _entry(
         result=outcome.result,
         reason=outcome.reason,
         scope=scope,
-        disclosed=",".join(outcome.claims),
+        # A counter face check is recorded as what it disclosed: that the face matched.
+        disclosed=",".join([*outcome.claims, *(["face_match"] if outcome.face_matched else [])]),
         level=outcome.level,
         client_ip_hash=ip_hash,
     )
@@ -167,6 +176,9 @@ class _Judgement:
     citizen_opted_in: bool = False
 
 
+FaceCheck = Callable[[Session, int], VerifyReason | None]
+
+
 def _judge(
     session: Session,
     settings: Settings,
@@ -176,6 +188,8 @@ def _judge(
     required_level: Level,
     scope: Scope,
     now: dt.datetime,
+    missing_factor: bool = False,
+    face: FaceCheck | None = None,
 ) -> _Judgement:
     """Credential status, binding, expiry and level of the credential behind the handle."""
     if handle is None:
@@ -201,6 +215,10 @@ def _judge(
     needs_upgraded = required_level == Level.UPGRADED or scope == Scope.FULL_IDENTITY
     if reason is None and needs_upgraded and credential.level != Level.UPGRADED:
         reason = VerifyReason.LEVEL_TOO_LOW
+    if reason is None and missing_factor:
+        reason = VerifyReason.FACTOR_MISSING
+    if reason is None and face is not None:
+        reason = face(session, record.id)
     if reason is not None:
         return _Judgement(VerificationResult(VerifyResult.INVALID, reason), credential.id)
     outcome = VerificationResult(
@@ -208,6 +226,7 @@ def _judge(
         level=Level(credential.level),
         subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.subject_key or record.id_hash),
         claims=_claims(settings, record, scope, now),
+        face_matched=face is not None,
     )
     return _Judgement(outcome, credential.id, citizen_id, bool(notify))
 
@@ -223,8 +242,14 @@ def verify_presentation(
     scope: Scope = Scope.RESULT,
     client_ip: str = "",
     now: dt.datetime | None = None,
+    required_factors: tuple[Factor, ...] = (),
+    face: FaceCheck | None = None,
 ) -> VerificationResult:
-    """Check ``token`` for ``merchant`` and record the attempt; see the module invariants."""
+    """Check ``token`` for ``merchant`` and record the attempt; see the module invariants.
+
+    ``face`` (the counter check) judges the credential's registry subject after every other
+    check passed: None when the live face matches, else the reason.
+    """
     now = now or utcnow()
     ip_hash = keyed_hash(settings.hash_key, client_ip or "-", "client_ip")
 
@@ -244,8 +269,17 @@ def verify_presentation(
     except PresentationRejected as rejected:
         return invalid(rejected.reason)
     handle = resolve_handle(store, claims.cid)
+    missing_factor = Factor.PASSWORD in required_factors and PASSWORD_AMR not in claims.amr
     judged = _judge(
-        session, settings, merchant, handle, required_level=required_level, scope=scope, now=now
+        session,
+        settings,
+        merchant,
+        handle,
+        required_level=required_level,
+        scope=scope,
+        now=now,
+        missing_factor=missing_factor,
+        face=face,
     )
     entry = _entry(merchant, scope, ip_hash, judged.outcome, judged.credential_id)
     if not record_audit(session, settings.audit_key, entry, mark=jti_digest(claims)):

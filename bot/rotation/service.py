@@ -28,10 +28,12 @@ from bot.identity.registry import (
     PHOTO_SEAL_PURPOSE,
     id_lookup_hash,
 )
+from bot.terminals.registry import KEY_PURPOSE as TERMINAL_KEY_PURPOSE
 from storage.db import Database
 from storage.models.base import Base
 from storage.models.registry_record import RegistryRecord
 from storage.models.signing_key import SigningKey
+from storage.models.terminal import Terminal
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ SEALED_COLUMNS = (
     SealedColumn(RegistryRecord, "name_sealed", NAME_SEAL_PURPOSE),
     SealedColumn(RegistryRecord, "photo_sealed", PHOTO_SEAL_PURPOSE),
     SealedColumn(SigningKey, "private_sealed", SIGNING_KEY_PURPOSE),
+    SealedColumn(Terminal, "key_sealed", TERMINAL_KEY_PURPOSE),
 )
 
 

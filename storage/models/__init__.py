@@ -6,6 +6,7 @@ from storage.models.base import Base
 from storage.models.card_event import CardEvent
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
+from storage.models.credential_password import CredentialPassword
 from storage.models.credential_takeover import CredentialTakeover
 from storage.models.ephemeral import EphemeralEntry
 from storage.models.follower import Follower
@@ -14,6 +15,7 @@ from storage.models.outbox import OutboxMessage
 from storage.models.reference_embedding import ReferenceEmbedding
 from storage.models.registry_record import RegistryRecord
 from storage.models.signing_key import SigningKey
+from storage.models.terminal import Terminal
 from storage.models.verification_audit import VerificationAudit
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "CardEvent",
     "Citizen",
     "Credential",
+    "CredentialPassword",
     "CredentialTakeover",
     "EphemeralEntry",
     "Follower",
@@ -31,5 +34,6 @@ __all__ = [
     "ReferenceEmbedding",
     "RegistryRecord",
     "SigningKey",
+    "Terminal",
     "VerificationAudit",
 ]

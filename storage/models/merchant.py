@@ -7,6 +7,8 @@ Invariants:
   HMAC(salt, subject), so two merchants' pseudonyms cannot be linked.
 - ``scopes`` is a comma-separated subset of result, age_over_18, name_masked, full_identity;
   ``full_identity`` only for the categories obliged by law to register identity.
+- ``capabilities`` is a comma-separated subset of :class:`bot.vocab.Capability` (``face``);
+  it is read only by the operations that need it, never on the plain verify path.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Merchant(Base):
     name: Mapped[str] = mapped_column(String(120))
     category: Mapped[str] = mapped_column(String(32))
     scopes: Mapped[str] = mapped_column(String(120))
+    # Comma list of bot.vocab.Capability values beyond disclosure (``face``: the counter check).
+    capabilities: Mapped[str] = mapped_column(String(64), default="", server_default="")
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_hint: Mapped[str] = mapped_column(String(16))
     pseudonym_salt: Mapped[bytes] = mapped_column(LargeBinary)

@@ -11,6 +11,8 @@ Invariants:
 - ``light_enrolment_blocked_at`` set = light enrolment of this person is refused. Only a dispute
   ("not me") sets it; only the authority (``flask registry clear-dispute``) or an upgraded
   enrolment at a terminal clears it (:mod:`bot.identity.takeover`).
+- ``lost_card_expires_on`` set = the card with that expiry date was reported lost
+  (``flask registry report-lost``); terminals refuse its chip.
 """
 
 from __future__ import annotations
@@ -45,3 +47,6 @@ class RegistryRecord(Base):
     light_enrolment_blocked_at: Mapped[dt.datetime | None] = mapped_column(
         UtcDateTime, default=None
     )
+    # The expiry date of the card the person reported lost or stolen: a chip with this expiry is
+    # refused at terminals. A replacement card has a later expiry, so it needs no clearing.
+    lost_card_expires_on: Mapped[dt.date | None] = mapped_column(Date, default=None)

@@ -24,6 +24,9 @@ VOCABULARIES: list[type[StrEnum]] = [
     vocab.CredentialReason,
     vocab.VerifyResult,
     vocab.VerifyReason,
+    vocab.Factor,
+    vocab.Capability,
+    vocab.TerminalSessionStatus,
 ]
 
 

@@ -16,7 +16,9 @@ CODES = {
     "bearer": "session_invalid",
     "merchant_key": "merchant_key_invalid",
     "admin_key": "admin_key_invalid",
+    "terminal_signature": "terminal_auth_invalid",
 }
+CHALLENGES = {"terminal_signature": "WZ-HMAC-SHA256"}
 ATTEMPTS = [
     {},
     {"Authorization": ""},
@@ -26,6 +28,14 @@ ATTEMPTS = [
     {"Authorization": "Bearer wrong-token"},
     {"Authorization": "Bearer a=b, c=d"},
     {"Authorization": "Bearer " + "x" * 4000},
+    {"X-WZ-Signature": "0" * 64},
+    {
+        "X-WZ-Signature": "0" * 64,
+        "X-WZ-Terminal": "tm_x",
+        "X-WZ-Timestamp": "1",
+        "X-WZ-Nonce": "n" * 16,
+    },
+    {"X-WZ-Signature": "x" * 4000, "X-WZ-Terminal": "tm_" + "x" * 4000},
 ]
 
 
@@ -51,9 +61,15 @@ def test_every_named_scheme_is_defined(client: Any) -> None:
     defined = spec["components"]["securitySchemes"]
     named = {scheme for _method, _path, scheme in secured_operations(spec)}
     assert named == set(CODES)
-    for name in named:
+    for name in named - {"terminal_signature"}:
         assert defined[name]["type"] == "http" and defined[name]["scheme"] == "bearer"
         assert defined[name]["description"]
+    terminal = defined["terminal_signature"]
+    assert (terminal["type"], terminal["in"], terminal["name"]) == (
+        "apiKey",
+        "header",
+        "X-WZ-Signature",
+    )
 
 
 def test_the_secured_operations_are_what_we_expect(client: Any) -> None:
@@ -78,7 +94,8 @@ def test_every_secured_operation_refuses_bad_credentials(app: Any, client: Any) 
                 path, method=method, data=body, content_type=sent_type, headers=headers
             )
             assert response.status_code == 401, (method, path, headers, response.json)
-            assert response.headers["WWW-Authenticate"] == "Bearer", (method, path)
+            challenge = CHALLENGES.get(scheme, "Bearer")
+            assert response.headers["WWW-Authenticate"] == challenge, (method, path)
             assert response.json["error"]["code"] == CODES[scheme], (method, path, headers)
             assert set(response.json) == {"error"}
             assert set(response.json["error"]) == {"code", "message"}
