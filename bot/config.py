@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     # Reference photos (registry import, ID card chip: 102x126 px, eyes 25-30 px apart) have
     # their own, lower limit; see docs/face.md for the measured effect on matching.
     face_reference_min_interocular_px: Annotated[int, Field(ge=1, le=2000)] = 20
+    # Subtracted from the pack threshold when the reference is a 102x126 chip photo (the
+    # terminal's live-face check); docs/face.md has the measurement behind 0.05.
+    face_chip_threshold_relief: Annotated[float, Field(ge=0, le=0.2)] = 0.05
     face_min_sharpness: Annotated[int, Field(ge=0, le=100_000)] = 60
     face_min_brightness: Annotated[int, Field(ge=0, le=255)] = 50
     face_max_brightness: Annotated[int, Field(ge=0, le=255)] = 210

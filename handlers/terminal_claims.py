@@ -22,7 +22,7 @@ from bot.credentials.errors import NoActiveCredential
 from bot.credentials.service import credential_view
 from bot.extensions import clock, database, settings, store
 from bot.terminals.factors import password_presentation, reset_password
-from bot.terminals.passwords import hash_password, require_strong
+from bot.terminals.passwords import hash_password, require_strong, spelled_date_digests
 from bot.terminals.sessions import claim_session, set_session_password
 from bot.vocab import CredentialReason, CredentialStatus
 from handlers.auth import citizen_auth, current_citizen
@@ -152,7 +152,12 @@ def set_password(session_id: str, body: PasswordIn) -> dict[str, Any]:
     principal = current_citizen()
     require_strong(body.password, _birth_date(principal.openid))
     ready = set_session_password(
-        store(), session_id, principal.citizen_id, hash_password(body.password), clock()()
+        store(),
+        session_id,
+        principal.citizen_id,
+        hash_password(body.password),
+        clock()(),
+        spelled_date_digests(settings(), body.password),
     )
     return {
         "session_id": ready.session_id,

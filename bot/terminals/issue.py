@@ -30,7 +30,7 @@ from bot.identity.errors import EnrolmentInProgress
 from bot.identity.takeover import lift_light_enrolment_block
 from bot.terminals.chip import ChipData, check_chip_photo, match_live_face, match_registry
 from bot.terminals.errors import PasswordWeak, SessionNotReady
-from bot.terminals.passwords import hash_matches_birth_date
+from bot.terminals.passwords import birth_date_digest
 from bot.terminals.sessions import TerminalSession, begin_issue, end_issue, save_session
 from bot.vocab import Level, TerminalSessionStatus
 from storage.db import Database
@@ -77,7 +77,12 @@ def issue_upgraded(
         # The session goes back to the password step; the weak hash is dropped.
         save_session(
             store,
-            replace(session, status=TerminalSessionStatus.CLAIMED, password_hash=None),
+            replace(
+                session,
+                status=TerminalSessionStatus.CLAIMED,
+                password_hash=None,
+                password_date_digests=(),
+            ),
             now,
         )
         raise
@@ -100,13 +105,15 @@ def _issue(
     with database.transaction() as db:
         record = match_registry(db, settings, chip, today)
         subject_id, birth = record.id, record.birth_date
-    if hash_matches_birth_date(session.password_hash, birth):
+    if birth_date_digest(settings, birth) in session.password_date_digests:
         raise PasswordWeak("Your date of birth is too easy to guess; choose another password.")
     face_match = None
     if chip.live_face is not None:
         if engine is None:
             raise SessionNotReady("Live face checks are not available.")
-        face_match = match_live_face(engine, chip.photo, chip.live_face)
+        face_match = match_live_face(
+            engine, chip.photo, chip.live_face, settings.face_chip_threshold_relief
+        )
     try:
         with database.transaction() as db:
             db.execute(

@@ -3,8 +3,9 @@
 Invariants:
 - A password is exactly 8 ASCII digits. Weak choices are refused (:func:`weakness`): one digit
   repeated, an ascending or descending run (wrapping 9→0 too), and the citizen's date of birth as
-  YYYYMMDD, DDMMYYYY, MMDDYYYY or YYYYDDMM. The birth date is known only once the chip is read,
-  so :func:`hash_matches_birth_date` re-checks a stored hash against those forms then.
+  YYYYMMDD, DDMMYYYY, MMDDYYYY or YYYYDDMM. The birth date may be known only once the chip is
+  read, so :func:`dates_spelled` lists the dates the password could spell, kept as keyed digests
+  with the terminal session (minutes, never in the database) and compared then: no slow hash.
 - Only the argon2id hash (argon2-cffi's RFC 9106 defaults) is kept; the password is never
   logged, stored, or part of an error message.
 - Lockout (:func:`check_password`), per credential, through the short-lived store, exact under
@@ -29,10 +30,13 @@ from itertools import pairwise
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from bot.config import Settings
+from bot.crypto import keyed_hash
 from bot.terminals.errors import PasswordInvalid, PasswordLocked, PasswordWeak
 from storage.ephemeral import EphemeralStore
 
 PASSWORD = re.compile(r"[0-9]{8}")
+DATE_PURPOSE = "terminal.password_date"
 MAX_FAILURES = 5
 LOCK_STEPS_S = (60, 300, 1800, 86400)
 STRIKES_TTL_S = 7 * 86400
@@ -79,9 +83,35 @@ def _matches(password_hash: str, password: str) -> bool:
         return False
 
 
-def hash_matches_birth_date(password_hash: str, birth: dt.date) -> bool:
-    """True when the hashed password is one of the birth date's forms (checked at the chip)."""
-    return any(_matches(password_hash, form) for form in birth_date_forms(birth))
+def dates_spelled(password: str) -> tuple[dt.date, ...]:
+    """Every date (1900-2099) the password spells in one of the birth-date orders."""
+    if not PASSWORD.fullmatch(password):
+        return ()
+    orders = (
+        (password[0:4], password[4:6], password[6:8]),  # YYYYMMDD
+        (password[4:8], password[2:4], password[0:2]),  # DDMMYYYY
+        (password[4:8], password[0:2], password[2:4]),  # MMDDYYYY
+        (password[0:4], password[6:8], password[4:6]),  # YYYYDDMM
+    )
+    found = set()
+    for year, month, day in orders:
+        try:
+            date = dt.date(int(year), int(month), int(day))
+        except ValueError:
+            continue
+        if 1900 <= date.year <= 2099:
+            found.add(date)
+    return tuple(sorted(found))
+
+
+def birth_date_digest(settings: Settings, date: dt.date) -> str:
+    """The keyed digest a spelled date is kept as (compared with the chip's birth date)."""
+    return keyed_hash(settings.hash_key, date.isoformat(), DATE_PURPOSE)
+
+
+def spelled_date_digests(settings: Settings, password: str) -> tuple[str, ...]:
+    """:func:`birth_date_digest` of every date the password spells."""
+    return tuple(birth_date_digest(settings, date) for date in dates_spelled(password))
 
 
 def lock_seconds(strikes: int) -> int:

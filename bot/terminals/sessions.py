@@ -45,6 +45,9 @@ class TerminalSession:
     device_id: str | None = None
     claimed_name: str | None = None
     password_hash: str | None = None
+    # Keyed digests of the dates the password spells (bot.terminals.passwords.dates_spelled),
+    # to refuse the birth date once the chip tells it; they live as long as the session.
+    password_date_digests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,9 @@ def _load(store: EphemeralStore, session_id: str, now: float) -> TerminalSession
     raw = store.get(PREFIX + session_id) if 0 < len(session_id) <= 64 else None
     if raw is None:
         raise SessionNotFound()
-    session = TerminalSession(**json.loads(raw))
+    fields = json.loads(raw)
+    fields["password_date_digests"] = tuple(fields.get("password_date_digests", ()))
+    session = TerminalSession(**fields)
     if session.expires_at <= now:
         raise SessionNotFound()
     return session
@@ -122,7 +127,12 @@ def claim_session(
 
 
 def set_session_password(
-    store: EphemeralStore, session_id: str, citizen_id: int, password_hash: str, now: float
+    store: EphemeralStore,
+    session_id: str,
+    citizen_id: int,
+    password_hash: str,
+    now: float,
+    date_digests: tuple[str, ...] = (),
 ) -> TerminalSession:
     """Keep the claimer's password hash; the session is then ready for the card."""
     with store.lock(PREFIX + session_id, ttl=5, wait=5):
@@ -131,7 +141,12 @@ def set_session_password(
             raise SessionNotFound()
         if store.get(PREFIX + session_id + ":issue") is not None:
             raise SessionNotReady("The card is being read; the password can no longer change.")
-        ready = replace(session, status=TerminalSessionStatus.READY, password_hash=password_hash)
+        ready = replace(
+            session,
+            status=TerminalSessionStatus.READY,
+            password_hash=password_hash,
+            password_date_digests=date_digests,
+        )
         save_session(store, ready, now)
         return ready
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from tests.photos import photo_paths
 
@@ -43,12 +44,16 @@ def test_calibrate_small_folder(runner: Any, tmp_path: Path) -> None:
     layout = {
         "obama": ["obama", "obama2", "obama3", "obama_partial_face", "obama_partial_face2"],
         "biden": ["biden"],
-        "hanks_unusable": ["tom_hanks"],  # a 112 px crop: its face is below the size gate
     }
     for identity, names in layout.items():
         (tmp_path / identity).mkdir()
         for name in names:
             shutil.copy(paths[name], tmp_path / identity / paths[name].name)
+    # A 56 px copy of a 112 px crop: its eyes (19 px) are below even the reference size gate.
+    (tmp_path / "hanks_unusable").mkdir()
+    Image.open(paths["tom_hanks"]).resize((56, 56)).save(
+        tmp_path / "hanks_unusable" / paths["tom_hanks"].name
+    )
     result = runner.invoke(args=["face", "calibrate", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert "not supported" in result.output
