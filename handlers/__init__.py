@@ -28,6 +28,7 @@ from handlers.pages import pages
 from handlers.scanner import scanner
 from handlers.simulator import simulator
 from handlers.terminal_claims import terminal_claims
+from handlers.terminal_simulator import terminal_simulator
 from handlers.terminals import terminals
 from handlers.verify import verify
 from handlers.wechat import wechat_bp
@@ -56,10 +57,12 @@ BLUEPRINTS = (
 
 
 def register_blueprints(app: APIFlask, *, development: bool) -> None:
-    """Register every blueprint; the browser simulator (with self-registration into the
-    registry) only in development: never in production, nor in testing, which may face a network.
+    """Register every blueprint; the browser simulators (the mini-program, with self-registration
+    into the registry, and the trusted terminal, with its demo key) only in development: never in
+    production, nor in testing, which may face a network.
     """
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     if development:
         app.register_blueprint(simulator)
+        app.register_blueprint(terminal_simulator)

@@ -31,6 +31,8 @@
       $("who-id").textContent = person.id_number;
       $("s-login").className = "done";
       $("s-enrol").hidden = false;
+      $("s-terminal").hidden = false;
+      $("pass-link").href = "/pass#access_token=" + encodeURIComponent(state.token);
       $("use-samples").hidden = !person.samples_available;
       log("logged in as " + person.user + " on " + deviceId);
     }).catch(function (error) { log("login failed: " + error.code + " " + (error.message || "")); });
@@ -138,6 +140,52 @@
       login({ user: "self-" + record.id_number.slice(-6), name: record.name, id_number: record.id_number,
               frames: {}, samples_available: false });
     }).catch(function (error) { $("self-result").textContent = error.code + ": " + (error.message || ""); });
+  };
+
+  // Terminal visit: claim the terminal's session, then set the password of the colour pass.
+  var visit = { session: null };
+  $("tv-claim").onclick = function () {
+    call("POST", "/api/v1/terminal-claims", { qr_payload: $("tv-payload").value.trim() })
+      .then(function (claimed) {
+        visit.session = claimed.session_id;
+        $("tv-set").disabled = false;
+        $("tv-result").className = "good";
+        $("tv-result").textContent = "Claimed; now set an 8-digit password.";
+      }).catch(function (error) {
+        $("tv-result").className = "bad";
+        $("tv-result").textContent = error.code + ": " + (error.message || "");
+      });
+  };
+  $("tv-set").onclick = function () {
+    call("PUT", "/api/v1/terminal-claims/" + visit.session + "/password",
+      { password: $("tv-password").value }).then(function () {
+      $("tv-result").className = "good";
+      $("tv-result").textContent = "Password set (ready): swipe the ID card at the terminal, then open the pass.";
+      $("s-pass").hidden = false;
+    }).catch(function (error) {
+      $("tv-result").className = "bad";
+      $("tv-result").textContent = error.code + ": " + (error.message || "");
+    });
+  };
+  $("tv-scan").onclick = function () {
+    var video = $("tv-video");
+    startCamera(video).then(function () {
+      var canvas = document.createElement("canvas");
+      var timer = setInterval(function () {
+        if (!video.videoWidth) { return; }
+        canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+        var context = canvas.getContext("2d");
+        context.drawImage(video, 0, 0);
+        var found = window.jsQR(context.getImageData(0, 0, canvas.width, canvas.height).data,
+          canvas.width, canvas.height);
+        if (found && found.data.indexOf("WZT1.") === 0) {
+          clearInterval(timer);
+          $("tv-payload").value = found.data;
+          video.srcObject.getTracks().forEach(function (track) { track.stop(); });
+          video.hidden = true;
+        }
+      }, 300);
+    }).catch(function (error) { log("camera unavailable: " + error.name); });
   };
 
   call("GET", "/simulator/api/people").then(showPeople)
