@@ -1,4 +1,6 @@
 /* Merchant scanner: decodes the pass QR with jsQR (served by us) and calls /api/v1/verify.
+   "With face" (刷證+刷臉, merchants granted the face capability): after the QR, a photo of the
+   person from the same camera (or a file) goes with the token to /api/v1/verify/face.
    The merchant key lives in sessionStorage and leaves the page only as a Bearer header. */
 "use strict";
 (function () {
@@ -7,6 +9,7 @@
   let stream = null;
   let scanning = false;
   let busy = false;
+  let pendingToken = null;
 
   function showScanner(loggedIn) {
     $("login").classList.toggle("hidden", loggedIn);
@@ -34,6 +37,7 @@
       $("result-title").textContent = "✔ valid";
       field(list, "level", body.level);
       field(list, "pseudonym", body.subject_pseudonym);
+      if (body.face) field(list, "face", body.face);
       for (const [name, value] of Object.entries(body.claims || {})) field(list, name, value);
     } else {
       const reason = body && body.reason ? body.reason
@@ -44,22 +48,50 @@
     }
   }
 
-  async function verify(token) {
+  function verify(token) {
+    if (!$("with-face").checked) return send(token, null);
+    pendingToken = token;
+    $("face-step").classList.remove("hidden");
+    status("pass read: now take the face of the person at the counter");
+    return Promise.resolve();
+  }
+
+  async function sendFace(blob) {
+    if (!pendingToken || !blob) return;
+    const token = pendingToken;
+    pendingToken = null;
+    $("face-step").classList.add("hidden");
+    await send(token, blob);
+  }
+
+  async function send(token, face) {
     busy = true;
     status("verifying…");
+    const auth = { "Authorization": "Bearer " + sessionStorage.getItem(KEY) };
+    const factors = $("need-password").checked ? ["password"] : [];
     try {
-      const response = await fetch("/api/v1/verify", {
-        method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          "Authorization": "Bearer " + sessionStorage.getItem(KEY),
-        },
-        body: JSON.stringify({
-          token: token,
-          scope: $("scope").value,
-          required_level: $("required-level").value,
-        }),
-      });
+      let request;
+      if (face) {
+        const form = new FormData();
+        form.append("token", token);
+        form.append("scope", $("scope").value);
+        form.append("required_level", $("required-level").value);
+        if (factors.length) form.append("required_factors", factors[0]);
+        form.append("photo", face, "counter.jpg");
+        request = { method: "POST", headers: auth, body: form };
+      } else {
+        request = {
+          method: "POST",
+          headers: { ...auth, "Content-Type": "application/json" },
+          body: JSON.stringify({
+            token: token,
+            scope: $("scope").value,
+            required_level: $("required-level").value,
+            required_factors: factors,
+          }),
+        };
+      }
+      const response = await fetch(face ? "/api/v1/verify/face" : "/api/v1/verify", request);
       const body = await response.json().catch(() => ({}));
       if (response.status === 401) {
         sessionStorage.removeItem(KEY);
@@ -144,5 +176,15 @@
     $("start-camera").addEventListener("click", startCamera);
     $("scan-again").addEventListener("click", startCamera);
     $("photo").addEventListener("change", (event) => scanPhoto(event.target.files[0]));
+    $("face-photo").addEventListener("change", (event) => sendFace(event.target.files[0]));
+    $("take-face").addEventListener("click", () => {
+      const video = $("video");
+      if (!video.videoWidth) { status("start the camera first, or choose a face photo"); return; }
+      const canvas = $("frame");
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      canvas.getContext("2d").drawImage(video, 0, 0);
+      canvas.toBlob(sendFace, "image/jpeg", 0.92);
+    });
   });
 })();
