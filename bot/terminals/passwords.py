@@ -9,10 +9,11 @@ Invariants:
 - Only the argon2id hash (argon2-cffi's RFC 9106 defaults) is kept; the password is never
   logged, stored, or part of an error message.
 - Lockout (:func:`check_password`), per credential, through the short-lived store, exact under
-  concurrency across workers: every attempt first reserves a slot with an atomic ``incr``, and
-  only the first :data:`MAX_FAILURES` slots of a window are ever compared with the hash. The
-  sixth reservation starts a lock (one winner, under a store lock) of :func:`lock_seconds` for the
-  number of locks so far (1 min, 5 min, 30 min, then 1 day), and clears the window. A right
+  concurrency across workers: every attempt first reserves a slot with an atomic ``incr`` in
+  the current window (numbered by the count of locks so far), and exactly the first
+  :data:`MAX_FAILURES` slots of a window are compared with the hash. The sixth reservation
+  starts a lock (one winner, under a store lock) of :func:`lock_seconds` for the number of locks
+  so far (1 min, 5 min, 30 min, then 1 day); attempts after it land in the next window. A right
   password gives its slot back. The lock's end is stored as an instant of the app clock, so
   injected time moves it on every store.
 - A wrong password and a locked one answer differently (403 vs 429), but neither says which
@@ -119,9 +120,9 @@ def lock_seconds(strikes: int) -> int:
     return LOCK_STEPS_S[min(max(strikes, 1), len(LOCK_STEPS_S)) - 1]
 
 
-def _keys(credential_id: str) -> tuple[str, str, str]:
+def _keys(credential_id: str) -> tuple[str, str]:
     base = "password:" + credential_id
-    return base + ":failures", base + ":lock", base + ":strikes"
+    return base + ":lock", base + ":strikes"
 
 
 def _locked(store: EphemeralStore, lock_key: str, now: float) -> PasswordLocked | None:
@@ -134,16 +135,16 @@ def _locked(store: EphemeralStore, lock_key: str, now: float) -> PasswordLocked 
     )
 
 
-def _start_lock(store: EphemeralStore, keys: tuple[str, str, str], now: float) -> None:
+def _start_lock(store: EphemeralStore, lock_key: str, strikes_key: str, now: float) -> None:
     """Begin the next, longer lock, once however many attempts race here (under a store lock,
-    the first racer starts it and the others find it running)."""
-    failures_key, lock_key, strikes_key = keys
+    the first racer starts it and the others find it running). The lock is set before the
+    strike count moves on, so whoever sees the new count also sees the lock."""
     with store.lock(lock_key + ":start", ttl=5, wait=5):
         if _locked(store, lock_key, now) is not None:
             return
-        seconds = lock_seconds(store.incr(strikes_key, STRIKES_TTL_S))
+        seconds = lock_seconds(int(store.get(strikes_key) or 0) + 1)
         store.set(lock_key, repr(now + seconds), seconds + 60)
-        store.delete(failures_key)
+        store.incr(strikes_key, STRIKES_TTL_S)
 
 
 def check_password(
@@ -154,20 +155,22 @@ def check_password(
     clock: Callable[[], float],
 ) -> None:
     """Return when ``password`` is right; raise :class:`PasswordInvalid` or
-    :class:`PasswordLocked` otherwise (see the module invariants)."""
-    keys = _keys(credential_id)
-    failures_key, lock_key, _ = keys
+    :class:`PasswordLocked` otherwise (see the module invariants).
+
+    The failure window is numbered by the count of locks so far: a lock moves every later
+    attempt to a fresh window, and the attempts that reserved one of the first
+    :data:`MAX_FAILURES` slots of a window are exactly the ones compared with the hash.
+    """
+    lock_key, strikes_key = _keys(credential_id)
+    window = int(store.get(strikes_key) or 0)
     locked = _locked(store, lock_key, clock())
     if locked is not None:
         raise locked
+    failures_key = f"password:{credential_id}:failures:{window}"
     slot = store.incr(failures_key, WINDOW_TTL_S)
     if slot > MAX_FAILURES:
-        _start_lock(store, keys, clock())
+        _start_lock(store, lock_key, strikes_key, clock())
         raise _locked(store, lock_key, clock()) or PasswordLocked()
-    # A lock that began after our first look (a racing sixth attempt) covers us too.
-    locked = _locked(store, lock_key, clock())
-    if locked is not None:
-        raise locked
     if not isinstance(password, str) or not PASSWORD.fullmatch(password):
         raise PasswordInvalid()
     if not _matches(password_hash, password):
