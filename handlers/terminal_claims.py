@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from bot.credentials.errors import NoActiveCredential
-from bot.credentials.service import credential_view
 from bot.extensions import clock, database, settings, store
+from bot.identity.credential_view import credential_view
 from bot.terminals.factors import password_presentation, reset_password
 from bot.terminals.passwords import hash_password, require_strong, spelled_date_digests
 from bot.terminals.sessions import claim_session, set_session_password

@@ -24,7 +24,6 @@ from bot.terminals.issue import issue_upgraded
 from bot.terminals.sessions import TerminalSession, open_session, terminal_session
 from bot.vocab import CredentialStatus
 from bot.wechat.app import wechat_config
-from bot.wechat.cards import new_card_code
 from handlers.auth import current_terminal, terminal_auth
 from handlers.schemas import (
     BODY_ERRORS,
@@ -175,7 +174,7 @@ def post_card(session_id: str, form_and_files_data: CardForm) -> tuple[dict[str,
         session_id=session_id,
         chip=chip,
         now=clock()(),
-        card_code=new_card_code() if wechat_config().card_enabled else None,
+        card_pack=wechat_config().card_enabled,
     )
     issued = result.credential
     similarity = round(result.face_match.similarity, 4) if result.face_match else None

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.config import Settings
-from bot.credentials.service import IssuedCredential, issue_credential
+from bot.credentials.service import IssuedCredential, issue_credential, new_card_code
 from bot.face.engine import FaceEngine, MatchResult
 from bot.identity.errors import EnrolmentInProgress
 from bot.identity.takeover import lift_light_enrolment_block
@@ -63,13 +63,18 @@ def issue_upgraded(
     session_id: str,
     chip: ChipData,
     now: float,
-    card_code: str | None = None,
+    card_pack: bool = False,
 ) -> UpgradedIssue:
-    """Check the chip data of session ``session_id`` and issue; raise the first refusal."""
+    """Check the chip data of session ``session_id`` and issue; raise the first refusal.
+
+    With ``card_pack`` the credential gets an opaque card-pack code (``new_card_code``); the
+    WeChat adapter adds it to the card pack when it sees the ``CredentialIssued`` event.
+    """
     check_chip_photo(chip.photo)
     session = begin_issue(store, terminal_id, session_id, now)
     issued = False
     try:
+        card_code = new_card_code() if card_pack else None
         result = _issue(database, settings, engine, session, chip, now, card_code)
         issued = True
         return result

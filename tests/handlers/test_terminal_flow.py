@@ -290,3 +290,36 @@ def test_the_holder_id_is_a_real_id_number() -> None:
     from bot.identity.idnumber import parse_id_number
 
     assert parse_id_number(HOLDER_ID).birth_date == dt.date(1961, 8, 4)
+
+
+def test_the_upgrade_has_the_usual_side_effects_through_the_domain_events(
+    app: Any, login: Any, chip: bytes
+) -> None:
+    """The light card leaves the card pack and the holder is told, by bot/wechat's subscribers:
+    bot/terminals records no WeChat work itself (tests/test_architecture.py forbids the import)."""
+    import json
+
+    from bot.credentials.service import issue_credential
+    from bot.vocab import Level
+    from storage.models.outbox import OutboxMessage
+
+    visit = start_visit(app, login, new_terminal(app))
+    with database(app).transaction() as session:
+        issue_credential(
+            session,
+            subject_id=visit.subject_id,
+            level=Level.LIGHT,
+            openid="o-holder",
+            device_id="phone-o-holder",
+            card_code="c" * 32,
+        )
+    session_id = open_and_claim(visit)
+    assert visit.terminal.card(session_id, chip_fields(chip)).status_code == 201
+    with database(app).transaction() as session:
+        rows = [
+            (row.kind, json.loads(row.payload)) for row in session.scalars(select(OutboxMessage))
+        ]
+    unavailable = [payload for kind, payload in rows if kind == "card_unavailable"]
+    assert unavailable == [{"code": "c" * 32, "reason": "reissued"}]
+    told = [payload for kind, payload in rows if payload.get("kind") == "credential_issued"]
+    assert len(told) == 2 and all(p["touser"] == "o-holder" for p in told)  # light, then upgraded
