@@ -56,7 +56,7 @@ class PasswordIn(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    password: str = Field(min_length=1, max_length=64)
+    password: str = Field(pattern=r"^[0-9]{8}$", description="8 ASCII digits")
 
 
 class ClaimOut(Out):

@@ -41,6 +41,8 @@ FUZZ = settings(
 # with the rule; only the positive-data-acceptance check is skipped for them, the rest all run.
 CROSS_FIELD_RULES = {
     "POST /admin/api/merchants": "full_identity needs a hotel, bank or government category",
+    "PUT /api/v1/terminal-claims/{session_id}/password": "a weak password (one digit repeated, "
+    "a run, the birth date) is refused with 422 password_weak",
 }
 
 
