@@ -25,6 +25,7 @@ Run: ``.venv/bin/python bench/load.py --seconds 60 --rate 50``.
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
 import multiprocessing as mp
@@ -206,9 +207,21 @@ def present(base: str, token: str, keys: list[str], http: Any, recorder: Recorde
     return answers
 
 
+_PHONES: dict[str, Any] = {}  # device id -> its install's key pair (tests/device_keys.py)
+
+
 def log_in(http: Any, recorder: Recorder, base: str, name: str, device: str) -> Any:
-    """Log in through the emulator's ``dev:`` code; the tokens, or None."""
-    login = {"code": f"dev:{name}", "device": {"device_id": device}}
+    """Log in through the emulator's ``dev:`` code, signing a fresh nonce with the device's
+    key as the mini-program does; the tokens, or None."""
+    from tests.device_keys import TestDevice
+
+    phone = _PHONES.setdefault(device, TestDevice(device))
+    nonce = call(http, recorder, "login_nonce", "POST", f"{base}/api/v1/mp/login/nonce", 201)
+    if nonce is None:
+        return None
+    proof = {"nonce": nonce["nonce"], "signature": phone.sign(nonce["nonce"])}
+    proof["public_key"] = base64.b64encode(phone.public_key_der).decode()
+    login = {"code": f"dev:{name}", "device": {"device_id": device}, "device_key": proof}
     return call(http, recorder, "login", "POST", f"{base}/api/v1/mp/login", 200, json=login)
 
 

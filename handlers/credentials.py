@@ -1,7 +1,8 @@
 """The citizen's credential, its presentation tokens, and the public JWKS.
 
 Invariants: presentations are minted only for the bound device of an authenticated session
-(``bot.credentials.tokens``); responses never contain the ID number or the credential id.
+(``bot.credentials.tokens``) whose login proved the device's key (``bot.devices.keys``);
+responses never contain the ID number or the credential id.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from flask import Response, jsonify
 
 from bot.credentials.keys import ensure_signing_key, public_jwks
 from bot.credentials.tokens import mint_presentation
+from bot.devices.errors import DeviceNotProven
 from bot.extensions import database, settings, store
 from bot.identity.credential_view import credential_view
 from handlers.auth import citizen_auth, current_citizen
@@ -97,8 +99,11 @@ def current() -> dict[str, Any]:
     responses=PRESENTATION_ERRORS,
 )
 def presentation() -> tuple[dict[str, Any], int]:
-    """``{token, expires_at}``; 403 ``device_not_bound`` from any other device."""
+    """``{token, expires_at}``; 403 ``device_not_bound`` from any other device, 403
+    ``device_not_proven`` for a session whose login did not prove the device's key."""
     principal = current_citizen()
+    if not principal.device_proven:
+        raise DeviceNotProven()
     with database().transaction() as session:
         minted = mint_presentation(
             session,

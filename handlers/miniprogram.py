@@ -14,8 +14,9 @@ from apiflask import APIBlueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.devices.errors import TokenReplayed
+from bot.devices.keys import NONCE_TTL_S, DeviceProof, new_login_nonce
 from bot.devices.sessions import SessionTokens, refresh_session
-from bot.extensions import database
+from bot.extensions import clock, database, store
 from bot.wechat.app import wechat_api
 from bot.wechat.miniprogram import login
 from handlers.schemas import BODY_ERRORS, WECHAT_ERRORS, Out
@@ -36,13 +37,35 @@ class DeviceIn(BaseModel):
     app_version: str | None = Field(default=None, max_length=32)
 
 
+class DeviceKeyIn(BaseModel):
+    """The device's proof: its signature of ``wangzheng-device-login\n<nonce>\n<device_id>``
+    (ECDSA P-256, SHA-256; raw ``r||s`` as WebCrypto gives it, or DER), base64; and, at the
+    device's first login, its public key (SubjectPublicKeyInfo, base64)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    nonce: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    signature: str = Field(min_length=16, max_length=200, pattern=r"^[A-Za-z0-9+/=_-]+$")
+    public_key: str | None = Field(
+        default=None, min_length=16, max_length=400, pattern=r"^[A-Za-z0-9+/=_-]+$"
+    )
+
+
 class LoginIn(BaseModel):
-    """``wx.login``'s code and the device."""
+    """``wx.login``'s code, the device, and the device's proof of its key."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
     code: str = Field(min_length=1, max_length=128)
     device: DeviceIn
+    device_key: DeviceKeyIn
+
+
+class NonceOut(Out):
+    """A single-use nonce for the next login's device signature."""
+
+    nonce: str
+    expires_in: int
 
 
 class RefreshIn(BaseModel):
@@ -76,6 +99,14 @@ def _render(tokens: SessionTokens) -> dict[str, Any]:
     }
 
 
+@miniprogram.post("/login/nonce")
+@miniprogram.output(NonceOut, status_code=201)
+@miniprogram.doc(summary="A single-use nonce for the device to sign at login (120 s)")
+def mp_login_nonce() -> tuple[dict[str, Any], int]:
+    """A fresh nonce; the login that uses it signs it with the device's key."""
+    return {"nonce": new_login_nonce(store(), clock()), "expires_in": NONCE_TTL_S}, 201
+
+
 @miniprogram.post("/login")
 @miniprogram.input(LoginIn)
 @miniprogram.output(TokensOut)
@@ -83,18 +114,29 @@ def _render(tokens: SessionTokens) -> dict[str, Any]:
     summary="Sign in with wx.login's code",
     responses={
         **BODY_ERRORS,
-        401: "invalid_code: the wx.login code is invalid or was already used",
+        400: BODY_ERRORS[400] + "; device_key_invalid: not a base64 P-256 public key, or none "
+        "at the device's first login",
+        401: "invalid_code: the wx.login code is invalid or was already used; "
+        "login_nonce_invalid; device_proof_invalid: the device's key did not sign (a copied "
+        "device_id), or another key was offered for a known device",
+        409: "sign_in_conflict: another first sign-in of this account or device was written at "
+        "the same moment; retry",
         **WECHAT_ERRORS,
     },
 )
 def mp_login(json_data: LoginIn) -> dict[str, Any]:
-    """Exchange the code with WeChat and open a session bound to ``device.device_id``."""
+    """Exchange the code with WeChat, check the device's proof, and open a session bound to
+    ``device.device_id``."""
+    proof = json_data.device_key
     tokens = login(
         database(),
+        store(),
         wechat_api(),
         code=json_data.code,
         device_id=json_data.device.device_id,
+        proof=DeviceProof(proof.nonce, proof.signature, proof.public_key),
         device_model=json_data.device.model,
+        clock=clock(),
     )
     return _render(tokens)
 

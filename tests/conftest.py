@@ -24,6 +24,7 @@ from storage.db import Database, normalise_url
 from storage.ephemeral import EphemeralStore
 from storage.models import Base
 from storage.models.audit_chain import GENESIS_ROW
+from tests.device_keys import proven_session
 
 # WANGZHENG_ENV unset means production; the suite runs in testing mode, whatever the shell says.
 os.environ["WANGZHENG_ENV"] = "testing"
@@ -207,16 +208,25 @@ def store(app: Any) -> EphemeralStore:
 
 @pytest.fixture
 def login(app: Any, db: Database) -> Any:
-    """``login(openid, device_id)`` opens a mini-program session directly (no WeChat round trip)."""
+    """``login(openid, device_id)`` opens a mini-program session directly (no WeChat round trip),
+    as a sign-in that proved its device key would (``tests.device_keys.proven_session``)."""
+    from bot.devices.sessions import SessionTokens
+
+    def _login(openid: str = "o-test-citizen", device_id: str = "device-1") -> SessionTokens:
+        with db.transaction() as session:
+            tokens: SessionTokens = proven_session(session, openid=openid, device_id=device_id)
+            return tokens
+
+    return _login
+
+
+@pytest.fixture
+def unproven_login(app: Any, db: Database) -> Any:
+    """``unproven_login(openid, device_id)``: a session whose login proved no device key."""
     from bot.devices.sessions import SessionTokens, open_session
 
     def _login(openid: str = "o-test-citizen", device_id: str = "device-1") -> SessionTokens:
         with db.transaction() as session:
-            return open_session(
-                session,
-                openid=openid,
-                unionid=None,
-                device_id=device_id,
-            )
+            return open_session(session, openid=openid, unionid=None, device_id=device_id)
 
     return _login

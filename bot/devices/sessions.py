@@ -1,6 +1,8 @@
 """Mini-program sessions: open on login, rotate on refresh, resolve on every request.
 
 Invariants:
+- Concurrent sign-ins of one citizen are serialised by the database on the citizen's row
+  (:func:`ensure_citizen`), so one device wins the binding and the other is signed out.
 - Access and refresh tokens are 256-bit random values; only their SHA-256 digests are stored.
 - A session is bound to one device: the principal carries the device id the session was opened
   for, and a citizen has one current device. Logging in on another device revokes every
@@ -49,10 +51,16 @@ class Principal:
     openid: str
     device_id: str
     session_id: int
+    device_key_id: int | None = None
+
+    @property
+    def device_proven(self) -> bool:
+        """True when the session's login proved possession of the device's key."""
+        return self.device_key_id is not None
 
 
 def _new_generation(
-    session: Session, citizen: Citizen, device_id: str, family: str
+    session: Session, citizen: Citizen, device_id: str, family: str, device_key_id: int | None
 ) -> SessionTokens:
     """Create one session row and return its plaintext tokens."""
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -60,6 +68,7 @@ def _new_generation(
     row = AppSession(
         citizen_id=citizen.id,
         device_id=device_id,
+        device_key_id=device_key_id,
         family=family,
         access_digest=token_digest(access),
         refresh_digest=token_digest(refresh),
@@ -85,6 +94,24 @@ def revoke_device_sessions(session: Session, citizen_id: int, device_id: str, re
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def ensure_citizen(session: Session, openid: str, unionid: str | None) -> Citizen:
+    """The citizen row of ``openid``, created on first sight (flushed, so it has an id).
+
+    The first statement writes the citizen's row, so concurrent sign-ins of one citizen run one
+    after the other (PostgreSQL's row lock, SQLite's write lock) and each sees the binding the
+    other left: exactly one device ends up bound, and the other's sessions are revoked. Two
+    first sign-ins of a new openid meet the unique index instead (:class:`SignInConflict`).
+    """
+    session.execute(update(Citizen).where(Citizen.openid == openid).values(last_login_at=utcnow()))
+    citizen = session.scalars(select(Citizen).where(Citizen.openid == openid)).one_or_none()
+    if citizen is None:
+        citizen = Citizen(openid=openid)
+        session.add(citizen)
+    citizen.unionid = unionid or citizen.unionid
+    session.flush()
+    return citizen
+
+
 def open_session(
     session: Session,
     *,
@@ -92,6 +119,7 @@ def open_session(
     unionid: str | None,
     device_id: str,
     device_model: str | None = None,
+    device_key_id: int | None = None,
 ) -> SessionTokens:
     """Create or update the citizen for ``openid`` and open a session on ``device_id``.
 
@@ -100,11 +128,7 @@ def open_session(
     rules (the old device's credential is revoked). WeChat's ``session_key`` is not kept.
     ``device_model`` (as the mini-program reports it) is kept with the current device.
     """
-    citizen = session.scalars(select(Citizen).where(Citizen.openid == openid)).one_or_none()
-    if citizen is None:
-        citizen = Citizen(openid=openid)
-        session.add(citizen)
-    citizen.unionid = unionid or citizen.unionid
+    citizen = ensure_citizen(session, openid, unionid)
     citizen.last_login_at = utcnow()
     previous = citizen.current_device_id
     session.flush()
@@ -112,7 +136,7 @@ def open_session(
         revoke_device_sessions(session, citizen.id, previous, "device_changed")
     citizen.current_device_id = device_id
     citizen.current_device_model = (device_model or "")[:64] or None
-    tokens = _new_generation(session, citizen, device_id, secrets.token_hex(16))
+    tokens = _new_generation(session, citizen, device_id, secrets.token_hex(16), device_key_id)
     changed = previous if previous and previous != device_id else None
     return SessionTokens(**{**tokens.__dict__, "previous_device_id": changed})
 
@@ -140,7 +164,7 @@ def refresh_session(session: Session, refresh_token: str) -> SessionTokens:
     row.rotated = True
     row.revoked_at = now
     row.revoke_reason = "rotated"
-    return _new_generation(session, citizen, row.device_id, row.family)
+    return _new_generation(session, citizen, row.device_id, row.family, row.device_key_id)
 
 
 def authenticate(session: Session, access_token: str) -> Principal:
@@ -153,4 +177,4 @@ def authenticate(session: Session, access_token: str) -> Principal:
     citizen = session.get(Citizen, row.citizen_id)
     if citizen is None:
         raise SessionInvalid("Sign in again.")
-    return Principal(citizen.id, citizen.openid, row.device_id, row.id)
+    return Principal(citizen.id, citizen.openid, row.device_id, row.id, row.device_key_id)

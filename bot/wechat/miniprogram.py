@@ -14,34 +14,44 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import Any
 
 from wechatpy.crypto import WeChatWxaCrypto
 
+from bot.devices.keys import Clock, DeviceProof
 from bot.devices.rules import sign_in
 from bot.devices.sessions import SessionTokens
 from bot.wechat.client import WeChatApi
 from bot.wechat.errors import DecryptFailed
 from storage.db import Database
+from storage.ephemeral import EphemeralStore
 
 
 def login(
     database: Database,
+    store: EphemeralStore,
     api: WeChatApi,
     *,
     code: str,
     device_id: str,
+    proof: DeviceProof,
     device_model: str | None = None,
+    clock: Clock = time.time,
 ) -> SessionTokens:
-    """Exchange ``code`` with WeChat, then sign in on ``device_id`` in one transaction."""
+    """Exchange ``code`` with WeChat, then sign in on ``device_id`` (proved by ``proof``) in
+    one transaction."""
     wechat = api.code_to_session(code)
     with database.transaction() as session:
         return sign_in(
             session,
+            store,
             openid=wechat.openid,
             unionid=wechat.unionid,
             device_id=device_id,
+            proof=proof,
             device_model=device_model,
+            clock=clock,
         )
 
 

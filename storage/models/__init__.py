@@ -8,6 +8,7 @@ from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.credential_password import CredentialPassword
 from storage.models.credential_takeover import CredentialTakeover
+from storage.models.device_key import DeviceKey
 from storage.models.ephemeral import EphemeralEntry
 from storage.models.follower import Follower
 from storage.models.merchant import Merchant
@@ -27,6 +28,7 @@ __all__ = [
     "Credential",
     "CredentialPassword",
     "CredentialTakeover",
+    "DeviceKey",
     "EphemeralEntry",
     "Follower",
     "Merchant",

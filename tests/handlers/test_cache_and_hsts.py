@@ -13,6 +13,7 @@ import pytest
 
 from bot.security_headers import HSTS
 from bot.wechat.emulator.server import Emulator
+from tests.device_keys import TestDevice
 from tests.handlers.verify_helpers import enrolled
 
 PAGES = ["/pass", "/merchant", "/docs", "/no-such-page"]
@@ -20,9 +21,9 @@ HTML = {"Accept": "text/html"}
 
 
 def test_login_and_refresh_tokens_are_never_stored(wechat_client: Any, emulator: Emulator) -> None:
-    device = {"device_id": "device-cache-1", "model": "iPhone 15"}
+    phone = TestDevice("device-cache-1", model="iPhone 15")
     login = wechat_client.post(
-        "/api/v1/mp/login", json={"code": emulator.issue_code("alice"), "device": device}
+        "/api/v1/mp/login", json=phone.login_body(wechat_client, emulator.issue_code("alice"))
     )
     assert login.status_code == 200 and login.get_json()["access_token"]
     assert login.headers["Cache-Control"] == "no-store"

@@ -16,11 +16,19 @@ from storage.models.app_session import AppSession
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.outbox import OutboxMessage
+from tests.device_keys import TestDevice
 from tests.registry_factories import add_record
 
 LOGIN = "/api/v1/mp/login"
 CODE_PATH = "/sns/jscode2session"
 DEVICE = {"device_id": "device-aaaa-1", "model": "iPhone 15"}
+PHONE = TestDevice(DEVICE["device_id"])  # the install's key pair (tests/device_keys.py)
+
+
+def _body(client: Any, code: str, phone: TestDevice = PHONE) -> dict[str, Any]:
+    """A login body for ``code`` from ``phone``, signed over a fresh nonce."""
+    described = DEVICE if phone is PHONE else {"device_id": phone.device_id}
+    return {**phone.login_body(client, code), "device": described}
 
 
 def _count(app: Any, model: Any) -> int:
@@ -34,7 +42,7 @@ def test_login_opens_a_device_bound_session(
     emulator: Emulator,
 ) -> None:
     code = emulator.issue_code("alice")
-    response = wechat_client.post(LOGIN, json={"code": code, "device": DEVICE})
+    response = wechat_client.post(LOGIN, json=_body(wechat_client, code))
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["token_type"] == "Bearer"
@@ -60,7 +68,7 @@ def test_login_opens_a_device_bound_session(
 
 def test_dev_codes_map_to_stable_openids(wechat_client: Any, emulator: Emulator) -> None:
     for _ in range(2):
-        response = wechat_client.post(LOGIN, json={"code": "dev:bob", "device": DEVICE})
+        response = wechat_client.post(LOGIN, json=_body(wechat_client, "dev:bob"))
         assert response.status_code == 200
     assert emulator.openid_for("bob") != emulator.openid_for("alice")
 
@@ -84,7 +92,7 @@ def test_wechat_login_errors(
     code: str,
 ) -> None:
     emulator.fail(CODE_PATH, errcode)
-    response = wechat_client.post(LOGIN, json={"code": "dev:alice", "device": DEVICE})
+    response = wechat_client.post(LOGIN, json=_body(wechat_client, "dev:alice"))
     assert response.status_code == status
     assert response.get_json()["error"]["code"] == code
     if status in (429, 503):
@@ -94,15 +102,15 @@ def test_wechat_login_errors(
 
 def test_a_used_code_is_invalid(wechat_client: Any, emulator: Emulator) -> None:
     code = emulator.issue_code("carol")
-    assert wechat_client.post(LOGIN, json={"code": code, "device": DEVICE}).status_code == 200
-    again = wechat_client.post(LOGIN, json={"code": code, "device": DEVICE})
+    assert wechat_client.post(LOGIN, json=_body(wechat_client, code)).status_code == 200
+    again = wechat_client.post(LOGIN, json=_body(wechat_client, code))
     assert again.status_code == 401
     assert again.get_json()["error"]["code"] == "invalid_code"
 
 
 def test_wechat_timeout_is_503(wechat_client: Any, emulator: Emulator) -> None:
     emulator.delay(CODE_PATH, 1.5)
-    response = wechat_client.post(LOGIN, json={"code": "dev:alice", "device": DEVICE})
+    response = wechat_client.post(LOGIN, json=_body(wechat_client, "dev:alice"))
     assert response.status_code == 503
 
 
@@ -141,7 +149,7 @@ def test_login_on_another_device_revokes_the_old_one(
     wechat_client: Any,
     emulator: Emulator,
 ) -> None:
-    first = wechat_client.post(LOGIN, json={"code": "dev:dave", "device": DEVICE}).get_json()
+    first = wechat_client.post(LOGIN, json=_body(wechat_client, "dev:dave")).get_json()
     app_db = database(wechat_app)
     with app_db.transaction() as session:
         openid = session.scalars(select(Citizen.openid)).one()
@@ -155,8 +163,8 @@ def test_login_on_another_device_revokes_the_old_one(
             device_id=DEVICE["device_id"],
             card_code=code,
         )
-    other = {"device_id": "device-bbbb-2"}
-    second = wechat_client.post(LOGIN, json={"code": "dev:dave", "device": other}).get_json()
+    other = TestDevice("device-bbbb-2")
+    second = wechat_client.post(LOGIN, json=_body(wechat_client, "dev:dave", other)).get_json()
     assert second["device_changed"] is True
     with app_db.transaction() as session:
         revoked = session.get(Credential, old.credential_id)
@@ -172,7 +180,7 @@ def test_login_on_another_device_revokes_the_old_one(
 
 
 def test_refresh_replay_revokes_the_family(wechat_client: Any) -> None:
-    tokens = wechat_client.post(LOGIN, json={"code": "dev:erin", "device": DEVICE}).get_json()
+    tokens = wechat_client.post(LOGIN, json=_body(wechat_client, "dev:erin")).get_json()
     rotated = wechat_client.post(
         "/api/v1/mp/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
@@ -200,7 +208,7 @@ def test_secrets_never_reach_the_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     code = emulator.issue_code("frank")
-    body = wechat_client.post(LOGIN, json={"code": code, "device": DEVICE}).get_json()
+    body = wechat_client.post(LOGIN, json=_body(wechat_client, code)).get_json()
     wechat_client.post("/api/v1/mp/refresh", json={"refresh_token": body["refresh_token"]})
     text = "\n".join(record.getMessage() for record in caplog.records)
     for secret in (code, body["access_token"], body["refresh_token"], emulator.app_secret):

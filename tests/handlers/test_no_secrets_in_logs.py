@@ -14,6 +14,7 @@ import pytest
 
 from bot.extensions import settings
 from bot.wechat.emulator.server import Emulator
+from tests.device_keys import TestDevice
 from tests.handlers.verify_helpers import enrolled, fetch_token, verify
 from tests.registry_factories import ADULT_ID
 
@@ -33,7 +34,7 @@ def test_no_credential_reaches_the_logs(
 
     code = emulator.issue_code("grace")
     login_body = client.post(
-        "/api/v1/mp/login", json={"code": code, "device": {"device_id": "device-grace-1"}}
+        "/api/v1/mp/login", json=TestDevice("device-grace-1").login_body(client, code)
     ).get_json()
     refreshed = client.post(
         "/api/v1/mp/refresh", json={"refresh_token": login_body["refresh_token"]}

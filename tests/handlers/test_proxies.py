@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.crypto import keyed_hash
 from bot.extensions import database, settings
 from storage.models.verification_audit import VerificationAudit
+from tests.device_keys import proven_session
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key
 
 CLIENT = "203.0.113.7"
@@ -33,15 +34,8 @@ def _audited_ip_hash(app: Any, forwarded_for: str | None) -> str:
 
 
 def _login(app: Any, openid: str, device_id: str) -> Any:
-    from bot.devices.sessions import open_session
-
     with database(app).transaction() as session:
-        return open_session(
-            session,
-            openid=openid,
-            unionid=None,
-            device_id=device_id,
-        )
+        return proven_session(session, openid=openid, device_id=device_id)
 
 
 def _hash(app: Any, address: str) -> str:

@@ -20,6 +20,7 @@ from storage.models.credential import Credential
 from storage.models.credential_takeover import CredentialTakeover
 from storage.models.registry_record import RegistryRecord
 from tests.bot.face.imaging import FACE_ROOT
+from tests.device_keys import TestDevice
 from tests.handlers.test_enrollments import (
     OBAMA_ID,
     _answer,
@@ -51,8 +52,13 @@ class _Tokens:
         self.access_token = access_token
 
 
+_PHONES: dict[str, TestDevice] = {}  # one install (key pair) per device id
+
+
 def _login(client: Any, user: str, device: dict[str, str]) -> _Tokens:
-    response = client.post("/api/v1/mp/login", json={"code": f"dev:{user}", "device": device})
+    phone = _PHONES.setdefault(device["device_id"], TestDevice(device["device_id"]))
+    body = {**phone.login_body(client, f"dev:{user}"), "device": device}
+    response = client.post("/api/v1/mp/login", json=body)
     assert response.status_code == 200, response.get_json()
     return _Tokens(response.get_json()["access_token"])
 

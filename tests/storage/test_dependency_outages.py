@@ -26,12 +26,12 @@ import redis
 from sqlalchemy import func, select
 
 from bot import create_app
-from bot.devices.sessions import open_session
 from bot.extensions import database
 from storage.db import Database
 from storage.models import Base
 from storage.models.credential import Credential
 from storage.models.verification_audit import VerificationAudit
+from tests.device_keys import proven_session
 from tests.faults import OwnPostgres, OwnRedis, _pg_bin, own_postgres, own_redis
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
 
@@ -55,9 +55,7 @@ def _app(tmp_path: Path, **overrides: Any) -> Any:
 def _login(app: Any) -> Callable[[str, str], Any]:
     def login(openid: str, device_id: str) -> Any:
         with database(app).transaction() as session:
-            return open_session(
-                session, openid=openid, unionid=None, device_id=device_id,
-            )  # fmt: skip
+            return proven_session(session, openid=openid, device_id=device_id)
 
     return login
 

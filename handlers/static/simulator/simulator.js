@@ -21,9 +21,49 @@
     });
   }
 
+  // The install's P-256 key (WebCrypto), kept with the device id; every login signs a fresh
+  // server nonce with it, as the mini-program does (docs: bot/devices/keys.py).
+  var ECDSA = { name: "ECDSA", namedCurve: "P-256" };
+  function b64(buffer) { return btoa(String.fromCharCode.apply(null, new Uint8Array(buffer))); }
+
+  function deviceKey() {
+    var subtle = window.crypto.subtle;
+    var saved = localStorage.getItem("wangzheng.sim.key");
+    if (saved) {
+      var record = JSON.parse(saved);
+      return subtle.importKey("jwk", record.private, ECDSA, false, ["sign"]).then(function (key) {
+        return { privateKey: key, spki: record.spki };
+      });
+    }
+    return subtle.generateKey(ECDSA, true, ["sign", "verify"]).then(function (pair) {
+      return Promise.all([
+        subtle.exportKey("jwk", pair.privateKey), subtle.exportKey("spki", pair.publicKey),
+      ]).then(function (exported) {
+        var record = { private: exported[0], spki: b64(exported[1]) };
+        localStorage.setItem("wangzheng.sim.key", JSON.stringify(record));
+        return { privateKey: pair.privateKey, spki: record.spki };
+      });
+    });
+  }
+
+  function deviceProof() {
+    return Promise.all([deviceKey(), call("POST", "/api/v1/mp/login/nonce")]).then(function (got) {
+      var key = got[0], nonce = got[1].nonce;
+      var message = new TextEncoder().encode("wangzheng-device-login\n" + nonce + "\n" + deviceId);
+      return window.crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.privateKey, message)
+        .then(function (signature) {
+          return { nonce: nonce, signature: b64(signature), public_key: key.spki };
+        });
+    });
+  }
+
   function login(person) {
-    return call("POST", "/api/v1/mp/login", {
-      code: "dev:" + person.user, device: { device_id: deviceId, model: "browser-simulator" },
+    return deviceProof().then(function (proof) {
+      return call("POST", "/api/v1/mp/login", {
+        code: "dev:" + person.user,
+        device: { device_id: deviceId, model: "browser-simulator" },
+        device_key: proof,
+      });
     }).then(function (tokens) {
       state.token = tokens.access_token;
       state.person = person;
