@@ -1,7 +1,7 @@
 """device keys: a P-256 public key per citizen and device, and the key each session proved
 
-Revision ID: 0010_device_keys
-Revises: 0009_drop_session_key
+Revision ID: 0011_device_keys
+Revises: 0010_terminals
 Create Date: 2026-11-27 09:20:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import storage.models.base
 
-revision = "0010_device_keys"
-down_revision = "0009_drop_session_key"
+revision = "0011_device_keys"
+down_revision = "0010_terminals"
 branch_labels = None
 depends_on = None
 
