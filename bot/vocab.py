@@ -71,6 +71,8 @@ class CredentialReason(StrEnum):
     # The citizen reset the password of their upgraded credential: a new one needs a new
     # terminal visit (docs/terminals.md).
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a reason code, not a password
+    # The holder deleted their credential, or their whole account (DELETE /api/v1/me).
+    DELETED_BY_HOLDER = "deleted_by_holder"
 
 
 class VerifyResult(StrEnum):

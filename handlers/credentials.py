@@ -14,6 +14,7 @@ from flask import Response, jsonify
 
 from bot.credentials.keys import ensure_signing_key, public_jwks
 from bot.credentials.tokens import mint_presentation
+from bot.devices.erasure import delete_credential
 from bot.devices.errors import DeviceNotProven
 from bot.extensions import database, settings, store
 from bot.identity.credential_view import credential_view
@@ -89,6 +90,28 @@ def current() -> dict[str, Any]:
         "expires_at": view.expires_at.isoformat(),
         "masked_name": view.masked_name,
     }
+
+
+class DeletedOut(Out):
+    """Whether an active credential ended now (False: there was none; nothing changed)."""
+
+    ended: bool
+
+
+@credentials.delete("/api/v1/credentials/current")
+@credentials.auth_required(citizen_auth)
+@credentials.output(DeletedOut)
+@credentials.doc(
+    summary="Delete my credential: it ends (deleted_by_holder), its card leaves the card pack, "
+    "its tokens stop verifying (idempotent)",
+    responses=CITIZEN_ERRORS,
+)
+def delete_current() -> dict[str, Any]:
+    """End the citizen's active credential; the account stays."""
+    principal = current_citizen()
+    with database().transaction() as session:
+        ended = delete_credential(session, principal.openid)
+    return {"ended": ended}
 
 
 @credentials.post("/api/v1/credentials/current/presentations")

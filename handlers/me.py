@@ -1,4 +1,5 @@
-"""``/api/v1/me/preferences``: the citizen's own switches (e.g. a message on each verification)."""
+"""``/api/v1/me``: the citizen's own switches (e.g. a message on each verification), reporting
+their ID card lost, and erasing their account."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 from apiflask import APIBlueprint
 from pydantic import BaseModel, ConfigDict
 
+from bot.devices.erasure import erase_account
 from bot.devices.preferences import get_preferences, set_preferences
 from bot.extensions import database
+from bot.identity.lost import report_lost_by_holder
 from handlers.auth import citizen_auth, current_citizen
 from handlers.schemas import BODY_ERRORS, CITIZEN_ERRORS, Out
 
@@ -56,3 +59,56 @@ def write_preferences(json_data: PreferencesIn) -> dict[str, Any]:
             notify_on_verification=json_data.notify_on_verification,
         )
     return {"notify_on_verification": preferences.notify_on_verification}
+
+
+class LostOut(Out):
+    """What the report did: whether the card was newly flagged, and how many credentials ended."""
+
+    newly_reported: bool
+    revoked: int
+
+
+@me.post("/report-lost")
+@me.auth_required(citizen_auth)
+@me.output(LostOut)
+@me.doc(
+    summary="Report my ID card lost: every credential of mine ends, enrolment waits for the "
+    "authority (idempotent)",
+    responses={**CITIZEN_ERRORS, 404: "no_credential: no credential, so no card known here"},
+)
+def report_lost() -> dict[str, Any]:
+    """Flag the card behind the citizen's credential lost and revoke its credentials."""
+    principal = current_citizen()
+    with database().transaction() as session:
+        report = report_lost_by_holder(session, principal.openid)
+    return {"newly_reported": report.newly_reported, "revoked": report.revoked}
+
+
+class ErasureOut(Out):
+    """What the erasure removed (docs/privacy.md lists what is kept, and why)."""
+
+    erased: bool
+    credentials_ended: int
+    sessions: int
+    device_keys: int
+
+
+@me.delete("")
+@me.auth_required(citizen_auth)
+@me.output(ErasureOut)
+@me.doc(
+    summary="Erase my account: credential ended, sessions, device keys, preferences and "
+    "password deleted (PIPL); a repeat is 401, the tokens being gone",
+    responses=CITIZEN_ERRORS,
+)
+def erase_me() -> dict[str, Any]:
+    """Erase the signed-in citizen's account in one transaction."""
+    principal = current_citizen()
+    with database().transaction() as session:
+        erased = erase_account(session, principal.citizen_id)
+    return {
+        "erased": True,
+        "credentials_ended": erased.credentials_ended,
+        "sessions": erased.sessions,
+        "device_keys": erased.device_keys,
+    }

@@ -174,6 +174,20 @@ def revoke_credential(session: Session, credential_id: str, reason: CredentialRe
     return bool(revoked)
 
 
+def revoke_subject(session: Session, subject_id: int, reason: CredentialReason) -> tuple[str, ...]:
+    """Revoke every active credential of the registry subject (any account); returns their ids."""
+    return _end_active(
+        session, Credential.subject_id == subject_id, status=CredentialStatus.REVOKED, reason=reason
+    )
+
+
+def revoke_holder(session: Session, openid: str, reason: CredentialReason) -> tuple[str, ...]:
+    """Revoke the account's active credential, if any; returns the ids revoked (idempotent)."""
+    return _end_active(
+        session, Credential.openid == openid, status=CredentialStatus.REVOKED, reason=reason
+    )
+
+
 def revoke_for_device_change(session: Session, citizen: int | str, device_id: str) -> int:
     """Revoke (reason ``device_changed``) the citizen's active credential bound to ``device_id``.
 

@@ -26,8 +26,10 @@ from bot.identity.importer import (
     record_ids,
     reembed,
 )
+from bot.identity.lost import clear_lost, report_lost
 from bot.identity.registry import Embedder, engine_embedder, find_record
 from bot.identity.takeover import lift_light_enrolment_block
+from storage.models.registry_record import RegistryRecord
 
 registry_cli = AppGroup(
     "registry", help="The authority registry (stand-in for its photo database)."
@@ -116,25 +118,56 @@ def clear_dispute_command(id_number: str) -> None:
     click.echo(f"record {record.id} {state}")
 
 
-@registry_cli.command("report-lost")
-@click.option("--expires-on", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
-def report_lost_command(expires_on: dt.datetime) -> None:
-    """Record that the person's card expiring on --expires-on was reported lost or stolen.
-
-    The ID number is asked for on the terminal (hidden), never taken from the command line.
-    Trusted terminals then refuse that card's chip (``id_card_reported_lost``).
-    """
-    id_number = click.prompt("ID number", hide_input=True)
+def _record_for(id_number: str) -> RegistryRecord:
+    """The record of an ID number typed at a hidden prompt, or a click error."""
     try:
         parsed = parse_id_number(id_number)
     except IdNumberInvalid as exc:
         raise click.ClickException(exc.message) from exc
     with database().transaction() as session:
         record = find_record(session, settings(), parsed.value)
-        if record is None:
-            raise click.ClickException("No registry record has this ID number.")
-        record.lost_card_expires_on = expires_on.date()
-    click.echo(f"record {record.id}: the card expiring {expires_on.date()} is reported lost")
+    if record is None:
+        raise click.ClickException("No registry record has this ID number.")
+    return record
+
+
+@registry_cli.command("report-lost")
+@click.option(
+    "--expires-on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="An older card's expiry: only that card's chip is refused (default: the card the "
+    "registry knows, which also revokes the credentials and blocks enrolment).",
+)
+def report_lost_command(expires_on: dt.datetime | None) -> None:
+    """Report the person's ID card lost: every credential of theirs is revoked
+    (``id_card_reported_lost``), enrolment is refused and terminals refuse the card's chip until
+    ``flask registry clear-lost``. Idempotent; logged with the authority as the actor.
+
+    The ID number is asked for on the terminal (hidden), never taken from the command line.
+    """
+    record = _record_for(click.prompt("ID number", hide_input=True))
+    if expires_on is not None and expires_on.date() != record.expires_on:
+        with database().transaction() as session:
+            older = session.get(RegistryRecord, record.id)
+            assert older is not None  # noqa: S101 - read just above
+            older.lost_card_expires_on = expires_on.date()
+        click.echo(f"record {record.id}: the card expiring {expires_on.date()} is reported lost")
+        return
+    with database().transaction() as session:
+        report = report_lost(session, record.id, actor="authority")
+    state = "reported lost" if report.newly_reported else "already reported lost"
+    click.echo(f"record {report.record_id}: {state}; {report.revoked} credential(s) revoked")
+
+
+@registry_cli.command("clear-lost")
+def clear_lost_command() -> None:
+    """Lift the lost-card report of the person (ID number asked for, hidden)."""
+    record = _record_for(click.prompt("ID number", hide_input=True))
+    with database().transaction() as session:
+        cleared = clear_lost(session, record.id)
+    state = "cleared: enrolment is open again" if cleared else "not reported lost: nothing to do"
+    click.echo(f"record {record.id} {state}")
 
 
 def register_registry_commands(app: Flask) -> None:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -228,6 +228,14 @@ def issue_light_credential(
                 .where(RegistryRecord.id == subject_id)
                 .with_for_update(nowait=True)
             )
+            if database.dialect == "sqlite":
+                # SQLite ignores FOR UPDATE: a no-op write takes its write lock now, so a report
+                # of a lost card (bot.identity.lost) is ordered wholly before or after this.
+                session.execute(
+                    update(RegistryRecord)
+                    .where(RegistryRecord.id == subject_id)
+                    .values(updated_at=RegistryRecord.updated_at)
+                )
             now = utcnow()
             limit = max_other_account_reissues_per_day
             previous = admit_light_issue(session, subject_id, openid, limit, now)

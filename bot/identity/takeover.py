@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from bot.credentials.service import revoke_credential
 from bot.errors import Forbidden, NotFound, RateLimited
 from bot.identity.errors import UpgradedCredentialHeld
+from bot.identity.lost import refuse_if_lost
 from bot.vocab import CredentialReason, CredentialStatus, Level
 from storage.models.base import utcnow
 from storage.models.credential import Credential
@@ -90,6 +91,7 @@ def admit_light_issue(
     Call it in the issuing transaction, right before issuing.
     """
     record = session.get(RegistryRecord, subject_id)
+    refuse_if_lost(record)
     if record is not None and record.light_enrolment_blocked_at is not None:
         raise EnrolmentBlocked(
             "Light enrolment of this person is blocked after a dispute. The authority can lift "
