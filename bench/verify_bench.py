@@ -1,22 +1,35 @@
-"""Benchmark of ``POST /api/v1/verify`` against ``GET /healthz`` under gunicorn (not a test).
+"""Benchmark of ``POST /api/v1/verify`` against the bare endpoint and its essential work.
 
-Uses PostgreSQL (its own database ``wangzheng_bench``, created and reset here) and Redis db 14,
-so it never touches the test databases. Phases, each with the same number of keep-alive client
-processes: peak ``/healthz`` throughput, peak verify throughput (every request a fresh, valid,
-single-use token), then verify paced at half of its peak to read p50/p99 latency.
+Not a test.
+
+Uses PostgreSQL (its own database ``wangzheng_bench``, seeded at production shape by
+``bench/verify_seed.py`` and reused while the shape matches) and Redis db 14, so it never touches
+the test databases. In one run, each phase with the same number of keep-alive client processes:
+1. ``bare``: peak ``GET /healthz`` throughput of the same gunicorn app;
+2. ``essential``: the essential work alone (``bench/verify_essential.py``: ES256 check, Redis
+   SET NX, indexed SELECT, INSERT) in a plain loop, one process per gunicorn worker;
+3. ``verify``: peak verify throughput, every request a fresh, valid, single-use token of a
+   random one of the seeded citizens, with the audit sealer (``flask audit seal --every 1``)
+   running beside it when the app has one;
+4. verify paced at half of its peak, for p50/p99 latency;
+5. round trips of one verify, counted at the wire in-process (``storage/roundtrips.py``).
 
 Environment: ``BENCH_PG`` (server URL, default postgresql://postgres@127.0.0.1:5432),
 ``BENCH_REDIS`` (default redis://127.0.0.1:6379/14), ``BENCH_SECONDS`` (8), ``BENCH_CLIENTS`` (8),
-``BENCH_WORKERS`` (2), ``BENCH_THREADS`` (4). Last line:
-``verify_bench rps=... p99_ms=... ratio=...``.
+``BENCH_WORKERS`` (2), ``BENCH_THREADS`` (4), ``BENCH_CREDENTIALS`` (100000), ``BENCH_PHOTO_KB``
+(200), ``BENCH_APP_ROOT`` (the checkout whose app gunicorn serves; default this one, so an older
+commit can be measured with the same bench). Last line:
+``verify_bench rps=... ratio_to_bare=... ratio_to_essential=... round_trips=... p99_ms=...``.
 """
 
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import multiprocessing as mp
 import os
+import random
 import signal
 import socket
 import statistics
@@ -27,8 +40,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+ROOT = Path(os.environ.get("BENCH_APP_ROOT", BENCH.parent)).resolve()
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+import verify_essential  # noqa: E402
+import verify_seed  # noqa: E402
 
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
@@ -37,6 +55,7 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
 THREADS = os.environ.get("BENCH_THREADS", "4")
 DB_NAME = "wangzheng_bench"
+FLASK = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi"]
 
 
 def free_port() -> int:
@@ -45,24 +64,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def reset_database() -> str:
-    """(Re)create the bench database and its tables; returns its URL."""
+def reset_database() -> tuple[str, bool]:
+    """The bench database with its tables; reseeded only when its shape changed. Returns its
+    URL and whether it still needs seeding."""
     import psycopg
+    import redis
 
-    with psycopg.connect(PG + "/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
     url = f"{PG}/{DB_NAME}"
+    with psycopg.connect(PG + "/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
+        if exists.fetchone() and verify_seed.seeded_shape(url) != verify_seed.shape():
+            conn.execute(f"DROP DATABASE {DB_NAME} WITH (FORCE)")
+            exists = None
+        if (
+            exists is None
+            or not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)
+            ).fetchone()
+        ):
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
     from storage.db import Database
     from storage.models import Base
 
     database = Database(url)
     Base.metadata.create_all(database.engine)
     database.dispose()
-    import redis
-
     redis.Redis.from_url(REDIS).flushdb()
-    return url
+    return url, verify_seed.seeded_shape(url) != verify_seed.shape()
 
 
 def environment(url: str, instance: str, port: int) -> dict[str, str]:
@@ -81,28 +109,25 @@ def environment(url: str, instance: str, port: int) -> dict[str, str]:
     }
 
 
-def seed(env: dict[str, str]) -> tuple[Any, str]:
-    """Registry record, citizen, credential and merchant; returns (app, merchant key)."""
+def seed(env: dict[str, str], url: str, needs_rows: bool) -> tuple[Any, str]:
+    """The seeded citizens (once) and a fresh merchant; returns (app, merchant key)."""
     os.environ.update(env)
-    import datetime as dt
-
     from bot import create_app
-    from bot.credentials.service import issue_credential
-    from bot.devices.sessions import open_session
-    from bot.identity.idnumber import make_id_number
+    from bot.crypto import seal_text
+    from bot.identity.registry import ID_SEAL_PURPOSE, NAME_SEAL_PURPOSE
     from bot.merchants.accounts import create_merchant
-    from tests.registry_factories import add_record
 
     app = create_app()
     settings = app.extensions["wangzheng.settings"]
-    subject = add_record(app, id_number=make_id_number("110101", dt.date(1990, 1, 1), 1))
-    with app.extensions["wangzheng.db"].transaction() as session:
-        open_session(
-            session, openid="o-bench", unionid=None, device_id="d-bench",
-        )  # fmt: skip
-        issue_credential(
-            session, subject_id=subject, level="light", openid="o-bench", device_id="d-bench"
+    if needs_rows:
+        started = time.perf_counter()
+        verify_seed.seed(
+            url,
+            seal_text(settings.data_key, "张三明", NAME_SEAL_PURPOSE),
+            seal_text(settings.data_key, "110101199001010011", ID_SEAL_PURPOSE),
         )
+        print(f"seeded {verify_seed.shape()} in {time.perf_counter() - started:.0f} s")
+    with app.extensions["wangzheng.db"].transaction() as session:
         key = create_merchant(
             session, settings, name="Bench", category="hotel", scopes=["result"]
         ).api_key
@@ -110,25 +135,55 @@ def seed(env: dict[str, str]) -> tuple[Any, str]:
 
 
 def mint(app: Any, count: int) -> list[str]:
-    """``count`` fresh presentation tokens (each usable once, for 60 s)."""
+    """``count`` fresh presentation tokens of random seeded citizens (each usable once)."""
     from bot.credentials.tokens import mint_presentation
 
     settings, store = app.extensions["wangzheng.settings"], app.extensions["wangzheng.store"]
     tokens = []
     with app.extensions["wangzheng.db"].transaction() as session:
         for _ in range(count):
-            tokens.append(
-                mint_presentation(
-                    session, store, settings, openid="o-bench", device_id="d-bench"
-                ).token
-            )
+            index = random.randrange(verify_seed.CREDENTIALS)
+            presentation = mint_presentation(
+                session, store, settings,
+                openid=verify_seed.openid(index), device_id=verify_seed.device(index),
+            )  # fmt: skip
+            tokens.append(presentation.token)
     return tokens
 
 
-def client(port: int, kind: str, key: str, tokens: list[str], deadline: float, pace: float,
-           out: Any) -> None:  # fmt: skip
+def timed(target: Any, arguments: list[tuple[Any, ...]], seconds: float) -> list[Any]:
+    """Run ``target(*args, start, out)`` in one spawned process per ``args``; all start together
+    (after every process is up, so start-up costs no phase time) and stop ``seconds`` later."""
+    ctx = mp.get_context("spawn")
+    out: Any = ctx.Queue()
+    start: Any = ctx.Value("d", 0.0)
+    ready: Any = ctx.Barrier(len(arguments) + 1)
+    procs = [ctx.Process(target=target, args=(*args, (start, ready), out)) for args in arguments]
+    for proc in procs:
+        proc.start()
+    start.value = time.time() + 0.2
+    ready.wait()
+    results = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    return results
+
+
+def wait_for_start(gate: tuple[Any, Any], seconds: float) -> float:
+    """Block until every process of the phase is up; the phase's deadline (perf_counter)."""
+    start, ready = gate
+    ready.wait()
+    delay = start.value - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    return time.perf_counter() + seconds
+
+
+def client(port: int, kind: str, key: str, tokens: list[str], seconds: float, pace: float,
+           gate: tuple[Any, Any], out: Any) -> None:  # fmt: skip
     """One keep-alive client: send until the deadline (or tokens run out), record latencies."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    deadline = wait_for_start(gate, seconds)
     latencies: list[float] = []
     errors = 0
     index = 0
@@ -161,23 +216,14 @@ def client(port: int, kind: str, key: str, tokens: list[str], deadline: float, p
 
 def run_phase(port: int, kind: str, key: str, tokens: list[str], seconds: float,
               rate: float = 0.0) -> dict[str, float]:  # fmt: skip
-    ctx = mp.get_context("spawn")
-    queue: Any = ctx.Queue()
     share = max(1, len(tokens) // CLIENTS)
     pace = CLIENTS / rate if rate else 0.0
-    started = time.perf_counter()
-    deadline = started + seconds
-    procs = [
-        ctx.Process(target=client, args=(port, kind, key, tokens[i * share:(i + 1) * share],
-                                        deadline, pace, queue))
+    arguments = [
+        (port, kind, key, tokens[i * share : (i + 1) * share], seconds, pace)
         for i in range(CLIENTS)
-    ]  # fmt: skip
-    for proc in procs:
-        proc.start()
-    results = [queue.get() for _ in procs]
-    for proc in procs:
-        proc.join()
-    elapsed = time.perf_counter() - started
+    ]
+    results = timed(client, arguments, seconds)
+    elapsed = seconds
     latencies = sorted(x for lat, _ in results for x in lat)
     errors = sum(err for _, err in results)
     count = len(latencies)
@@ -202,43 +248,104 @@ def wait_ready(port: int) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
+def essential_phase(app: Any, url: str) -> dict[str, float]:
+    """The essential work in one plain loop per gunicorn worker; its summed rate."""
+    from bot.credentials.keys import public_jwks
+
+    verify_essential.prepare(url)
+    token = mint(app, 1)[0]
+    with app.extensions["wangzheng.db"].transaction() as session:
+        jwk = json.dumps(public_jwks(session)["keys"][0])
+    arguments = [
+        (url, REDIS, token, jwk, verify_seed.CREDENTIALS, SECONDS) for _ in range(int(WORKERS))
+    ]
+    done = sum(timed(verify_essential.loop, arguments, SECONDS))
+    return {"rps": done / SECONDS, "count": done}
+
+
+def round_trips(app: Any, key: str, samples: int = 20) -> tuple[float, str]:
+    """Average round trips of one verify (warm caches), counted at the wire in this process."""
+    spec = importlib.util.spec_from_file_location(
+        "roundtrips", BENCH.parent / "storage" / "roundtrips.py"
+    )
+    assert spec and spec.loader
+    counter = importlib.util.module_from_spec(spec)
+    sys.modules["roundtrips"] = counter
+    spec.loader.exec_module(counter)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+    tokens = mint(app, samples + 1)
+    client.post("/api/v1/verify", json={"token": tokens[0]}, headers=headers)
+    with counter.counting() as seen:
+        for token in tokens[1:]:
+            answer = client.post("/api/v1/verify", json={"token": token}, headers=headers)
+            assert answer.get_json()["result"] == "valid", answer.get_json()
+    return (
+        seen.total / samples,
+        f"postgresql={seen.postgresql / samples:g} redis={seen.redis / samples:g}",
+    )
+
+
+def start_sealer(env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+    """``flask audit seal --every 1`` beside the app, when the app has a sealer."""
+    probe = subprocess.run([*FLASK, "audit", "seal", "--help"], cwd=ROOT, env=env,
+                           capture_output=True, check=False)  # fmt: skip
+    if probe.returncode != 0:
+        return None
+    return subprocess.Popen([*FLASK, "audit", "seal", "--every", "1"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+
 def main() -> None:
-    url = reset_database()
-    instance = tempfile.mkdtemp(prefix="wangzheng-bench-")
+    url, needs_rows = reset_database()
+    # One instance directory for as long as the seeded database lives: its development secrets
+    # sealed the signing key and the names stored there.
+    instance = str(Path(tempfile.gettempdir()) / "wangzheng-bench-instance")
     port = free_port()
     env = environment(url, instance, port)
-    app, key = seed(env)
+    app, key = seed(env, url, needs_rows)
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
+    sealer = start_sealer(env)
     try:
         wait_ready(port)
         run_phase(port, "healthz", key, [], 1.0)  # warm-up
         run_phase(port, "verify", key, mint(app, 300), 1.0)
-        health = run_phase(port, "healthz", key, [], SECONDS)
-        budget = int(max(health["rps"], 500) * SECONDS * 1.2)
+        bare = run_phase(port, "healthz", key, [], SECONDS)
+        essential = essential_phase(app, url)
+        budget = int(max(essential["rps"], 500) * SECONDS * 1.2)
         peak = run_phase(port, "verify", key, mint(app, budget), SECONDS)
         half_rate = peak["rps"] / 2
         paced = run_phase(
-            port,
-            "verify",
-            key,
-            mint(app, int(half_rate * SECONDS * 1.5) + CLIENTS),
-            SECONDS,
-            half_rate,
-        )
+            port, "verify", key, mint(app, int(half_rate * SECONDS * 1.5) + CLIENTS),
+            SECONDS, half_rate,
+        )  # fmt: skip
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    ratio = peak["rps"] / health["rps"] if health["rps"] else 0.0
-    print(f"machine: nproc={os.cpu_count()} workers={WORKERS} threads={THREADS} clients={CLIENTS}")
-    for name, phase in (("healthz peak", health), ("verify peak", peak), ("verify @50%", paced)):
+        if sealer is not None:
+            os.killpg(sealer.pid, signal.SIGTERM)
+            sealer.wait(timeout=30)
+    trips, split = round_trips(app, key)
+    load = os.getloadavg()
+    print(f"machine: nproc={os.cpu_count()} load={load[0]:.1f},{load[1]:.1f},{load[2]:.1f} "
+          f"workers={WORKERS} threads={THREADS} clients={CLIENTS} app={ROOT} "
+          f"data: {verify_seed.shape()} sealer={'on' if sealer else 'none'}")  # fmt: skip
+    for name, phase in (("bare peak", bare), ("verify peak", peak), ("verify @50%", paced)):
         print(
             f"{name:13s} rps={phase['rps']:8.1f} p50_ms={phase['p50_ms']:6.2f} "
             f"p99_ms={phase['p99_ms']:6.2f} n={phase['count']:.0f} errors={phase['errors']:.0f}"
         )
-    print(f"verify_bench rps={peak['rps']:.1f} p99_ms={paced['p99_ms']:.2f} ratio={ratio:.2f}")
+    print(f"essential     rps={essential['rps']:8.1f} n={essential['count']:.0f} "
+          f"({WORKERS} plain processes)")  # fmt: skip
+    print(f"round trips per verify: {trips:g} ({split})")
+    print(
+        f"verify_bench rps={peak['rps']:.1f} ratio_to_bare={peak['rps'] / bare['rps']:.2f} "
+        f"ratio_to_essential={peak['rps'] / essential['rps']:.2f} round_trips={trips:g} "
+        f"p99_ms={paced['p99_ms']:.2f} p99_at_rps={paced['rps']:.1f}"
+    )
 
 
 if __name__ == "__main__":

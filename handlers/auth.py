@@ -36,7 +36,11 @@ from bot.devices.errors import SessionInvalid
 from bot.devices.sessions import Principal, authenticate
 from bot.errors import Unauthenticated
 from bot.extensions import clock, database, settings, store
-from bot.merchants.accounts import MerchantPrincipal, authenticate_merchant_cached
+from bot.merchants.accounts import (
+    RATE_WINDOW_S,
+    MerchantPrincipal,
+    authenticate_merchant_cached,
+)
 from bot.merchants.errors import AdminKeyInvalid, MerchantKeyInvalid
 from bot.terminals.errors import TerminalAuthInvalid
 from bot.terminals.registry import TerminalPrincipal, terminal_key
@@ -118,7 +122,14 @@ def _citizen(token: str) -> Principal:
 
 
 def _merchant(api_key: str) -> MerchantPrincipal:
-    return authenticate_merchant_cached(database(), store(), settings(), api_key)
+    now = clock()()
+    counted = authenticate_merchant_cached(
+        database(), store(), settings(), api_key, int(now // RATE_WINDOW_S),
+        g.get("store_prefetch", ()),
+    )  # fmt: skip
+    g.merchant_calls = (counted.calls_in_window, now)  # for the view's rate limit
+    g.store_prefetched = counted.prefetched  # what a blueprint asked to read alongside
+    return counted.merchant
 
 
 def _admin(key: str) -> str:
@@ -224,6 +235,18 @@ def current_citizen() -> Principal:
     if not isinstance(principal, Principal):
         raise _missing_access_token()
     return principal
+
+
+def prefetched() -> dict[str, str | None]:
+    """Store values read in the merchant's authentication round trip (``g.store_prefetch``)."""
+    values: dict[str, str | None] = g.get("store_prefetched", {})
+    return values
+
+
+def merchant_calls() -> tuple[int, float]:
+    """Calls the authenticated merchant key made in this rate window, and when this one came."""
+    calls: tuple[int, float] = g.get("merchant_calls", (0, 0.0))
+    return calls
 
 
 def current_merchant() -> MerchantPrincipal:

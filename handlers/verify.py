@@ -2,9 +2,12 @@
 
 Invariants:
 - The merchant key is checked (401 ``merchant_key_invalid`` for unknown or disabled keys, by
-  :data:`handlers.auth.merchant_auth`) and the per-key rate limit applied before the body is
-  even parsed.
+  :data:`handlers.auth.merchant_auth`, which also counts the call in the key's window) and the
+  per-key rate limit applied before the body is even parsed.
 - A bad token is a 200 ``{"result": "invalid", "reason"}``; the token is never logged or stored.
+- Before authentication, :func:`prefetch_presentation_handle` names the store key of the
+  token's (unverified) handle, so the authentication's one store round trip reads it too; the
+  value is used only once the token's signature has been checked (``bot.credentials.tokens``).
 """
 
 from __future__ import annotations
@@ -14,14 +17,22 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from apiflask import APIBlueprint
-from flask import request
+from flask import g, request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from bot.extensions import clock, database, settings, store
+from bot.credentials.tokens import handle_key, peek_handle
+from bot.extensions import database, settings, store
 from bot.merchants.history import verifications_for
 from bot.merchants.verify import check_rate_limit, verify_presentation
 from bot.vocab import Level, Scope, VerifyResult
-from handlers.auth import citizen_auth, current_citizen, current_merchant, merchant_auth
+from handlers.auth import (
+    citizen_auth,
+    current_citizen,
+    current_merchant,
+    merchant_auth,
+    merchant_calls,
+    prefetched,
+)
 from handlers.schemas import (
     BODY_ERRORS,
     CITIZEN_ERRORS,
@@ -110,13 +121,24 @@ class HistoryOut(Out):
 View = TypeVar("View", bound=Callable[..., Any])
 
 
+@verify.before_request
+def prefetch_presentation_handle() -> None:
+    """Ask the merchant authentication to read the token's handle in its round trip."""
+    if request.endpoint != "verify.verify_token":
+        return
+    body = request.get_json(silent=True)
+    handle = peek_handle(body.get("token")) if isinstance(body, dict) else None
+    if handle is not None:
+        g.store_prefetch = (handle_key(handle),)
+
+
 def rate_limited(view: View) -> View:
     """Apply the merchant's per-key rate limit (429) after authentication, before the body is
     parsed; ``functools.wraps`` keeps APIFlask's ``_spec`` for the OpenAPI document."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        check_rate_limit(store(), settings(), current_merchant().id, clock())
+        check_rate_limit(settings(), *merchant_calls())
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -149,6 +171,7 @@ def verify_token(body: VerifyIn) -> dict[str, Any]:
             scope=body.scope,
             client_ip=request.remote_addr or "",
             required_factors=tuple(body.required_factors),
+            prefetched=prefetched(),
         )
     return outcome.to_dict()
 

@@ -5,7 +5,8 @@ acknowledged by the kernel, so no socket-level timeout fires and ``statement_tim
 by the server itself, never runs. Only the client can give up. Invariants:
 
 - Connecting gives up after ``connect_timeout_s`` (libpq's ``connect_timeout``, at least 2 s).
-- The server cancels a statement after ``statement_timeout_ms``; the client waits at most that
+- The server cancels a statement after ``statement_timeout_ms``, and ends a transaction left
+  idle for as long (``idle_in_transaction_session_timeout``); the client waits at most that
   plus :data:`ANSWER_MARGIN_S` for any answer (query, commit, rollback, the pool's pre-ping). On
   expiry it closes the connection and raises ``OperationalError``, which SQLAlchemy treats as a
   disconnect: the connection leaves the pool, and ``handlers.errors`` answers 503.
@@ -121,6 +122,9 @@ def connector(timeouts: DatabaseTimeouts, breaker: Breaker) -> Callable[..., Any
             raise Unavailable("the database is not answering (retrying shortly)")
         options = f"{cparams.get('options', '')} -c statement_timeout="
         options += str(timeouts.statement_timeout_ms)
+        # A transaction left idle (a frozen worker) is ended by the server too, so every id
+        # handed out commits or rolls back within a bound the audit sealer relies on.
+        options += f" -c idle_in_transaction_session_timeout={timeouts.statement_timeout_ms}"
         params = {
             **cparams,
             "connect_timeout": timeouts.connect_timeout_s,

@@ -7,6 +7,12 @@ Invariants:
   on one machine can share the file safely.
 - PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``); the service's engine
   bounds every wait on it (``storage.bounded``), so a hung server is a quick 503, not a hang.
+- PostgreSQL pools hand out the most recently used connection first (LIFO) and ping a connection
+  only when it sat idle for more than :data:`PING_IF_IDLE_S`, instead of before every checkout:
+  a busy service pays no round trip for it, and a connection that may have gone stale while idle
+  is still checked. A ping that fails discards the connection and the pool connects afresh
+  (``DisconnectionError``). A connection that breaks while in use fails its request (503) and
+  invalidates the pool, so the next requests reconnect.
 - Engines hide SQL parameters (``hide_parameters``): a failed statement's message and traceback
   carry the SQL text only, never the openid, device id or credential id it was bound to.
   PostgreSQL's own ``DETAIL`` lines, which quote key values, are masked by ``bot.logs``.
@@ -14,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.bounded import Breaker, DatabaseTimeouts, connector
@@ -28,6 +36,7 @@ from storage.bounded import Breaker, DatabaseTimeouts, connector
 # Where the app keeps its Database (``bot.extensions`` sets it; ``storage.cli`` reads it, so
 # storage never imports bot).
 APP_EXTENSION = "wangzheng.db"
+PING_IF_IDLE_S = 1.0
 
 
 def normalise_url(url: str) -> str:
@@ -65,20 +74,38 @@ def make_engine(
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    options: dict[str, Any] = {
+        "pool_size": 10,
+        "max_overflow": 10,
+        "pool_use_lifo": True,
+        "hide_parameters": True,
+    }
     if timeouts is None:
-        return create_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
-        )
-    engine = create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
-        pool_timeout=timeouts.pool_timeout_s,
-        hide_parameters=True,
-    )
-    event.listen(engine, "do_connect", connector(timeouts, breaker or Breaker()))
+        engine = create_engine(url, **options)
+    else:
+        engine = create_engine(url, pool_timeout=timeouts.pool_timeout_s, **options)
+        event.listen(engine, "do_connect", connector(timeouts, breaker or Breaker()))
+    _ping_when_idle(engine)
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only if it sat idle longer than PING_IF_IDLE_S."""
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since <= PING_IF_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("stale pooled connection") from exc
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
 
 
 class Database:

@@ -12,17 +12,24 @@ Invariants:
   ``iat``/``exp`` within ``presentation_skew_s``.
   Every failure raises :class:`PresentationRejected` with a stable reason code.
 - Single use (``jti``) is enforced by the verifier (``bot.merchants.verify``), not here.
+- :func:`peek_handle` reads ``cid`` from a token *without* checking it, only so the verifier can
+  fetch the handle in a round trip it makes anyway; nothing read that way is trusted before
+  :func:`decode_presentation` has checked the signature over that very ``cid``.
 """
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
+import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from jwt.utils import base64url_decode
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -95,7 +102,7 @@ def mint_presentation(
     now = int(utcnow().timestamp())
     expires = now + settings.presentation_ttl_s
     handle = secrets.token_urlsafe(8)
-    store.set(HANDLE_PREFIX + handle, f"{credential.id}|{device_id}", handle_ttl(settings))
+    store.set(handle_key(handle), f"{credential.id}|{device_id}", handle_ttl(settings))
     claims = {
         "iss": settings.token_issuer,
         "jti": secrets.token_urlsafe(8),
@@ -112,9 +119,30 @@ def mint_presentation(
     return Presentation(token, dt.datetime.fromtimestamp(expires, dt.UTC), credential.level)
 
 
-def resolve_handle(store: EphemeralStore, handle: str) -> tuple[str, str] | None:
-    """(credential id, device id) behind a token's ``cid``, or None once it has lapsed."""
-    value = store.get(HANDLE_PREFIX + handle)
+def handle_key(handle: str) -> str:
+    """The store key of a presentation handle."""
+    return HANDLE_PREFIX + handle
+
+
+def peek_handle(token: object) -> str | None:
+    """The unverified ``cid`` of a well-formed token, or None; see the module invariants."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+        return None
+    try:
+        payload = json.loads(base64url_decode(token.split(".")[1]))
+    except (ValueError, TypeError, binascii.Error):
+        return None
+    cid = payload.get("cid") if isinstance(payload, dict) else None
+    return cid if isinstance(cid, str) and 0 < len(cid) <= 64 else None
+
+
+def resolve_handle(
+    store: EphemeralStore, handle: str, prefetched: Mapping[str, str | None] | None = None
+) -> tuple[str, str] | None:
+    """(credential id, device id) behind a token's ``cid``, or None once it has lapsed; read
+    from ``prefetched`` when it holds the handle's key, else from the store."""
+    key = handle_key(handle)
+    value = prefetched[key] if prefetched is not None and key in prefetched else store.get(key)
     if not value or "|" not in value:
         return None
     credential_id, _, device_id = value.partition("|")

@@ -15,6 +15,8 @@ Invariants:
   and :func:`set_enabled` themselves with :func:`bot.events.after_commit`, so no caller can
   forget it), and the change applies at once; a request racing the commit can re-cache the old
   state for at most ``AUTH_CACHE_SECONDS``.
+- It also counts the call in the key's rate-limit window (:func:`rate_counter`) in the same
+  store round trip as the cache read; a key that fails authentication is never counted.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -42,6 +45,7 @@ KEY_PREFIX = "wzm_"
 MAX_KEY_CHARS = 128
 AUTH_CACHE_PREFIX = "merchant-auth:"
 AUTH_CACHE_SECONDS = 10
+RATE_WINDOW_S = 60
 
 
 @dataclass(frozen=True)
@@ -175,10 +179,20 @@ def set_enabled(
     return _view(row)
 
 
+def _cache_key(digest: str) -> str:
+    # The digest in braces is a Redis Cluster hash tag: cache entry and counter share a slot.
+    return AUTH_CACHE_PREFIX + "{" + digest + "}"
+
+
+def rate_counter(digest: str, window: int) -> str:
+    """The store key counting calls made with one API key in one fixed window."""
+    return "ratelimit:verify:{" + digest + "}:" + str(window)
+
+
 def forget_key(store: EphemeralStore, key_hash: str) -> None:
     """Drop the cached authentication of ``key_hash`` (run after the change commits)."""
     if key_hash:
-        store.delete(AUTH_CACHE_PREFIX + key_hash)
+        store.delete(_cache_key(key_hash))
 
 
 def list_merchants(session: Session) -> list[MerchantView]:
@@ -209,20 +223,41 @@ def authenticate_merchant(session: Session, settings: Settings, api_key: str) ->
     )
 
 
+@dataclass(frozen=True)
+class CountedCall:
+    """An authenticated merchant and how many calls its key made in the current window."""
+
+    merchant: MerchantPrincipal
+    calls_in_window: int
+    prefetched: dict[str, str | None]
+
+
 def authenticate_merchant_cached(
-    database: Database, store: EphemeralStore, settings: Settings, api_key: str
-) -> MerchantPrincipal:
-    """:func:`authenticate_merchant` with a short-lived cache of successful lookups."""
+    database: Database,
+    store: EphemeralStore,
+    settings: Settings,
+    api_key: str,
+    window: int,
+    prefetch: Sequence[str] = (),
+) -> CountedCall:
+    """:func:`authenticate_merchant` with a short-lived cache of successful lookups, counting
+    the call in rate window ``window`` and reading the ``prefetch`` keys the request will need
+    (one store round trip when the cache holds the key)."""
     if not api_key or len(api_key) > MAX_KEY_CHARS:
         raise MerchantKeyInvalid()
     digest = key_digest(settings, api_key)
-    cached = store.get(AUTH_CACHE_PREFIX + digest)
+    counter = rate_counter(digest, window)
+    cached, calls, values = store.get_and_count(
+        _cache_key(digest), counter, RATE_WINDOW_S + 1, prefetch
+    )
+    prefetched = dict(zip(prefetch, values, strict=True))
     if cached:
         data = json.loads(cached)
-        return MerchantPrincipal(
+        principal = MerchantPrincipal(
             data["id"], data["public_id"], data["name"], MerchantCategory(data["category"]),
             tuple(Scope(scope) for scope in data["scopes"]), bytes.fromhex(data["salt"]),
         )  # fmt: skip
+        return CountedCall(principal, calls, prefetched)
     with database.transaction() as session:
         principal = authenticate_merchant(session, settings, api_key)
     payload = {
@@ -230,5 +265,5 @@ def authenticate_merchant_cached(
         "category": principal.category, "scopes": list(principal.scopes),
         "salt": principal.pseudonym_salt.hex(),
     }  # fmt: skip
-    store.set(AUTH_CACHE_PREFIX + digest, json.dumps(payload), AUTH_CACHE_SECONDS)
-    return principal
+    store.set(_cache_key(digest), json.dumps(payload), AUTH_CACHE_SECONDS)
+    return CountedCall(principal, store.incr(counter, RATE_WINDOW_S + 1), prefetched)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
 from bot.errors import WangzhengError
-from bot.extensions import database, settings, store
+from bot.extensions import clock, database, settings, store
 from bot.merchants.accounts import (
     create_merchant,
     list_merchants,
     rotate_key,
     set_enabled,
 )
-from bot.merchants.audit import verify_chain
+from bot.merchants.audit import seal_pending, verify_chain
 from bot.merchants.counter import set_capabilities
+from bot.merchants.sealing import settle_seconds
 from bot.vocab import MerchantCategory, Scope
 
 merchants_cli = AppGroup("merchants", help="Merchant accounts and their API keys.")
@@ -107,11 +111,30 @@ def audit_verify_command() -> None:
     """Walk the audit's MAC chain; name the first broken row and exit 1 if there is one."""
     with database().transaction() as session:
         report = verify_chain(session, settings().audit_key)
-    click.echo(f"checked {report.checked} chained rows ({report.unchained} from before the chain)")
+    click.echo(
+        f"checked {report.checked} chained rows ({report.unchained} from before the chain, "
+        f"{report.pending} awaiting their seal)"
+    )
     if not report.holds:
         where = f"row id {report.broken_at}" if report.broken_at is not None else "chain head"
         raise click.ClickException(f"audit chain broken at {where}: {report.problem}")
     click.echo("audit chain intact")
+
+
+@audit_cli.command("seal")
+@click.option("--every", type=float, default=0.0, help="Repeat every N seconds (0: one pass).")
+def audit_seal_command(every: float) -> None:
+    """Seal committed audit rows into the MAC chain (run one sealer, e.g. every second)."""
+    settle = settle_seconds(settings().database_statement_timeout_ms)
+    while True:
+        with database().transaction() as session:
+            now = dt.datetime.fromtimestamp(clock()(), dt.UTC)
+            sealed = seal_pending(session, settings().audit_key, now=now, settle_s=settle)
+        if sealed or not every:
+            click.echo(f"sealed {sealed} rows")
+        if not every:
+            return
+        time.sleep(every)
 
 
 def register_merchant_commands(app: Flask) -> None:

@@ -23,13 +23,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from bot.config import Settings
 from bot.credentials.errors import PresentationRejected
@@ -84,19 +83,11 @@ class VerificationResult:
         return body
 
 
-def check_rate_limit(
-    store: EphemeralStore,
-    settings: Settings,
-    merchant_id: int,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Fixed one-minute window per merchant, on ``clock``; raise 429 with Retry-After (the
-    seconds left in the window) past the limit.
+def check_rate_limit(settings: Settings, calls_in_window: int, now: float) -> None:
+    """Fixed one-minute window per merchant key (counted at authentication, on the app clock);
+    raise 429 with Retry-After (the seconds left in the window) past the limit.
     """
-    now = clock()
-    window = int(now // 60)
-    count = store.incr(f"ratelimit:verify:{merchant_id}:{window}", 61)
-    if count > settings.merchant_rate_limit_per_min:
+    if calls_in_window > settings.merchant_rate_limit_per_min:
         retry = str(60 - int(now) % 60)
         raise MerchantRateLimited(headers={"Retry-After": retry})
 
@@ -206,6 +197,8 @@ def _judge(
         .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
         .outerjoin(Citizen, Citizen.openid == Credential.openid)
         .where(Credential.id == credential_id)
+        # Never the sealed reference photo (about 200 KB): verify has no use for it.
+        .options(defer(RegistryRecord.photo_sealed, raiseload=True))
     ).one_or_none()
     if row is None:
         invalid = VerificationResult(VerifyResult.INVALID, VerifyReason.REVOKED)
@@ -244,11 +237,14 @@ def verify_presentation(
     now: dt.datetime | None = None,
     required_factors: tuple[Factor, ...] = (),
     face: FaceCheck | None = None,
+    prefetched: Mapping[str, str | None] | None = None,
 ) -> VerificationResult:
     """Check ``token`` for ``merchant`` and record the attempt; see the module invariants.
 
     ``face`` (the counter check) judges the credential's registry subject after every other
-    check passed: None when the live face matches, else the reason.
+    check passed: None when the live face matches, else the reason. ``prefetched``: store values
+    already read for this request (the presentation handle, read in the merchant
+    authentication's round trip); anything missing is read from ``store``.
     """
     now = now or utcnow()
     ip_hash = keyed_hash(settings.hash_key, client_ip or "-", "client_ip")
@@ -268,7 +264,7 @@ def verify_presentation(
         claims = decode_presentation(session, settings, token, now)
     except PresentationRejected as rejected:
         return invalid(rejected.reason)
-    handle = resolve_handle(store, claims.cid)
+    handle = resolve_handle(store, claims.cid, prefetched)
     missing_factor = Factor.PASSWORD in required_factors and PASSWORD_AMR not in claims.amr
     judged = _judge(
         session,

@@ -7,6 +7,9 @@ Invariants every implementation keeps (``tests/storage/test_ephemeral_contract.p
 - ``incr`` starts a fixed window: the TTL is set by the first increment and not extended.
 - ``decr`` only lowers a live counter, never below zero; it never creates a key nor touches its
   TTL (a refund after the window ended is a no-op).
+- ``get_and_count`` counts (as ``incr`` does) only when the key it reads is present, so an
+  unknown key leaves no counter behind, and reads the ``also`` keys besides; on Redis all of it
+  is one round trip.
 - ``lock`` is held by one owner at a time, expires after its TTL if the owner dies, and is
   released only by its owner.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
@@ -48,6 +51,13 @@ class EphemeralStore(Protocol):
 
     def set(self, key: str, value: str, ttl: float) -> None:
         """Set ``key`` unconditionally with ``ttl``."""
+        ...
+
+    def get_and_count(
+        self, key: str, counter: str, ttl: float, also: Sequence[str] = ()
+    ) -> tuple[str | None, int, tuple[str | None, ...]]:
+        """``key``'s value and, when it is present, ``incr(counter, ttl)`` (else 0); and the
+        values of the ``also`` keys."""
         ...
 
     def delete(self, key: str) -> None:

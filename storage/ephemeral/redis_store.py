@@ -1,13 +1,16 @@
 """Redis implementation of :class:`~storage.ephemeral.protocol.EphemeralStore`.
 
 Invariants: every key carries the ``wz:`` prefix; TTLs are in milliseconds so sub-second
-windows work; ``incr`` sets the expiry only on creation (fixed window) via one Lua script; a
+windows work; ``incr`` and ``get_and_count`` set the expiry only on creation (fixed window), each
+via one Lua script whose keys are all passed in ``KEYS`` (so it also runs on Redis Cluster when
+they share a hash slot); a
 command that gets no answer within the socket timeout raises ``redis.TimeoutError`` at once
 (no retries), which ``handlers.errors`` answers with 503.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
 import redis
@@ -25,6 +28,13 @@ _DECR_SCRIPT = """
 local value = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if value <= 0 then return 0 end
 return redis.call('DECR', KEYS[1])
+"""
+_GET_AND_COUNT_SCRIPT = """
+local value = redis.call('GET', KEYS[1])
+if not value then return {false, 0} end
+local count = redis.call('INCR', KEYS[2])
+if count == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+return {value, count}
 """
 _RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -85,6 +95,21 @@ class RedisStore:
     def set(self, key: str, value: str, ttl: float) -> None:
         """SET PX."""
         self.client.set(self._k(key), value, px=_ms(ttl))
+
+    def get_and_count(
+        self, key: str, counter: str, ttl: float, also: Sequence[str] = ()
+    ) -> tuple[str | None, int, tuple[str | None, ...]]:
+        """GET, and INCR (PEXPIRE on creation) only on a hit, in one script; GET of the
+        ``also`` keys beside it in the same pipeline: one round trip. The script goes as EVAL
+        (Redis caches it by digest), since a pipeline would first ask whether an EVALSHA's
+        script exists, a round trip of its own."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.eval(_GET_AND_COUNT_SCRIPT, 2, self._k(key), self._k(counter), _ms(ttl))
+        for name in also:
+            pipe.get(self._k(name))
+        (raw, count), *others = pipe.execute()
+        extra = tuple(None if value is None else bytes(value).decode() for value in others)
+        return (None, 0, extra) if raw is None else (bytes(raw).decode(), int(count), extra)
 
     def delete(self, key: str) -> None:
         """DEL."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 from sqlalchemy import Table, Text, case, cast, delete, select, update
@@ -105,6 +105,15 @@ class SqlStore:
         )
         with self.database.engine.begin() as conn:
             conn.execute(stmt)
+
+    def get_and_count(
+        self, key: str, counter: str, ttl: float, also: Sequence[str] = ()
+    ) -> tuple[str | None, int, tuple[str | None, ...]]:
+        """``get`` then, on a hit, ``incr``, then ``get`` of each ``also`` key (short
+        transactions of their own; no network to save here)."""
+        value = self.get(key)
+        count = 0 if value is None else self.incr(counter, ttl)
+        return value, count, tuple(self.get(name) for name in also)
 
     def delete(self, key: str) -> None:
         """Delete the row."""

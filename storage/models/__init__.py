@@ -2,6 +2,7 @@
 
 from storage.models.app_session import AppSession
 from storage.models.audit_chain import AuditChainHead
+from storage.models.audit_seal import AuditSeal
 from storage.models.base import Base
 from storage.models.card_event import CardEvent
 from storage.models.citizen import Citizen
@@ -22,6 +23,7 @@ from storage.models.verification_audit import VerificationAudit
 __all__ = [
     "AppSession",
     "AuditChainHead",
+    "AuditSeal",
     "Base",
     "CardEvent",
     "Citizen",

@@ -129,6 +129,21 @@ def test_get_reads_a_counter(store: Any) -> None:
     assert store.get("counted") == "2"
 
 
+def test_get_and_count_counts_only_a_present_key(store: Any, remaining: Remaining) -> None:
+    assert store.get_and_count("member", "member-calls", 40) == (None, 0, ())
+    assert store.get("member-calls") is None  # an absent key leaves no counter behind
+    store.set("member", "yes", 30)
+    store.set("extra", "x", 30)
+    assert store.get_and_count("member", "member-calls", 40) == ("yes", 1, ())
+    assert store.get_and_count("member", "member-calls", 40, ("extra", "absent")) == (
+        "yes",
+        2,
+        ("x", None),
+    )
+    assert 39 < remaining("member-calls") <= 40  # the window is the counter's own TTL
+    assert store.get("member-calls") == "2"
+
+
 def test_incr_race_counts_every_increment(store: Any) -> None:
     barrier = threading.Barrier(16)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.models.audit_chain import GENESIS_ROW
 
 revision = "0005_audit_chain"
 down_revision = "0004_audit_single_use"
@@ -30,7 +29,8 @@ def upgrade() -> None:
         sa.Column("mac", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain")),
     )
-    op.execute(GENESIS_ROW)
+    # The head row as it was at this revision (0012 adds the sealer's columns).
+    op.execute("INSERT INTO audit_chain (id, seq, mac) VALUES (1, 0, '" + "0" * 64 + "')")
     op.add_column("verification_audits", sa.Column("seq", sa.Integer()))
     op.add_column("verification_audits", sa.Column("mac", sa.String(length=64)))
     op.create_index("ix_verification_audits_seq", "verification_audits", ["seq"], unique=True)

@@ -13,7 +13,13 @@ import segno
 
 from bot.credentials.errors import DeviceNotBound, NoActiveCredential, PresentationRejected
 from bot.credentials.keys import clear_key_cache, current_signing_key, public_jwks, rotate_keys
-from bot.credentials.tokens import decode_presentation, mint_presentation, resolve_handle
+from bot.credentials.tokens import (
+    decode_presentation,
+    handle_key,
+    mint_presentation,
+    peek_handle,
+    resolve_handle,
+)
 from bot.extensions import database, store
 from storage.models.base import utcnow
 from tests.registry_factories import ADULT_ID, add_record, issue, settings_of
@@ -116,3 +122,18 @@ def test_keys_rotate_cli(runner: Any, client: Any) -> None:
     kid = result.output.split()[-1]
     assert [k["kid"] for k in client.get("/.well-known/jwks.json").get_json()["keys"]] == [kid]
     assert runner.invoke(args=["keys", "list"]).output.split() == [kid]
+
+
+def test_peeked_handle_is_the_tokens_and_resolves_like_the_store(app: Any, store: Any) -> None:
+    """The verifier may prefetch a token's handle unverified; it must be the token's own ``cid``
+    and resolve exactly as the store does, and garbage peeks as nothing."""
+    issue(app, add_record(app))
+    token = _mint(app)
+    cid = _payload(token)["cid"]
+    assert peek_handle(token) == cid
+    prefetched = {handle_key(cid): store.get(handle_key(cid))}
+    assert resolve_handle(store, cid, prefetched) == resolve_handle(store, cid)
+    assert resolve_handle(store, cid, {handle_key(cid): None}) is None  # a lapsed handle
+    header, _, signature = token.split(".")
+    for garbage in ("", "a.b", "a.b.c", f"{header}.!!!.{signature}", "x" * 2000, None, 7):
+        assert peek_handle(garbage) is None

@@ -2,6 +2,8 @@
 
 The triggers stop the application; a DBA can drop them. These tests play that DBA: they drop
 the triggers, rewrite history with raw SQL, and expect ``flask audit verify`` to name the row.
+Rows are sealed into the chain after commit by ``flask audit seal`` (the app clock is moved past
+the settle window, never slept through).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bot.extensions import database
+from bot.extensions import clock as app_clock
+from bot.extensions import database, settings
+from bot.merchants.audit import verify_chain
+from bot.merchants.sealing import settle_seconds
 from storage.models.verification_audit import APPEND_ONLY_DDL
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
 
@@ -26,7 +31,7 @@ DROP_TRIGGERS = {
 
 
 @pytest.fixture
-def history(app: Any, client: Any, login: Any) -> list[int]:
+def history(app: Any, client: Any, login: Any, runner: Any) -> list[int]:
     """Five audit rows (valid, replayed, valid, invalid, valid); returns their ids in order."""
     citizen = enrolled(app, login)
     key = merchant_key(app)
@@ -38,7 +43,19 @@ def history(app: Any, client: Any, login: Any) -> list[int]:
     assert verify(client, key, fetch_token(client, citizen.access_token))[1]["result"] == "valid"
     rows = _sql(app, "SELECT id FROM verification_audits ORDER BY id")
     assert len(rows) == 5
+    assert _seal(app, runner) == 5
     return [int(row[0]) for row in rows]
+
+
+def _seal(app: Any, runner: Any) -> int:
+    """Two sealer passes a settle window apart: note the horizon, then seal up to it."""
+    first = runner.invoke(args=["audit", "seal"])
+    assert first.exit_code == 0, first.output
+    assert first.output.strip() == "sealed 0 rows"  # only notes the horizon
+    app_clock(app).advance(settle_seconds(settings(app).database_statement_timeout_ms))
+    second = runner.invoke(args=["audit", "seal"])
+    assert second.exit_code == 0, second.output
+    return int(second.output.split()[1])
 
 
 @pytest.fixture
@@ -73,7 +90,8 @@ def _verify(runner: Any) -> tuple[int, str]:
 def test_an_untouched_chain_holds(runner: Any, history: list[int]) -> None:
     code, output = _verify(runner)
     assert code == 0, output
-    assert "checked 5 chained rows" in output and "intact" in output
+    assert "checked 5 chained rows" in output and "0 awaiting their seal" in output
+    assert "intact" in output
 
 
 def test_an_edited_row_is_named(runner: Any, history: list[int], dba: Any) -> None:
@@ -102,18 +120,46 @@ def test_truncating_the_newest_rows_shows_at_the_head(
     assert "chain head does not match the last row" in output
 
 
-def test_a_forged_row_is_named(runner: Any, history: list[int], dba: Any) -> None:
+def test_a_forged_row_is_named(app: Any, runner: Any, history: list[int], dba: Any) -> None:
     dba(
         "INSERT INTO verification_audits (merchant_id, at, result, scope, disclosed, "
-        "client_ip_hash, seq, mac) SELECT merchant_id, at, 'valid', scope, '', client_ip_hash, "
-        "6, :mac FROM verification_audits WHERE id = :id",
+        "client_ip_hash, mac) SELECT merchant_id, at, 'valid', scope, '', client_ip_hash, "
+        ":mac FROM verification_audits WHERE id = :id",
         mac="f" * 64,
         id=history[-1],
     )
-    dba("UPDATE audit_chain SET seq = 6, mac = :mac", mac="f" * 64)
+    forged = int(_sql(app, "SELECT MAX(id) FROM verification_audits")[0][0])
+    dba(
+        "INSERT INTO audit_seals (seq, audit_id, mac) VALUES (6, :id, :mac)",
+        id=forged,
+        mac="f" * 64,
+    )
+    dba("UPDATE audit_chain SET seq = 6, mac = :mac, sealed_id = :id", mac="f" * 64, id=forged)
     code, output = _verify(runner)
     assert code == 1
-    assert "MAC does not match" in output and f"row id {history[-1]}" not in output
+    assert f"row id {forged}: MAC does not match" in output
+
+
+def test_a_copied_row_is_named(
+    app: Any, db: Any, runner: Any, history: list[int], dba: Any
+) -> None:
+    """A copy of a genuine row carries a genuine MAC of its own, but not its time: once it is
+    sealed after newer rows, the walk names it (here with no skew allowed, as the rows of the
+    fixture are only milliseconds apart)."""
+    dba(
+        "INSERT INTO verification_audits (merchant_id, credential_id, at, result, reason, "
+        "scope, disclosed, level, client_ip_hash, mac) SELECT merchant_id, credential_id, "
+        "at, result, reason, scope, disclosed, level, client_ip_hash, mac "
+        "FROM verification_audits WHERE id = :id",
+        id=history[1],  # the replay: no single-use mark, so its copy breaks no unique index
+    )
+    copy = int(_sql(app, "SELECT MAX(id) FROM verification_audits")[0][0])
+    assert _seal(app, runner) == 1
+    with db.transaction() as session:
+        report = verify_chain(session, settings(app).audit_key, max_skew_s=0.0)
+    assert (report.broken_at, report.problem) == (copy, "row out of time order")
+    with db.transaction() as session:
+        assert verify_chain(session, settings(app).audit_key).holds  # within the default skew
 
 
 def test_a_row_slipped_in_without_a_place_is_named(
