@@ -66,8 +66,10 @@ def dev_server(make_app: Any, photos: dict[str, bytes]) -> Iterator[tuple[str, A
 def upgrade_in_place(app: Any) -> None:
     """Re-issue the simulator citizen's credential as upgraded, through the credential service.
 
-    No terminal issues upgraded credentials yet, so this calls ``issue_credential`` (what a
-    terminal enrolment will call) for the same subject, account and device; nothing is mocked.
+    The terminal visit in the browser has its own test (``test_terminal_browser.py``); here the
+    same pass is re-issued upgraded through ``issue_credential`` (what the terminal's issuance
+    calls) for the same subject, account and device, to check the colour pass scans; nothing is
+    mocked.
     """
     with database(app).transaction() as session:
         openid = session.scalars(

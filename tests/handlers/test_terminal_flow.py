@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from werkzeug.test import encode_multipart
 
 from bot.demo.chip import chip_photo
 from bot.extensions import clock, database
@@ -323,3 +324,30 @@ def test_the_upgrade_has_the_usual_side_effects_through_the_domain_events(
     assert unavailable == [{"code": "c" * 32, "reason": "reissued"}]
     told = [payload for kind, payload in rows if payload.get("kind") == "credential_issued"]
     assert len(told) == 2 and all(p["touser"] == "o-holder" for p in told)  # light, then upgraded
+
+
+def test_terminal_requests_replayed_stale_or_forged_over_http_are_refused(
+    app: Any, visit: Visit, chip: bytes
+) -> None:
+    terminal = visit.terminal
+    path = "/api/v1/terminal/sessions"
+    headers = terminal.headers("POST", path)
+    assert terminal.client.post(path, headers=headers).status_code == 201
+    replayed = terminal.client.post(path, headers=headers)
+    assert replayed.status_code == 401
+    assert replayed.get_json()["error"]["code"] == "terminal_auth_invalid"
+    stale = terminal.headers("POST", path, timestamp=int(clock(app)()) - 61)
+    assert terminal.client.post(path, headers=stale).status_code == 401
+    # A signature over another body: the card post of a captured request with a swapped photo.
+    session_id = open_and_claim(visit)
+    signed_for_other_body = terminal.headers("POST", f"{path}/{session_id}/card", b"other")
+    boundary, body = encode_multipart({"name": "x"})
+    forged = terminal.client.post(
+        f"{path}/{session_id}/card",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        headers=signed_for_other_body,
+    )
+    assert forged.status_code == 401
+    # None of it used the session up.
+    assert terminal.card(session_id, chip_fields(chip)).status_code == 201
