@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,7 @@ from bot.face.service import (
 from bot.identity.attempts import AttemptBudget
 from bot.identity.errors import EnrolmentInProgress, RecordNotFound
 from bot.identity.idnumber import parse_id_number
+from bot.identity.lost import refuse_if_reported_lost_now
 from bot.identity.registry import (
     find_record,
     id_lookup_hash,
@@ -228,14 +229,6 @@ def issue_light_credential(
                 .where(RegistryRecord.id == subject_id)
                 .with_for_update(nowait=True)
             )
-            if database.dialect == "sqlite":
-                # SQLite ignores FOR UPDATE: a no-op write takes its write lock now, so a report
-                # of a lost card (bot.identity.lost) is ordered wholly before or after this.
-                session.execute(
-                    update(RegistryRecord)
-                    .where(RegistryRecord.id == subject_id)
-                    .values(updated_at=RegistryRecord.updated_at)
-                )
             now = utcnow()
             limit = max_other_account_reissues_per_day
             previous = admit_light_issue(session, subject_id, openid, limit, now)
@@ -248,6 +241,9 @@ def issue_light_credential(
                 now=now,
                 card_code=new_card_code() if card_pack else None,
             )
+            # Now that this transaction writes: a lost-card report that committed meanwhile
+            # (SQLite ignores the row lock above) refuses it; a later one revokes it.
+            refuse_if_reported_lost_now(session, subject_id)
             if previous is not None:
                 _take_over(session, previous, issued.credential_id, citizen_id, now)
     except OperationalError as exc:

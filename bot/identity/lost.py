@@ -62,6 +62,21 @@ def refuse_if_lost(record: RegistryRecord | None) -> None:
         )
 
 
+def refuse_if_reported_lost_now(session: Session, subject_id: int) -> None:
+    """:func:`refuse_if_lost` on the record as committed now (columns, not the session's copy);
+    an issuance calls it after its insert, so a report that committed meanwhile is seen."""
+    row = session.execute(
+        select(RegistryRecord.lost_card_expires_on, RegistryRecord.expires_on).where(
+            RegistryRecord.id == subject_id
+        )
+    ).one_or_none()
+    if row is not None and row.lost_card_expires_on == row.expires_on:
+        raise IdCardReportedLost(
+            "This ID card was reported lost. The authority clears the report "
+            "(flask registry clear-lost) once the card is found or replaced."
+        )
+
+
 def report_lost(session: Session, subject_id: int, *, actor: str) -> LostReport:
     """Flag the person's card lost and revoke their credentials (idempotent); ``actor`` is
     ``citizen`` or ``authority``, for the log."""
