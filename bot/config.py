@@ -179,6 +179,8 @@ class Settings(BaseSettings):
     wechat_replay_window_s: Annotated[int, Field(ge=10, le=3600)] = 300
     wechat_card_enabled: Flag = False
     wechat_card_id: str = ""
+    # The colour class for upgraded credentials (the class above is the light, grey one).
+    wechat_card_id_upgraded: str = ""
     wechat_mp_pass_page: str = "pages/pass/index"  # noqa: S105 - a page path, not a secret
     wechat_mp_dispute_page: str = "pages/dispute/index"
     wechat_mp_lost_page: str = "pages/lost/index"

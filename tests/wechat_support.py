@@ -15,6 +15,7 @@ from bot.wechat.config import (
     DEV_APP_ID,
     DEV_APP_SECRET,
     DEV_CARD_ID,
+    DEV_CARD_ID_UPGRADED,
     DEV_ENCODING_AES_KEY,
     DEV_TOKEN,
 )
@@ -34,7 +35,7 @@ def running_emulator(emulator_other_apps: dict[str, str]) -> Iterator[RunningEmu
     emulator = Emulator(
         DEV_APP_ID,
         DEV_APP_SECRET,
-        known_card_ids=(DEV_CARD_ID,),
+        known_card_ids=(DEV_CARD_ID, DEV_CARD_ID_UPGRADED),
         other_apps=emulator_other_apps,
     )
     running = serve(emulator)

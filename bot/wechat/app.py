@@ -59,7 +59,7 @@ def init_app(app: Flask, app_settings: Settings) -> None:
         emulator = Emulator(
             config.app_id,
             config.app_secret,
-            known_card_ids=(config.card_id,),
+            known_card_ids=(config.card_id, config.card_id_upgraded),
             other_apps={config.oa_app_id: config.oa_app_secret},
         )
         app.extensions["wangzheng.wechat.emulator"] = emulator

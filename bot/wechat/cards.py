@@ -1,6 +1,9 @@
 """The WeChat card pack (卡包): a MEMBER_CARD class, cardExt for ``wx.addCard``, revocation.
 
 Invariants:
+- Two classes: light credentials use ``WANGZHENG_WECHAT_CARD_ID`` (grey, the black-and-white
+  pass), upgraded ones ``WANGZHENG_WECHAT_CARD_ID_UPGRADED`` (colour). A card code is always
+  signed, activated and made unavailable under the class of its credential's level.
 - A card code is an opaque random handle of 32 hex characters
   (:func:`bot.credentials.service.new_card_code`); it is never derived from personal data.
 - ``cardExt.signature`` = sha1 of the sorted [api_ticket, timestamp, card_id, code, openid,
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Session
 from bot.credentials.errors import DeviceNotBound, NoActiveCredential
 from bot.credentials.service import active_credential
 from bot.crypto import same
+from bot.vocab import Level
 from bot.wechat import outbox
 from bot.wechat.client import WeChatApi
 from bot.wechat.config import WeChatConfig
@@ -104,34 +108,39 @@ def card_ext_for(
     *,
     openid: str,
     code: str,
+    level: str = Level.LIGHT,
     timestamp: int | None = None,
     nonce_str: str | None = None,
 ) -> CardExt:
-    """The signed cardExt for adding card ``code`` to ``openid``'s card pack."""
+    """The signed cardExt for adding card ``code`` of a ``level`` credential to ``openid``'s
+    card pack."""
     config = api.config
-    if not config.card_enabled or not config.card_id:
+    card_id = config.card_class(level)
+    if not config.card_enabled or not card_id:
         raise CardPackDisabled()
     stamp = str(timestamp if timestamp is not None else int(time.time()))
     nonce = nonce_str or secrets.token_hex(16)
-    signature = wechat_signature(api.card_api_ticket(), stamp, config.card_id, code, openid, nonce)
+    signature = wechat_signature(api.card_api_ticket(), stamp, card_id, code, openid, nonce)
     ext = {"code": code, "openid": openid, "timestamp": stamp, "nonce_str": nonce}
     ext["signature"] = signature
-    return CardExt(config.card_id, json.dumps(ext, separators=(",", ":")))
+    return CardExt(card_id, json.dumps(ext, separators=(",", ":")))
 
 
-def card_for(api: WeChatApi, openid: str, code: str | None) -> CardExt:
+def card_for(api: WeChatApi, openid: str, code: str | None, level: str = Level.LIGHT) -> CardExt:
     """The signed cardExt of credential card ``code``; raises when the card pack is off or down."""
     if not code or not api.config.card_enabled:
         raise CardPackDisabled()
-    return card_ext_for(api, openid=openid, code=code)
+    return card_ext_for(api, openid=openid, code=code, level=level)
 
 
-def card_for_or_none(api: WeChatApi, openid: str, code: str | None) -> CardExt | None:
+def card_for_or_none(
+    api: WeChatApi, openid: str, code: str | None, level: str = Level.LIGHT
+) -> CardExt | None:
     """:func:`card_for`, or None when it cannot be had now (the pass works without it)."""
     if not code:
         return None
     try:
-        return card_for(api, openid, code)
+        return card_for(api, openid, code, level)
     except WeChatError as exc:
         log.warning("card ext unavailable after issuance: %s", exc.code)
         return None
@@ -149,38 +158,43 @@ def current_card(database: Database, api: WeChatApi, openid: str, device_id: str
             raise NoActiveCredential()
         if not same(credential.device_id, device_id):
             raise DeviceNotBound()
-        code = credential.card_code
-    return card_for(api, openid, code)
+        code, level = credential.card_code, credential.level
+    return card_for(api, openid, code, level)
 
 
-def activate_member_card(api: WeChatApi, *, code: str, membership_number: str) -> None:
+def activate_member_card(
+    api: WeChatApi, *, code: str, membership_number: str, level: str = Level.LIGHT
+) -> None:
     """Activate the user's card (``card/membercard/activate``); the number is opaque too."""
+    card_id = api.config.card_class(level)
     api.call(
-        lambda client: client.card.activate_membercard(
-            membership_number, code, card_id=api.config.card_id
-        ),
+        lambda client: client.card.activate_membercard(membership_number, code, card_id=card_id),
         "card.activate",
     )
 
 
-def make_card_unavailable(session: Session, *, code: str, reason: str = "revoked") -> bool:
+def make_card_unavailable(
+    session: Session, *, code: str, reason: str = "revoked", level: str = Level.LIGHT
+) -> bool:
     """Queue ``card/code/unavailable`` for ``code`` in the caller's transaction (sent after it).
 
     Returns False (nothing queued) for an empty code, so callers can pass a credential's
-    optional card code unconditionally.
+    optional card code unconditionally. ``level`` names the class the code belongs to.
     """
     if not code:
         return False
-    outbox.enqueue(session, "card_unavailable", {"code": code, "reason": reason[:32]})
+    payload = {"code": code, "reason": reason[:32], "level": str(level)}
+    outbox.enqueue(session, "card_unavailable", payload)
     return True
 
 
 def deliver_card_unavailable(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
     """Deliver one queued revocation (the outbox's ``card_unavailable`` kind)."""
     config = dispatcher.config
-    if not config.card_enabled or not config.card_id:
+    card_id = config.card_class(str(payload.get("level", Level.LIGHT)))
+    if not config.card_enabled or not card_id:
         raise outbox.Dropped("card pack disabled")
-    code, card_id = str(payload["code"]), config.card_id
+    code = str(payload["code"])
     try:
         dispatcher.api().call(
             lambda client: client.card.invalid_code(code, card_id), "card.unavailable"

@@ -15,34 +15,51 @@ from bot.wechat.official import MENU_FILE, apply_menu, menu_body, menu_version
 wechat_cli = AppGroup("wechat", help="WeChat: card pack, notifications and the menu.")
 
 
+# WeChat's card palette has no black: Color102 (#5E6671, grey) stands for the black-and-white
+# light pass, Color030 (#509FC9, blue) for the colour of the upgraded one.
+LEVEL_COLORS = {"light": "Color102", "upgraded": "Color030"}
+
+
 @wechat_cli.command("create-card-class")
+@click.option(
+    "--level",
+    type=click.Choice(sorted(LEVEL_COLORS)),
+    default="light",
+    show_default=True,
+    help="Which credentials the class is for (its default colour follows).",
+)
 @click.option("--brand", default="网证", show_default=True)
 @click.option("--title", default="电子身份凭证", show_default=True)
-@click.option("--color", default="Color010", show_default=True)
+@click.option("--color", default=None, help="WeChat colour name; default by level.")
 @click.option("--notice", default="出示时请打开小程序", show_default=True)
 @click.option("--logo-url", default="https://mmbiz.qpic.cn/mmbiz/placeholder/0", show_default=True)
 @click.option(
     "--mp-username", default="gh_000000000000@app", help="The mini-program's original id + @app."
 )
 def create_card_class_command(
-    brand: str, title: str, color: str, notice: str, logo_url: str, mp_username: str
+    level: str,
+    brand: str,
+    title: str,
+    color: str | None,
+    notice: str,
+    logo_url: str,
+    mp_username: str,
 ) -> None:
-    """Create the MEMBER_CARD class and print its card_id."""
+    """Create the MEMBER_CARD class of light or upgraded credentials and print its card_id."""
     config = wechat_config()
     body = member_card_class(
         config,
         brand_name=brand,
         title=title,
-        color=color,
+        color=color or LEVEL_COLORS[level],
         notice=notice,
         logo_url=logo_url,
         mp_username=mp_username,
     )
     card_id = create_card_class(wechat_api(), body)
     click.echo(card_id)
-    click.echo(
-        f"Set WANGZHENG_WECHAT_CARD_ID={card_id} and WANGZHENG_WECHAT_CARD_ENABLED=1.", err=True
-    )
+    variable = "WANGZHENG_WECHAT_CARD_ID" + ("_UPGRADED" if level == "upgraded" else "")
+    click.echo(f"Set {variable}={card_id} and WANGZHENG_WECHAT_CARD_ENABLED=1.", err=True)
 
 
 @wechat_cli.command("flush-outbox")

@@ -45,6 +45,7 @@ TEMPLATE_SETTINGS = {
     "card_reported_lost": "wechat_tpl_card_reported_lost",
 }
 DEV_CARD_ID = "pdev-emulator-member-card"
+DEV_CARD_ID_UPGRADED = "pdev-emulator-member-card-colour"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class WeChatConfig:
     max_body_bytes: int
     timeout_s: int
     card_enabled: bool
-    card_id: str
+    card_id: str  # the class of light credentials (grey: black and white)
+    card_id_upgraded: str  # the class of upgraded credentials (colour); "" = ``card_id``
     pass_page: str
     dispute_page: str
     lost_page: str
@@ -70,6 +72,12 @@ class WeChatConfig:
     outbox_dispatch: str
     emulated: bool
     templates: dict[str, str] = field(default_factory=dict)
+
+    def card_class(self, level: str) -> str:
+        """The card class of a credential of ``level``: colour for upgraded, grey for light."""
+        if level == "upgraded" and self.card_id_upgraded:
+            return self.card_id_upgraded
+        return self.card_id
 
     @property
     def single_account(self) -> bool:
@@ -114,6 +122,8 @@ def resolve(settings: Settings) -> WeChatConfig:
         timeout_s=settings.wechat_http_timeout_s,
         card_enabled=settings.wechat_card_enabled,
         card_id=settings.wechat_card_id or (DEV_CARD_ID if emulated else ""),
+        card_id_upgraded=settings.wechat_card_id_upgraded
+        or (DEV_CARD_ID_UPGRADED if emulated else ""),
         pass_page=settings.wechat_mp_pass_page,
         dispute_page=settings.wechat_mp_dispute_page,
         lost_page=settings.wechat_mp_lost_page,

@@ -28,10 +28,11 @@ from bot.events import (
     EventBus,
     MerchantVerified,
 )
-from bot.vocab import CredentialReason
+from bot.vocab import CredentialReason, Level
 from bot.wechat.cards import make_card_unavailable
 from bot.wechat.notify import enqueue_notification, notify_credential_taken_over
 from storage.models.citizen import Citizen
+from storage.models.credential import Credential
 
 
 def _citizen_id(session: Session, openid: str) -> int | None:
@@ -39,8 +40,10 @@ def _citizen_id(session: Session, openid: str) -> int | None:
 
 
 def card_on_credential_ended(session: Session, ended: CredentialEnded) -> None:
-    """The ended credential's card leaves the citizen's card pack."""
-    make_card_unavailable(session, code=ended.card_code or "", reason=ended.reason)
+    """The ended credential's card leaves the citizen's card pack (under its level's class)."""
+    credential = session.get(Credential, ended.credential_id)
+    level = credential.level if credential is not None else Level.LIGHT
+    make_card_unavailable(session, code=ended.card_code or "", reason=ended.reason, level=level)
 
 
 # Why a credential ended -> the message its holder gets (others are told elsewhere: a takeover

@@ -321,7 +321,7 @@ def test_the_upgrade_has_the_usual_side_effects_through_the_domain_events(
             (row.kind, json.loads(row.payload)) for row in session.scalars(select(OutboxMessage))
         ]
     unavailable = [payload for kind, payload in rows if kind == "card_unavailable"]
-    assert unavailable == [{"code": "c" * 32, "reason": "reissued"}]
+    assert unavailable == [{"code": "c" * 32, "reason": "reissued", "level": "light"}]
     told = [payload for kind, payload in rows if payload.get("kind") == "credential_issued"]
     assert len(told) == 2 and all(p["touser"] == "o-holder" for p in told)  # light, then upgraded
 
