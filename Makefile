@@ -23,6 +23,7 @@ install: $(STAMP)
 run: export WANGZHENG_ENV ?= development
 run: export WANGZHENG_BIND = $(HOST):$(PORT)
 run: export WANGZHENG_FACE_LIVENESS_STEPS ?= 1
+run: export WANGZHENG_PAYMENTS_ENABLED ?= true
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi dev prepare

@@ -59,6 +59,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         from bot.wechat.face import WeChatFaceVerifier
 
         set_face_verifier(app, WeChatFaceVerifier(lambda: wechat_api(app)))
+    if settings.payments_enabled:
+        from bot.payments.gateway import set_payment_gateway
+        from bot.wechat.app import wechat_pay_gateway
+
+        set_payment_gateway(app, wechat_pay_gateway(app, settings))
     register_blueprints(app, development=settings.env == "development")
     register_commands(app)
     register_face(app)

@@ -192,8 +192,23 @@ class Settings(BaseSettings):
     wechat_tpl_credential_taken_over: str = ""
     wechat_tpl_credential_superseded: str = ""
     wechat_tpl_card_reported_lost: str = ""
+    wechat_tpl_bill_paid: str = ""
+    wechat_tpl_bill_refunded: str = ""
     # thread | sync | off; "" = sync in testing, else thread
     wechat_outbox_dispatch: Literal["", "thread", "sync", "off"] = ""
+    # Non-tax payments (WeChat Pay API v3); the wechat_pay_* values are required in production
+    # when payments are enabled, and come from the emulator in development and testing.
+    payments_enabled: Flag = False
+    payments_order_ttl_s: Annotated[int, Field(ge=60, le=7200)] = 900
+    payments_notify_window_s: Annotated[int, Field(ge=10, le=3600)] = 300
+    wechat_pay_mch_id: str = ""
+    wechat_pay_app_id: str = ""  # "" = WANGZHENG_WECHAT_APP_ID
+    wechat_pay_cert_serial_no: str = ""
+    wechat_pay_private_key_file: str = ""  # the merchant's apiclient_key.pem
+    wechat_pay_apiv3_key: str = ""
+    wechat_pay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechat_pay_notify_url: str = ""
+    wechat_pay_cert_dir: str = ""  # "" = <instance>/wechatpay/certs
     bind: str = "127.0.0.1:8000"  # gunicorn's address; the dev WeChat emulator is reached here
     # Credentials and enrolment
     token_issuer: str = Field("wangzheng", min_length=1)
@@ -313,6 +328,40 @@ def _check_production(settings: Settings) -> None:
     base = settings.wechat_api_base
     if not base.startswith("https://") or any(hint in base for hint in EMULATOR_HINTS):
         raise ConfigError(f"{PREFIX}WECHAT_API_BASE must be the real WeChat API in production")
+    if settings.payments_enabled:
+        _check_production_payments(settings)
+
+
+def _check_production_payments(settings: Settings) -> None:
+    """With payments enabled, the WeChat Pay merchant secrets are present and strong."""
+    for name in ("wechat_pay_mch_id", "wechat_pay_cert_serial_no", "wechat_pay_notify_url"):
+        if not getattr(settings, name):
+            raise ConfigError(f"{PREFIX}{name.upper()} is required when payments are enabled")
+    apiv3 = settings.wechat_pay_apiv3_key
+    # WeChat's APIv3 key is exactly 32 characters; a repetitive one is a placeholder.
+    if len(apiv3) != 32 or len(set(apiv3)) < 12:
+        raise ConfigError(f"{PREFIX}WECHAT_PAY_APIV3_KEY must be 32 random characters")
+    key_file = Path(settings.wechat_pay_private_key_file or "/nonexistent")
+    if not key_file.is_file():
+        raise ConfigError(f"{PREFIX}WECHAT_PAY_PRIVATE_KEY_FILE must name the merchant key file")
+    if _rsa_bits(key_file) < 2048:
+        raise ConfigError(f"{PREFIX}WECHAT_PAY_PRIVATE_KEY_FILE must hold an RSA key of 2048+ bits")
+    for name in ("wechat_pay_api_base", "wechat_pay_notify_url"):
+        url = getattr(settings, name)
+        if not url.startswith("https://") or any(hint in url for hint in EMULATOR_HINTS):
+            raise ConfigError(f"{PREFIX}{name.upper()} must be a public https URL in production")
+
+
+def _rsa_bits(path: Path) -> int:
+    """The size of the RSA private key in ``path``; 0 when it is not one."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError, OSError):
+        return 0
+    return key.key_size if isinstance(key, rsa.RSAPrivateKey) else 0
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:

@@ -1,6 +1,6 @@
 """Domain events: what happened in the domain, recorded in the transaction that made it happen.
 
-Domain packages (credentials, devices, identity, merchants, and later terminals and payments)
+Domain packages (credentials, devices, identity, merchants, payments, and later terminals)
 call :func:`record` with an event while they change the database. Adapters subscribe to event
 types on the app's :class:`EventBus` (``bot/wechat`` turns them into outbox rows: card-pack
 updates and subscribe messages). A domain package never knows who listens, so adding a listener
@@ -101,6 +101,26 @@ class MerchantVerified(DomainEvent):
     credential_id: str
     merchant_name: str
     citizen_opted_in: bool
+
+
+@dataclass(frozen=True)
+class BillPaid(DomainEvent):
+    """A verified WeChat Pay notification settled the citizen's bill (``bot.payments``)."""
+
+    citizen_id: int
+    bill_id: str
+    item_name: str
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class BillRefunded(DomainEvent):
+    """A refund of (part of) the citizen's bill reached them (``bot.payments``)."""
+
+    citizen_id: int
+    bill_id: str
+    item_name: str
+    refund_fen: int
 
 
 E = TypeVar("E", bound=DomainEvent)

@@ -128,3 +128,36 @@ class TerminalSessionStatus(StrEnum):
     CLAIMED = "claimed"
     READY = "ready"
     ISSUED = "issued"
+
+
+class BillStatus(StrEnum):
+    """Lifecycle of an agency's bill: ``open`` until one payment succeeds, then ``paid``;
+    ``refunded`` once refunds cover the whole amount (a partial refund leaves it ``paid``)."""
+
+    OPEN = "open"
+    PAID = "paid"
+    REFUNDED = "refunded"
+
+
+class OrderStatus(StrEnum):
+    """A WeChat Pay order of one bill.
+
+    ``creating`` while WeChat is asked for the prepay id, ``created`` once it answered,
+    ``paid`` when a verified callback (or query) confirms it, ``closed`` when it expired or
+    WeChat refused it, ``duplicate`` when it was paid although the bill was already paid by
+    another order (to be refunded).
+    """
+
+    CREATING = "creating"
+    CREATED = "created"
+    PAID = "paid"
+    CLOSED = "closed"
+    DUPLICATE = "duplicate"
+
+
+class RefundStatus(StrEnum):
+    """A refund as WeChat Pay reports it."""
+
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    FAILED = "failed"

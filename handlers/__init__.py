@@ -14,7 +14,9 @@ from __future__ import annotations
 from apiflask import APIFlask
 
 from handlers.admin_merchants import admin_merchants
+from handlers.agency_bills import agency_bills
 from handlers.api_docs import api_docs
+from handlers.bills import bills
 from handlers.card_pack import card_pack
 from handlers.counter import counter
 from handlers.credentials import credentials
@@ -25,6 +27,7 @@ from handlers.me import me
 from handlers.miniprogram import miniprogram
 from handlers.ops import ops
 from handlers.pages import pages
+from handlers.payments_notify import payments_notify
 from handlers.scanner import scanner
 from handlers.simulator import simulator
 from handlers.terminal_claims import terminal_claims
@@ -52,6 +55,9 @@ BLUEPRINTS = (
     admin_merchants,
     terminals,
     terminal_claims,
+    agency_bills,
+    bills,
+    payments_notify,
     api_docs,
 )
 

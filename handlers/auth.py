@@ -3,6 +3,8 @@
 - ``citizen_auth`` (OpenAPI scheme ``bearer``): a mini-program access token of a live,
   device-bound session; failure is 401 ``session_invalid``.
 - ``merchant_auth`` (``merchant_key``): an enabled merchant's API key; 401 ``merchant_key_invalid``.
+- ``agency_auth`` (``agency_key``): an enabled payment agency's API key; 401
+  ``agency_key_invalid``.
 - ``admin_auth`` (``admin_key``): ``WANGZHENG_ADMIN_KEY``, compared in constant time; an empty
   configured key refuses everything; 401 ``admin_key_invalid``.
 - ``terminal_auth`` (``terminal_signature``): a trusted terminal's HMAC request signature
@@ -42,6 +44,8 @@ from bot.merchants.accounts import (
     authenticate_merchant_cached,
 )
 from bot.merchants.errors import AdminKeyInvalid, MerchantKeyInvalid
+from bot.payments.agencies import AgencyPrincipal, authenticate_agency
+from bot.payments.errors import AgencyKeyInvalid
 from bot.terminals.errors import TerminalAuthInvalid
 from bot.terminals.registry import TerminalPrincipal, terminal_key
 from bot.terminals.signing import HEADER_SIGNATURE, verify_request
@@ -132,6 +136,11 @@ def _merchant(api_key: str) -> MerchantPrincipal:
     return counted.merchant
 
 
+def _agency(api_key: str) -> AgencyPrincipal:
+    with database().transaction() as session:
+        return authenticate_agency(session, settings(), api_key)
+
+
 def _admin(key: str) -> str:
     expected = settings().admin_key
     if not expected or not same(key, expected):
@@ -143,6 +152,7 @@ citizen_auth = BearerAuth(
     "bearer", "Mini-program access token (POST /api/v1/mp/login)", _citizen, _missing_access_token
 )
 merchant_auth = BearerAuth("merchant_key", "Merchant API key", _merchant, MerchantKeyInvalid)
+agency_auth = BearerAuth("agency_key", "Payment agency API key", _agency, AgencyKeyInvalid)
 admin_auth = BearerAuth("admin_key", "Admin key (WANGZHENG_ADMIN_KEY)", _admin, AdminKeyInvalid)
 
 
@@ -255,3 +265,11 @@ def current_merchant() -> MerchantPrincipal:
     if not isinstance(merchant, MerchantPrincipal):
         raise MerchantKeyInvalid(headers={"WWW-Authenticate": CHALLENGE})
     return merchant
+
+
+def current_agency() -> AgencyPrincipal:
+    """The agency that :data:`agency_auth` authenticated for this request."""
+    agency = g.get("flask_httpauth_user")
+    if not isinstance(agency, AgencyPrincipal):
+        raise AgencyKeyInvalid(headers={"WWW-Authenticate": CHALLENGE})
+    return agency

@@ -13,11 +13,13 @@ Invariants:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_serializer
 
 from bot.vocab import (
+    BillStatus,
     CredentialReason,
     CredentialStatus,
     Factor,
@@ -133,3 +135,45 @@ def declare_headers(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
                 if status in responses:
                     responses[status].setdefault("headers", {})["Retry-After"] = retry
     return spec
+
+
+BillStatusField = Annotated[BillStatus, Field(strict=False)]
+# A calendar date as ISO 8601 (YYYY-MM-DD); pydantic parses it from the JSON string.
+DateField = Annotated[dt.date, Field(strict=False)]
+
+
+class BillOut(Out):
+    """A bill as its payer and its agency see it; amounts in integer fen, no ID number."""
+
+    id: str
+    agency_ref: str
+    item_code: str
+    item_name: str
+    agency: str
+    city: str
+    amount_fen: int
+    refunded_fen: int
+    due_on: str = Field(json_schema_extra={"format": "date"})
+    status: BillStatusField
+    level_required: LevelField
+    payer_name_masked: str
+    paid_at: Timestamp | None
+
+
+def bill_out(view: Any) -> dict[str, Any]:
+    """A :class:`bot.payments.bills.BillView` as :class:`BillOut` data."""
+    return {
+        "id": view.id,
+        "agency_ref": view.agency_ref,
+        "item_code": view.item_code,
+        "item_name": view.item_name,
+        "agency": view.agency,
+        "city": view.city,
+        "amount_fen": view.amount_fen,
+        "refunded_fen": view.refunded_fen,
+        "due_on": view.due_on.isoformat(),
+        "status": view.status,
+        "level_required": view.level_required,
+        "payer_name_masked": view.payer_name_masked,
+        "paid_at": view.paid_at.isoformat() if view.paid_at else None,
+    }

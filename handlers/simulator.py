@@ -11,7 +11,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from apiflask.fields import UploadFile
-from flask import Response, send_from_directory
+from flask import Response, current_app, send_from_directory
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.demo.service import DEMO_PEOPLE, SAMPLE_FILES, register_self
@@ -20,6 +20,7 @@ from bot.extensions import database, settings
 from bot.face.errors import ImageTooLarge
 from bot.identity.importer import RowRejected
 from bot.identity.registry import engine_embedder
+from handlers.auth import citizen_auth, current_citizen
 from handlers.pages import PAGE_SOURCES, html_page
 from handlers.schemas import BODY_ERRORS, Out
 
@@ -129,3 +130,35 @@ def self_register(form_and_files_data: SelfRegistration) -> tuple[dict[str, Any]
     except RowRejected as exc:
         raise WangzhengError(exc.message, code=exc.code, status=422) from exc
     return {"name": form_and_files_data.name.strip(), "id_number": number}, 201
+
+
+@simulator.get("/simulator/bills")
+@simulator.doc(hide=True)
+def bills_page() -> Response:
+    """The bills page: list, pay (the emulator confirms), receipt."""
+    return html_page("bills.html", {**PAGE_SOURCES, "img_src": "blob: data:"})
+
+
+class ConfirmedOut(Out):
+    """What our server answered to each notification the emulator sent."""
+
+    notified: list[int]
+
+
+@simulator.post("/simulator/api/wechat-pay/<string:out_trade_no>/confirm")
+@simulator.auth_required(citizen_auth)
+@simulator.output(ConfirmedOut)
+@simulator.doc(
+    summary="Play the user confirming WeChat Pay's sheet (the emulator then notifies us)",
+    responses={401: "session_invalid", 404: "no such order, or payments are not emulated"},
+)
+def confirm_payment(out_trade_no: str) -> dict[str, Any]:
+    """The emulated WeChat Pay marks the caller's order paid and POSTs the signed notification."""
+    emulator = current_app.extensions.get("wangzheng.wechat.pay_emulator")
+    if emulator is None:
+        raise NotFound("Payments are not emulated here.")
+    try:
+        notified = emulator.pay(out_trade_no[:32], current_citizen().openid)
+    except (KeyError, ValueError) as exc:
+        raise NotFound("No payable order of yours has this number.") from exc
+    return {"notified": notified}

@@ -30,7 +30,12 @@ from tests.device_keys import proven_session
 os.environ["WANGZHENG_ENV"] = "testing"
 # Shared fixtures: real photos (session-wide) and the WeChat emulator with an app wired to it;
 # tests.openapi_check checks every answer of every test against /openapi.json (autouse).
-pytest_plugins = ["tests.photos", "tests.wechat_support", "tests.openapi_check"]
+pytest_plugins = [
+    "tests.photos",
+    "tests.wechat_support",
+    "tests.payments_support",
+    "tests.openapi_check",
+]
 
 PG_URL = os.environ.get("WANGZHENG_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("WANGZHENG_TEST_REDIS_URL", "")

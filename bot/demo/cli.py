@@ -9,19 +9,24 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from bot.demo.photos import fetch_sample_photos
-from bot.demo.service import seed_demo_registry
+from bot.demo.service import DEMO_PEOPLE, seed_demo_registry
 from bot.extensions import database, settings
 from bot.identity.registry import engine_embedder
+from bot.payments.demo import seed_demo_bills
 
 dev_cli = AppGroup("dev", help="Development helpers (refused in production).")
 
 
 @dev_cli.command("prepare")
 def prepare_command() -> None:
-    """Build the face pack and seed the demo registry (idempotent)."""
+    """Seed demo bills, build the face pack and seed the demo registry (idempotent)."""
     config = settings()
     if config.is_production:
         raise click.ClickException("flask dev prepare is for development only")
+    bills = seed_demo_bills(
+        database(), config, [(person.id_number, person.name) for person in DEMO_PEOPLE]
+    )
+    click.echo(f"demo bills: created={bills}")
     embedder = engine_embedder(config)
     click.echo(f"face pack {embedder.pack_id} ready")
     try:

@@ -28,9 +28,11 @@ from bot.identity.registry import (
     PHOTO_SEAL_PURPOSE,
     id_lookup_hash,
 )
+from bot.payments.bills import PAYER_ID_PURPOSE, PAYER_NAME_PURPOSE
 from bot.terminals.registry import KEY_PURPOSE as TERMINAL_KEY_PURPOSE
 from storage.db import Database
 from storage.models.base import Base
+from storage.models.bill import Bill
 from storage.models.registry_record import RegistryRecord
 from storage.models.signing_key import SigningKey
 from storage.models.terminal import Terminal
@@ -56,6 +58,8 @@ SEALED_COLUMNS = (
     SealedColumn(RegistryRecord, "photo_sealed", PHOTO_SEAL_PURPOSE),
     SealedColumn(SigningKey, "private_sealed", SIGNING_KEY_PURPOSE),
     SealedColumn(Terminal, "key_sealed", TERMINAL_KEY_PURPOSE),
+    SealedColumn(Bill, "payer_id_sealed", PAYER_ID_PURPOSE),
+    SealedColumn(Bill, "payer_name_sealed", PAYER_NAME_PURPOSE),
 )
 
 
@@ -136,6 +140,23 @@ def rehash_batch(
     return (records[-1].id if records else after_id), changed
 
 
+def rehash_bills_batch(
+    session: Session, settings: Settings, after_id: str, batch: int
+) -> tuple[str, int]:
+    """Re-hash the payer ID numbers of up to ``batch`` bills after ``after_id`` (bills are
+    matched to citizens by this hash, like registry records)."""
+    bills = session.scalars(select(Bill).where(Bill.id > after_id).order_by(Bill.id)).fetchmany(
+        batch
+    )
+    changed = 0
+    for bill in bills:
+        number = unseal_text(settings.data_keyring, bill.payer_id_sealed, PAYER_ID_PURPOSE)
+        current = id_lookup_hash(settings.hash_key, number)
+        if bill.payer_id_hash != current:
+            bill.payer_id_hash, changed = current, changed + 1
+    return (bills[-1].id if bills else after_id), changed
+
+
 def rotate_hash_key(
     database: Database,
     settings: Settings,
@@ -143,13 +164,21 @@ def rotate_hash_key(
     batch: int = 500,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Re-hash every record's ID number under the current hash key; returns how many changed."""
+    """Re-hash every record's and every bill's ID number under the current hash key; returns
+    how many changed."""
     last_id, total = 0, 0
     while True:
         with database.transaction() as session:
             next_id, changed = rehash_batch(session, settings, last_id, batch)
         if next_id == last_id:
-            return total
+            break
         last_id, total = next_id, total + changed
         if progress:
             progress(last_id, total)
+    last_bill = ""
+    while True:
+        with database.transaction() as session:
+            next_bill, changed = rehash_bills_batch(session, settings, last_bill, batch)
+        if next_bill == last_bill:
+            return total
+        last_bill, total = next_bill, total + changed

@@ -21,10 +21,13 @@ from bot.wechat import subscribers
 from bot.wechat.cards import deliver_card_unavailable
 from bot.wechat.client import WeChatApi
 from bot.wechat.config import EMULATOR_MOUNT, TEMPLATE_SETTINGS, WeChatConfig, resolve
+from bot.wechat.emulator.pay import PayEmulator
 from bot.wechat.emulator.server import Emulator
 from bot.wechat.notify import notification_deliverer
 from bot.wechat.official import follower_info_deliverer
 from bot.wechat.outbox import FOLLOWER_INFO, OutboxDispatcher
+from bot.wechat.pay import WeChatPayGateway
+from bot.wechat.payconfig import PAY_EMULATOR_MOUNT, resolve_pay
 
 log = logging.getLogger(__name__)
 _CONFIG = "wangzheng.wechat.config"
@@ -66,6 +69,25 @@ def init_app(app: Flask, app_settings: Settings) -> None:
         app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
             app.wsgi_app, {EMULATOR_MOUNT: emulator}
         )
+
+
+def wechat_pay_gateway(app: Flask, app_settings: Settings) -> WeChatPayGateway:
+    """The WeChat Pay v3 gateway of ``app`` (its SDK is built on first use); in development
+    with the emulated merchant, the Pay emulator is mounted under ``/_emulator/wechatpay``."""
+    config = resolve_pay(app_settings)
+    if config.emulated and app_settings.env == "development":
+        emulator = PayEmulator(
+            config.mch_id,
+            config.app_id,
+            config.apiv3_key,
+            config.cert_serial_no,
+            config.public_key_pem(),
+        )
+        app.extensions["wangzheng.wechat.pay_emulator"] = emulator
+        app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, {PAY_EMULATOR_MOUNT: emulator}
+        )
+    return WeChatPayGateway(config)
 
 
 def wechat_config(app: Flask | None = None) -> WeChatConfig:

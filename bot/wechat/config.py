@@ -34,6 +34,8 @@ DEV_TEMPLATES = {
     "credential_taken_over": "dev-tpl-credential-taken-over",
     "credential_superseded": "dev-tpl-credential-superseded",
     "card_reported_lost": "dev-tpl-card-reported-lost",
+    "bill_paid": "dev-tpl-bill-paid",
+    "bill_refunded": "dev-tpl-bill-refunded",
 }
 # Message kind -> the setting holding its template id (README, and the start-up log line).
 TEMPLATE_SETTINGS = {
@@ -43,6 +45,8 @@ TEMPLATE_SETTINGS = {
     "credential_taken_over": "wechat_tpl_credential_taken_over",
     "credential_superseded": "wechat_tpl_credential_superseded",
     "card_reported_lost": "wechat_tpl_card_reported_lost",
+    "bill_paid": "wechat_tpl_bill_paid",
+    "bill_refunded": "wechat_tpl_bill_refunded",
 }
 DEV_CARD_ID = "pdev-emulator-member-card"
 DEV_CARD_ID_UPGRADED = "pdev-emulator-member-card-colour"

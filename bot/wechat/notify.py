@@ -44,6 +44,8 @@ _DEFAULT_TEXT = {
     "credential_taken_over": "网证已被其他微信账号领取",
     "credential_superseded": "网证已重新签发，旧网证已失效",
     "card_reported_lost": "身份证已挂失，网证已失效",
+    "bill_paid": "缴费成功",
+    "bill_refunded": "缴费已退款",
 }
 UNKNOWN_DEVICE = "未知设备"
 

@@ -14,6 +14,7 @@ Subscriptions (``docs/architecture.md`` has the whole table):
   ``reissued``, "card reported lost" for ``id_card_reported_lost``.
 - ``CredentialTakenOver``: the previous holder's message with the undo link.
 - ``MerchantVerified``: the "verified by a merchant" message, if the citizen opted in.
+- ``BillPaid`` / ``BillRefunded``: the payer's "bill paid" / "bill refunded" message.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.events import (
+    BillPaid,
+    BillRefunded,
     CredentialEnded,
     CredentialIssued,
     CredentialTakenOver,
@@ -90,6 +93,22 @@ def message_on_verification(session: Session, verified: MerchantVerified) -> Non
         )
 
 
+def _yuan(fen: int) -> str:
+    return f"¥{fen // 100}.{fen % 100:02d}"
+
+
+def message_on_bill_paid(session: Session, paid: BillPaid) -> None:
+    """The payer is told the bill is paid: the item and the amount."""
+    data = {"thing1": paid.item_name, "amount3": _yuan(paid.amount_fen)}
+    enqueue_notification(session, paid.citizen_id, "bill_paid", data)
+
+
+def message_on_bill_refunded(session: Session, refunded: BillRefunded) -> None:
+    """The payer is told a refund reached them."""
+    data = {"thing1": refunded.item_name, "amount3": _yuan(refunded.refund_fen)}
+    enqueue_notification(session, refunded.citizen_id, "bill_refunded", data)
+
+
 def subscribe(bus: EventBus) -> None:
     """Subscribe the WeChat adapter to the app's domain events."""
     bus.subscribe(CredentialEnded, card_on_credential_ended)
@@ -97,3 +116,5 @@ def subscribe(bus: EventBus) -> None:
     bus.subscribe(CredentialIssued, message_on_credential_issued)
     bus.subscribe(CredentialTakenOver, message_on_takeover)
     bus.subscribe(MerchantVerified, message_on_verification)
+    bus.subscribe(BillPaid, message_on_bill_paid)
+    bus.subscribe(BillRefunded, message_on_bill_refunded)

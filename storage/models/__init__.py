@@ -4,6 +4,7 @@ from storage.models.app_session import AppSession
 from storage.models.audit_chain import AuditChainHead
 from storage.models.audit_seal import AuditSeal
 from storage.models.base import Base
+from storage.models.bill import Bill
 from storage.models.card_event import CardEvent
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
@@ -14,6 +15,10 @@ from storage.models.ephemeral import EphemeralEntry
 from storage.models.follower import Follower
 from storage.models.merchant import Merchant
 from storage.models.outbox import OutboxMessage
+from storage.models.payment_agency import PaymentAgency
+from storage.models.payment_item import PaymentItem
+from storage.models.payment_order import PaymentOrder
+from storage.models.payment_refund import PaymentRefund
 from storage.models.reference_embedding import ReferenceEmbedding
 from storage.models.registry_record import RegistryRecord
 from storage.models.signing_key import SigningKey
@@ -25,6 +30,7 @@ __all__ = [
     "AuditChainHead",
     "AuditSeal",
     "Base",
+    "Bill",
     "CardEvent",
     "Citizen",
     "Credential",
@@ -35,6 +41,10 @@ __all__ = [
     "Follower",
     "Merchant",
     "OutboxMessage",
+    "PaymentAgency",
+    "PaymentItem",
+    "PaymentOrder",
+    "PaymentRefund",
     "ReferenceEmbedding",
     "RegistryRecord",
     "SigningKey",

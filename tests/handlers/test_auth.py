@@ -17,6 +17,7 @@ CODES = {
     "merchant_key": "merchant_key_invalid",
     "admin_key": "admin_key_invalid",
     "terminal_signature": "terminal_auth_invalid",
+    "agency_key": "agency_key_invalid",
 }
 CHALLENGES = {"terminal_signature": "WZ-HMAC-SHA256"}
 ATTEMPTS = [

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot.extensions import database, settings
 from storage.models import Base
+from tests.payments_support import add_agency
 from tests.registry_factories import add_merchant
 
 # Short-lived state (rate-limit counters, caches) legitimately changes on any request.
@@ -61,6 +62,8 @@ def _counts(app: Any) -> dict[str, int]:
 def _credentials(app: Any, login: Any, path: str) -> dict[str, str]:
     if path.startswith("/api/v1/verify"):
         return {"Authorization": f"Bearer {add_merchant(app).api_key}"}
+    if path.startswith("/api/v1/agency/"):
+        return add_agency(app, f"agency for {path}").headers
     if path.startswith("/admin/api/"):
         return {"Authorization": f"Bearer {settings(app).admin_key}"}
     return {"Authorization": f"Bearer {login().access_token}"}

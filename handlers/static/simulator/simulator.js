@@ -158,6 +158,7 @@
       $("enrol-result").textContent = "Issued a " + result.level + " credential (similarity " +
         result.similarity + " ≥ " + result.threshold + ")";
       $("pass-link").href = "/pass#access_token=" + encodeURIComponent(state.token);
+      $("bills-link").href = "/simulator/bills#access_token=" + encodeURIComponent(state.token);
       $("s-pass").hidden = false;
     }).catch(function (error) {
       $("enrol-result").className = "bad";

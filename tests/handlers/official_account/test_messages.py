@@ -104,7 +104,7 @@ def test_a_missing_template_id_is_logged_once_at_start(
     )
     lines = [record.getMessage() for record in caplog.records if "is not sent" in record.message]
     unset = [kind for kind in TEMPLATE_SETTINGS if kind != "credential_issued"]
-    assert len(lines) == len(unset) == 5
+    assert len(lines) == len(unset) >= 5  # one line per kind without a template id
     for kind in unset:
         assert sum(line.startswith(f"wechat message {kind} ") for line in lines) == 1
     assert not any("credential_issued" in line for line in lines)
