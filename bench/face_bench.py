@@ -3,8 +3,16 @@
 Prints p50/p95 of detection, embedding and a full two-image match (decode, detect, gates,
 align, embed both photos, compare), matches/s with 1 and 2 onnxruntime intra-op threads, RSS
 after loading, and the RSS/PSS/start time of two forked workers with the model preloaded in the
-parent versus loaded in each worker. The last line is machine-readable:
-``face_bench match_p50_ms=... match_p95_ms=... rss_mb=...``.
+parent versus loaded in each worker.
+
+The peer runs on the same photos in the same process, interleaved with ours, so a loaded
+machine slows both alike: OpenCV's own pipeline (``cv2.FaceDetectorYN`` +
+``cv2.FaceRecognizerSF``) on the same pack's model files at the same detection size
+(``cv2.imdecode``, resize to fit the detector, detect, ``alignCrop`` on the full image,
+``feature``, cosine). A synthetic large photo (obama.jpg upscaled to 4032x3024) measures the
+JPEG decode at full size against the reduced decode (PIL ``draft``), and a match of two such
+photos both ways. The last line is machine-readable:
+``face_bench match_p50_ms=... ratio_to_opencv=... large_match_ratio=... rss_mb=...``.
 
 Run: ``make bench`` or ``.venv/bin/python bench/face_bench.py [--rounds N]``.
 """
@@ -20,12 +28,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings  # noqa: E402
 from bot.face.engine import FaceEngine  # noqa: E402
-from bot.face.images import decode_image  # noqa: E402
+from bot.face.images import decode_image, decode_image_reduced  # noqa: E402
 from bot.face.service import get_engine  # noqa: E402
 from tests.photos import photo_paths  # noqa: E402
 
@@ -64,6 +75,56 @@ def timed(action: Callable[[], object], rounds: int) -> list[float]:
 def engine_for(threads: int) -> FaceEngine:
     """The default-pack engine with ``threads`` intra-op threads."""
     return get_engine(Settings(face_model_root=FACE_ROOT, face_ort_threads=threads))
+
+
+class OpenCvPipeline:
+    """OpenCV's YuNet + SFace classes on the pack's own ONNX files."""
+
+    def __init__(self, engine: FaceEngine) -> None:
+        import cv2
+
+        cv2.setNumThreads(1)  # like our engine: one thread per worker, the cores go to workers
+        manifest = engine.manifest
+        det, rec = manifest.detection, manifest.recognition
+        self.size = det.input_size
+        self.detector = cv2.FaceDetectorYN.create(
+            str(manifest.path / det.file), "", self.size,
+            float(det.options.get("score_threshold", 0.6)),
+            float(det.options.get("nms_threshold", 0.3)),
+        )  # fmt: skip
+        self.recogniser = cv2.FaceRecognizerSF.create(str(manifest.path / rec.file), "")
+        self.cv2 = cv2
+
+    def embed(self, data: bytes) -> NDArray[np.float32]:
+        """Decode, detect at the pack's size, align and embed the largest face."""
+        cv2 = self.cv2
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        scale = min(self.size[0] / image.shape[1], self.size[1] / image.shape[0])
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        self.detector.setInputSize((small.shape[1], small.shape[0]))
+        _, faces = self.detector.detect(small)
+        face = faces[np.argmax(faces[:, 2] * faces[:, 3])].copy()
+        face[:14] /= scale
+        aligned = self.recogniser.alignCrop(image, face)
+        feature = self.recogniser.feature(aligned).reshape(-1)
+        return feature / np.linalg.norm(feature)
+
+    def match(self, first: bytes, second: bytes) -> float:
+        """Cosine similarity of the two photos' faces."""
+        return float(np.dot(self.embed(first), self.embed(second)))
+
+
+def large_jpeg(data: bytes) -> bytes:
+    """``data`` upscaled to a 4032x3024 phone-camera-sized JPEG."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        big = image.convert("RGB").resize((4032, 3024))
+    out = io.BytesIO()
+    big.save(out, "JPEG", quality=90)
+    return out.getvalue()
 
 
 def worker_probe(preloaded: FaceEngine | None, first: bytes, second: bytes) -> dict[str, float]:
@@ -146,17 +207,65 @@ def main() -> None:
             current.analyse(second, purpose="selfie").embedding,
         )
 
-    match_p50, match_p95 = percentiles(timed(lambda: full_match(engine), rounds))
+    big = large_jpeg(first)
+    for label, min_side in (("full size", 0), ("reduced", 1000)):
+        p50, _ = percentiles(timed(lambda m=min_side: decode_image_reduced(
+            big, max_bytes=10**8, max_pixels=10**9, min_side=m), rounds))  # fmt: skip
+        print(f"decode 4032x3024 JPEG, {label}: p50 {p50:.1f} ms")
+
+    opencv = OpenCvPipeline(engine)
+    big2 = large_jpeg(second)
+
+    def full_size_match() -> None:
+        embeddings = []
+        for data in (big, big2):
+            image, _ = decode_image_reduced(data, max_bytes=10**8, max_pixels=10**9, min_side=0)
+            embeddings.append(engine.analyse_array(image, purpose="reference").embedding)
+        engine.match(*embeddings)
+
+    def reduced_match() -> None:
+        engine.match(
+            engine.analyse(big, purpose="reference").embedding,
+            engine.analyse(big2, purpose="reference").embedding,
+        )
+
+    samples: dict[str, list[float]] = {name: [] for name in ("ours", "opencv", "big", "big_full")}
+    actions: dict[str, Callable[[], object]] = {
+        "ours": lambda: full_match(engine),
+        "opencv": lambda: opencv.match(first, second),
+        "big": reduced_match,
+        "big_full": full_size_match,
+    }
+    for action in actions.values():
+        action()
+    for _ in range(rounds):  # interleaved, so a busy moment slows every pipeline alike
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            samples[name].append(time.perf_counter() - started)
+    match_p50, match_p95 = percentiles(samples["ours"])
+    opencv_p50, _ = percentiles(samples["opencv"])
+    big_p50, _ = percentiles(samples["big"])
+    big_full_p50, _ = percentiles(samples["big_full"])
     print(f"full two-image match: p50 {match_p50:.1f} ms, p95 {match_p95:.1f} ms")
+    print(f"opencv pipeline, same files and size: p50 {opencv_p50:.1f} ms")
+    print(f"two 4032x3024 photos: reduced decode p50 {big_p50:.1f} ms, full {big_full_p50:.1f} ms")
+    similarity = engine.match(
+        engine.analyse(first, purpose="reference").embedding,
+        engine.analyse(second, purpose="reference").embedding,
+    ).similarity
+    print(
+        f"obama/obama2 similarity: ours {similarity:.3f}, opencv {opencv.match(first, second):.3f}"
+    )
     for threads in (1, 2):
         current = engine_for(threads)
         durations = timed(lambda current=current: full_match(current), rounds)
         print(f"matches/s with {threads} intra-op thread(s): {len(durations) / sum(durations):.1f}")
     rss = memory()["rss"]
-    print(f"rss after all runs (two engines loaded): {rss:.0f} MB")
+    print(f"rss after all runs (several engines loaded): {rss:.0f} MB")
     print(
-        f"face_bench match_p50_ms={match_p50:.1f} match_p95_ms={match_p95:.1f} "
-        f"rss_mb={loaded['rss']:.0f}"
+        f"face_bench match_p50_ms={match_p50:.1f} ratio_to_opencv={match_p50 / opencv_p50:.2f} "
+        f"large_match_ratio={big_p50 / big_full_p50:.2f} rss_mb={loaded['rss']:.0f}"
     )
 
 

@@ -10,6 +10,10 @@ Invariants:
   "Too small" has two limits: live faces (``selfie``) and reference photos (``reference``:
   registry import, ID card chip, which is 102x126 px by standard).
 - Images and crops live only in memory for the duration of the call.
+- Photos given as bytes are decoded reduced when large (``DECODE_MIN_SIDE``, see
+  ``bot.face.images``); the size gate is judged in the photo's own pixels all the same, and the
+  sample's ``quality["interocular_px"]`` is in those pixels (``bbox``/``landmarks`` stay in the
+  decoded image's).
 - A pack with a ``tasks.antispoof`` model gets ``engine.antispoof`` (see antispoof.py), which
   every liveness frame then passes; without one it is None.
 """
@@ -37,7 +41,7 @@ from bot.face.errors import (
     FaceTooDark,
     FaceTooSmall,
 )
-from bot.face.images import decode_image
+from bot.face.images import decode_image_reduced
 from bot.face.packs import PackManifest, verify_files
 
 if TYPE_CHECKING:
@@ -47,6 +51,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Purpose = Literal["selfie", "reference"]
+# Large JPEGs are decoded at 1/2, 1/4 or 1/8 size, keeping at least this many pixels on the
+# shorter side: detection runs at 320 px and the aligned crop is 112 px, so a face filling a
+# tenth of such a photo still has more pixels than the crop needs.
+DECODE_MIN_SIDE = 1000
 Embedding = NDArray[np.float32]
 
 
@@ -170,18 +178,25 @@ class FaceEngine:
         self, image_bytes: bytes, *, purpose: Purpose, max_yaw_deg: float | None = None
     ) -> FaceSample:
         """Decode, gate and embed the face of a photo; raises a :class:`FaceError` subclass."""
-        image = decode_image(
-            image_bytes, max_bytes=self.limits.max_bytes, max_pixels=self.limits.max_pixels
+        image, scale = decode_image_reduced(
+            image_bytes,
+            max_bytes=self.limits.max_bytes,
+            max_pixels=self.limits.max_pixels,
+            min_side=DECODE_MIN_SIDE,
         )
-        return self.analyse_array(image, purpose=purpose, max_yaw_deg=max_yaw_deg)
+        return self.analyse_array(image, purpose=purpose, max_yaw_deg=max_yaw_deg, scale=scale)
 
     def _choose_face(
-        self, bboxes: NDArray[np.float32], kpss: NDArray[np.float32], purpose: Purpose
+        self,
+        bboxes: NDArray[np.float32],
+        kpss: NDArray[np.float32],
+        purpose: Purpose,
+        scale: float = 1.0,
     ) -> int:
         """Index of the face to use; selfies must show exactly one (ignoring specks)."""
         if len(bboxes) == 0:
             raise FaceNotFound("No face was found in the photo.")
-        sizes = [quality.interocular(k) for k in kpss]
+        sizes = [quality.interocular(k) * scale for k in kpss]
         largest = int(np.argmax(sizes))
         floor = max(self.limits.gates.min_interocular_px / 2, sizes[largest] / 4)  # selfies only
         if purpose == "selfie" and sum(size >= floor for size in sizes) > 1:
@@ -189,14 +204,20 @@ class FaceEngine:
         return largest
 
     def analyse_array(
-        self, image: NDArray[np.uint8], *, purpose: Purpose, max_yaw_deg: float | None = None
+        self,
+        image: NDArray[np.uint8],
+        *,
+        purpose: Purpose,
+        max_yaw_deg: float | None = None,
+        scale: float = 1.0,
     ) -> FaceSample:
-        """As :meth:`analyse`, on an already decoded BGR image."""
+        """As :meth:`analyse`, on an already decoded BGR image (``scale``: original pixels per
+        pixel of ``image``, when it was decoded reduced)."""
         gates = self.limits.gates
         bboxes, kpss = self.detect(image)
-        index = self._choose_face(bboxes, kpss, purpose)
+        index = self._choose_face(bboxes, kpss, purpose, scale)
         landmarks = kpss[index]
-        eyes = quality.interocular(landmarks)
+        eyes = quality.interocular(landmarks) * scale
         smallest = (
             gates.reference_min_interocular_px
             if purpose == "reference"

@@ -6,6 +6,10 @@ Invariants:
   from the header (before any pixel is decoded), container integrity (nothing appended after the
   image's end marker: rejects truncated files and polyglots), then full decode.
 - EXIF orientation is applied, so a phone photo taken sideways is analysed upright.
+- :func:`decode_image_reduced` may let the JPEG decoder scale a large photo down by 2, 4 or 8
+  while decoding (PIL ``draft``), never below ``min_side`` pixels on the shorter side, and says
+  by how much (``scale`` = original pixels per decoded pixel), so size gates can still be judged
+  in the photo's own pixels. Every check above runs before, on the full header.
 """
 
 from __future__ import annotations
@@ -52,7 +56,26 @@ def check_container(data: bytes, image_format: str) -> None:
 
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> NDArray[np.uint8]:
-    """Validate and decode ``data`` into an upright BGR ``uint8`` array."""
+    """Validate and decode ``data`` into an upright BGR ``uint8`` array, at full size."""
+    return decode_image_reduced(data, max_bytes=max_bytes, max_pixels=max_pixels, min_side=0)[0]
+
+
+def _draft_size(width: int, height: int, min_side: int) -> tuple[int, int] | None:
+    """The size to ask the JPEG decoder for: the largest 1/2, 1/4 or 1/8 reduction that keeps
+    the shorter side at least ``min_side``; None when no reduction fits."""
+    if min_side <= 0:
+        return None
+    factor = 1
+    while factor < 8 and min(width, height) // (factor * 2) >= min_side:
+        factor *= 2
+    return None if factor == 1 else (width // factor, height // factor)
+
+
+def decode_image_reduced(
+    data: bytes, *, max_bytes: int, max_pixels: int, min_side: int
+) -> tuple[NDArray[np.uint8], float]:
+    """Validate and decode ``data`` into an upright BGR ``uint8`` array, a large JPEG reduced
+    while decoding (see the module invariants); returns the array and its ``scale``."""
     if len(data) > max_bytes:
         raise ImageTooLarge(f"The photo is larger than {max_bytes // 1024} KiB.")
     image_format = sniff_format(data)
@@ -64,7 +87,11 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> NDArray[np.
                 if width * height > max_pixels:
                     raise ImageTooManyPixels(f"The photo has more than {max_pixels} pixels.")
                 check_container(data, image_format)
+                target = _draft_size(width, height, min_side) if image_format == "JPEG" else None
+                if target is not None:
+                    image.draft("RGB", target)
                 image.load()
+                scale = width / image.size[0]
                 upright = ImageOps.exif_transpose(image)
                 rgb = np.asarray(upright.convert("RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -73,4 +100,4 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> NDArray[np.
         raise ImageInvalid("The photo could not be decoded.") from exc
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 32:
         raise ImageInvalid("The photo is too small to contain a face.")
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    return np.ascontiguousarray(rgb[:, :, ::-1]), scale

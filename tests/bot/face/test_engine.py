@@ -8,6 +8,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from bot.face.engine import FaceEngine, MatchResult
 from bot.face.errors import FaceError
+from bot.face.images import decode_image_reduced
 from tests.bot.face.imaging import blank, mirrored, to_image, to_jpeg
 
 pytestmark = pytest.mark.face
@@ -143,3 +144,20 @@ def test_gate_image_codes(engine: FaceEngine, photos: dict[str, bytes]) -> None:
     assert _code(engine, b"not an image") == "image_invalid"
     assert _code(engine, photos["obama"][:5000]) == "image_invalid"
     assert _code(engine, b"\xff\xd8\xff" + bytes(6 * 1024 * 1024)) == "image_too_large"
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_judged_in_its_own_pixels(
+    engine: FaceEngine, photos: dict[str, bytes]
+) -> None:
+    """A phone-camera-sized photo decodes at half size (PIL draft), yet the face embeds as at
+    full size and the size gate sees the photo's own eye distance."""
+    big = to_jpeg(to_image(photos["obama"]).resize((2730, 3411)))
+    reduced, scale = decode_image_reduced(big, max_bytes=10**8, max_pixels=10**9, min_side=1000)
+    assert scale == 2.0 and reduced.shape[:2] == (1706, 1365)
+    full, unit = decode_image_reduced(big, max_bytes=10**8, max_pixels=10**9, min_side=0)
+    assert unit == 1.0 and full.shape[:2] == (3411, 2730)
+    quick = engine.analyse(big, purpose="reference")
+    slow = engine.analyse_array(full, purpose="reference")
+    assert engine.match(quick.embedding, slow.embedding).similarity > 0.95
+    ratio = quick.quality["interocular_px"] / slow.quality["interocular_px"]
+    assert 0.95 < ratio < 1.05  # in the photo's pixels, not the decoded ones
