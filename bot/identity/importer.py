@@ -33,6 +33,7 @@ from bot.identity.registry import (
     NAME_SEAL_PURPOSE,
     PHOTO_SEAL_PURPOSE,
     Embedder,
+    Vector,
     find_record,
     id_lookup_hash,
     record_photo,
@@ -115,7 +116,7 @@ def read_rows(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
         raise CsvInvalid("The CSV file is not valid UTF-8 CSV.") from exc
 
 
-def _photo_bytes(photos_dir: Path, name: str) -> bytes:
+def photo_bytes(photos_dir: Path, name: str) -> bytes:
     """The photo file inside ``photos_dir``; refuses paths that leave it."""
     if not name:
         raise RowRejected("The photo column is empty.", code="photo_missing")
@@ -130,7 +131,7 @@ def _photo_bytes(photos_dir: Path, name: str) -> bytes:
     return path.read_bytes()
 
 
-def _parse_fields(row: dict[str, str]) -> tuple[str, str, dt.date]:
+def parse_fields(row: dict[str, str]) -> tuple[str, str, dt.date]:
     """Validated ID number, name and expiry of a row."""
     try:
         number = parse_id_number(row["id_number"]).value
@@ -154,8 +155,8 @@ def import_row(
     embedder: Embedder,
 ) -> str:
     """Import one row in the caller's transaction; returns created/updated/unchanged."""
-    number, name, expires_on = _parse_fields(row)
-    photo = _photo_bytes(photos_dir, row["photo"])
+    number, name, expires_on = parse_fields(row)
+    photo = photo_bytes(photos_dir, row["photo"])
     return upsert_record(session, settings, number, name, expires_on, photo, embedder)
 
 
@@ -173,13 +174,7 @@ def upsert_record(
     Returns created/updated/unchanged; raises :class:`RowRejected` when the photo cannot serve
     as a reference.
     """
-    photo_digest = hashlib.sha256(photo).hexdigest()
-    digest = keyed_hash(
-        settings.hash_key,
-        "\x1f".join((number, name, str(expires_on), photo_digest)),
-        "registry_row",
-    )
-    id_hash = id_lookup_hash(settings.hash_key, number)
+    digest = row_digest(settings, number, name, expires_on, photo)
     record = find_record(session, settings, number)  # also under a retired hash key
     if record is not None and record.row_digest == digest:
         if reference_embedding(session, record.id, embedder.pack_id) is not None:
@@ -188,6 +183,41 @@ def upsert_record(
         vector = embedder.embed(photo)
     except WangzhengError as exc:
         raise RowRejected(exc.message, code=exc.code) from exc
+    return write_record(
+        session, settings, number, name, expires_on, photo, digest, embedder.pack_id, vector,
+        record=record,
+    )  # fmt: skip
+
+
+def row_digest(
+    settings: Settings, number: str, name: str, expires_on: dt.date, photo: bytes
+) -> str:
+    """The keyed digest of a row (ID number, name, expiry, photo bytes) that makes imports
+    idempotent."""
+    photo_digest = hashlib.sha256(photo).hexdigest()
+    return keyed_hash(
+        settings.hash_key,
+        "\x1f".join((number, name, str(expires_on), photo_digest)),
+        "registry_row",
+    )
+
+
+def write_record(
+    session: Session,
+    settings: Settings,
+    number: str,
+    name: str,
+    expires_on: dt.date,
+    photo: bytes,
+    digest: str,
+    pack_id: str,
+    vector: Vector,
+    *,
+    record: RegistryRecord | None,
+) -> str:
+    """Create or update the record (``record``: the one :func:`find_record` found, or None) with
+    its sealed fields and embedding; returns created/updated."""
+    id_hash = id_lookup_hash(settings.hash_key, number)
     parsed = parse_id_number(number)
     status = "updated"
     if record is None:
@@ -202,7 +232,7 @@ def upsert_record(
     record.birth_date, record.sex = parsed.birth_date, parsed.sex
     record.expires_on, record.row_digest, record.updated_at = expires_on, digest, utcnow()
     session.flush()
-    store_embedding(session, record.id, embedder.pack_id, vector)
+    store_embedding(session, record.id, pack_id, vector)
     return status
 
 

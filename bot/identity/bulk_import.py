@@ -1,0 +1,175 @@
+"""Registry import at city scale: embedding in worker processes, commits in batches, resumable.
+
+Invariants:
+- Rows go in batches of ``batch``. Each batch is first checked against the database in one
+  transaction: a row whose keyed digest is unchanged and whose embedding for the active pack
+  exists is ``unchanged`` and is never embedded again. The rest are embedded (by ``workers``
+  processes when more than one) and written in one transaction per batch.
+- Resumable without duplicates: a killed import loses at most the batch it was writing. Run it
+  again and every committed row is skipped as unchanged before any embedding, so it carries on
+  where it stopped; records are upserted by their unique ID hash, never inserted twice.
+- A bad row (field, photo, a face the engine refuses) is reported by line and reason code and
+  skipped; the other rows of its batch still commit (each row is written under a savepoint).
+- Worker processes get photo bytes and return an embedding or a rejection code; ID numbers and
+  names never leave the parent, and workers never touch the database. They are spawned, not
+  forked (onnxruntime is not fork-safe), and each loads the face engine once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import WangzhengError
+from bot.face.packs import ensure_pack
+from bot.identity.importer import (
+    ImportReport,
+    RowOutcome,
+    RowRejected,
+    parse_fields,
+    photo_bytes,
+    row_digest,
+    write_record,
+)
+from bot.identity.registry import Vector, engine_embedder, find_record, reference_embedding
+from storage.db import Database
+
+Embedded = tuple[str, Any]  # ("ok", vector) or ("rejected", (code, message))
+_worker_embed: Callable[[bytes], Vector] | None = None
+
+
+@dataclass
+class _Row:
+    """One CSV row on its way through a batch."""
+
+    line: int
+    number: str = ""
+    name: str = ""
+    expires_on: Any = None
+    photo: bytes = b""
+    digest: str = ""
+    outcome: RowOutcome | None = None  # set once decided (unchanged or failed)
+
+
+def _init_worker(settings: Settings) -> None:
+    """In a worker process: load the face engine once."""
+    global _worker_embed
+    _worker_embed = engine_embedder(settings).embed
+
+
+def _embed_in_worker(photo: bytes) -> Embedded:
+    """Embed one photo in a worker; a refused photo is a result, not an exception."""
+    assert _worker_embed is not None  # noqa: S101 - set by the pool initializer
+    return _embed_safely(_worker_embed, photo)
+
+
+def _embed_safely(embed: Callable[[bytes], Vector], photo: bytes) -> Embedded:
+    try:
+        return "ok", embed(photo)
+    except WangzhengError as exc:
+        return "rejected", (exc.code, exc.message)
+
+
+def _prepare(
+    database: Database,
+    settings: Settings,
+    pack_id: str,
+    batch: Sequence[tuple[int, dict[str, str]]],
+    photos_dir: Path,
+    seen: set[str],
+) -> list[_Row]:
+    """Validate the batch's rows, read their photos, and mark those already imported."""
+    rows = []
+    with database.transaction() as session:
+        for line, raw in batch:
+            row = _Row(line)
+            rows.append(row)
+            try:
+                row.number, row.name, row.expires_on = parse_fields(raw)
+                if row.number in seen:
+                    raise RowRejected("The ID number repeats an earlier row.", code="duplicate_row")
+                seen.add(row.number)
+                row.photo = photo_bytes(photos_dir, raw["photo"])
+            except RowRejected as exc:
+                row.outcome = RowOutcome(line, "failed", exc.code, exc.message)
+                continue
+            row.digest = row_digest(settings, row.number, row.name, row.expires_on, row.photo)
+            record = find_record(session, settings, row.number)
+            if record is not None and record.row_digest == row.digest:
+                if reference_embedding(session, record.id, pack_id) is not None:
+                    row.outcome = RowOutcome(line, "unchanged")
+    return rows
+
+
+def _write(
+    database: Database, settings: Settings, pack_id: str, rows: list[_Row],
+    embedded: Iterator[Embedded],
+) -> None:  # fmt: skip
+    """Write the batch's embedded rows in one transaction, each under a savepoint."""
+    with database.transaction() as session:
+        for row in rows:
+            if row.outcome is not None:
+                continue
+            kind, value = next(embedded)
+            if kind != "ok":
+                code, message = value
+                row.outcome = RowOutcome(row.line, "failed", code, message)
+                continue
+            with session.begin_nested():
+                record = find_record(session, settings, row.number)
+                status = write_record(
+                    session, settings, row.number, row.name, row.expires_on, row.photo,
+                    row.digest, pack_id, value, record=record,
+                )  # fmt: skip
+            row.outcome = RowOutcome(row.line, status)
+
+
+def import_in_batches(
+    database: Database,
+    settings: Settings,
+    rows: Sequence[tuple[int, dict[str, str]]],
+    photos_dir: Path,
+    *,
+    workers: int = 1,
+    batch: int = 64,
+    progress: Callable[[RowOutcome], None] | None = None,
+) -> ImportReport:
+    """Import every row (see the module invariants); failures are collected, never raised."""
+    pack_id = ensure_pack(settings.face_model_root, settings.face_model_pack).pack_id
+    pool: Any = None
+    if workers > 1:
+        pool = mp.get_context("spawn").Pool(workers, _init_worker, (settings,))
+        embed_many: Callable[[list[bytes]], list[Embedded]] = lambda photos: pool.map(  # noqa: E731
+            _embed_in_worker, photos, chunksize=max(1, len(photos) // (workers * 4))
+        )
+    else:
+        embed = engine_embedder(settings).embed
+        embed_many = lambda photos: [_embed_safely(embed, photo) for photo in photos]  # noqa: E731
+    report = ImportReport()
+    started = time.perf_counter()
+    seen: set[str] = set()
+    try:
+        for start in range(0, len(rows), batch):
+            prepared = _prepare(
+                database, settings, pack_id, rows[start : start + batch], photos_dir, seen
+            )
+            todo = [row.photo for row in prepared if row.outcome is None]
+            _write(database, settings, pack_id, prepared, iter(embed_many(todo)))
+            for row in prepared:
+                assert row.outcome is not None  # noqa: S101 - every row was decided above
+                report.add(row.outcome)
+                if row.outcome.status in ("created", "updated"):
+                    report.photos_embedded += 1
+                if progress is not None:
+                    progress(row.outcome)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    report.seconds = time.perf_counter() - started
+    return report
