@@ -13,6 +13,7 @@ Invariants:
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -123,10 +124,17 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 @verify.before_request
 def prefetch_presentation_handle() -> None:
-    """Ask the merchant authentication to read the token's handle in its round trip."""
+    """Ask the merchant authentication to read the token's handle in its round trip.
+
+    The raw body is peeked with ``json.loads``, not ``request.get_json``: nothing is checked or
+    refused here, so an unauthenticated call still gets its 401 before any answer about its body.
+    """
     if request.endpoint != "verify.verify_token":
         return
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except ValueError:
+        return
     handle = peek_handle(body.get("token")) if isinstance(body, dict) else None
     if handle is not None:
         g.store_prefetch = (handle_key(handle),)

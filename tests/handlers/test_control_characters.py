@@ -89,6 +89,17 @@ def test_escaped_backslash_is_not_a_control_character(client: Any) -> None:
     assert response.status_code == 401  # an unknown token, not invalid_characters
 
 
+def test_verify_answers_401_before_looking_at_the_body(client: Any) -> None:
+    """The verify endpoint peeks at the token to prefetch its handle; that must not turn an
+    unauthenticated call with a bad body into a 400 about the body."""
+    response = client.post(
+        "/api/v1/verify",
+        json={"token": "a\u0000.b.c"},
+        headers={"Authorization": "Bearer wzm_not-a-key"},
+    )
+    assert _code(response) == (401, "merchant_key_invalid")
+
+
 def test_query_string_with_nul_is_400(client: Any) -> None:
     response = client.get("/api/v1/me/verifications", query_string={"limit": "1\x00"})
     assert _code(response) == (400, "invalid_characters")
