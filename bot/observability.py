@@ -25,6 +25,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 from bot.logs import request_id_var
 
@@ -72,13 +73,30 @@ def _finish(response: Response) -> Response:
     return response
 
 
-def metrics_payload() -> tuple[bytes, str]:
-    """The exposition text, aggregated across workers in multiprocess mode."""
+_SCRAPE_COLLECTORS = "wangzheng.metrics.scrape_collectors"
+
+
+def add_scrape_collector(app: Flask, collector: Collector) -> None:
+    """Add a collector computed at each scrape (e.g. from the database) to ``/metrics``."""
+    app.extensions.setdefault(_SCRAPE_COLLECTORS, []).append(collector)
+
+
+def metrics_payload(app: Flask | None = None) -> tuple[bytes, str]:
+    """The exposition text, aggregated across workers in multiprocess mode, followed by the
+    app's scrape-time collectors."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        payload = generate_latest(registry)
+    else:
+        payload = generate_latest()
+    collectors = app.extensions.get(_SCRAPE_COLLECTORS, []) if app is not None else []
+    if collectors:
+        extra = CollectorRegistry(auto_describe=False)
+        for collector in collectors:
+            extra.register(collector)
+        payload += generate_latest(extra)
+    return payload, CONTENT_TYPE_LATEST
 
 
 def init_app(app: Flask) -> None:

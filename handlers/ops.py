@@ -156,5 +156,5 @@ def metrics() -> Response:
         metrics_auth.require()
     elif config.is_production:
         raise NotFound("Metrics are served only with WANGZHENG_METRICS_TOKEN set.")
-    payload, content_type = metrics_payload()
+    payload, content_type = metrics_payload(current_app)
     return Response(payload, mimetype=content_type.split(";")[0])

@@ -17,6 +17,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from bot.config import PREFIX, Settings
 from bot.extensions import database, event_bus, settings, store
+from bot.observability import add_scrape_collector
 from bot.wechat import subscribers
 from bot.wechat.cards import deliver_card_unavailable
 from bot.wechat.client import WeChatApi
@@ -25,7 +26,7 @@ from bot.wechat.emulator.pay import PayEmulator
 from bot.wechat.emulator.server import Emulator
 from bot.wechat.notify import notification_deliverer
 from bot.wechat.official import follower_info_deliverer
-from bot.wechat.outbox import FOLLOWER_INFO, OutboxDispatcher
+from bot.wechat.outbox import FOLLOWER_INFO, OutboxCollector, OutboxDispatcher
 from bot.wechat.pay import WeChatPayGateway
 from bot.wechat.payconfig import PAY_EMULATOR_MOUNT, resolve_pay
 
@@ -57,6 +58,7 @@ def init_app(app: Flask, app_settings: Settings) -> None:
     )
     dispatcher.attach()
     app.extensions[_OUTBOX] = dispatcher
+    add_scrape_collector(app, OutboxCollector(database(app)))
     subscribers.subscribe(event_bus(app))
     if config.emulated and app_settings.env == "development":
         emulator = Emulator(

@@ -11,6 +11,7 @@ from bot.wechat.app import outbox_dispatcher, wechat_api, wechat_config, wechat_
 from bot.wechat.cards import create_card_class, member_card_class
 from bot.wechat.errors import WeChatError
 from bot.wechat.official import MENU_FILE, apply_menu, menu_body, menu_version
+from bot.wechat.outbox import dead_letters, outbox_status
 
 wechat_cli = AppGroup("wechat", help="WeChat: card pack, notifications and the menu.")
 
@@ -60,6 +61,27 @@ def create_card_class_command(
     click.echo(card_id)
     variable = "WANGZHENG_WECHAT_CARD_ID" + ("_UPGRADED" if level == "upgraded" else "")
     click.echo(f"Set {variable}={card_id} and WANGZHENG_WECHAT_CARD_ENABLED=1.", err=True)
+
+
+outbox_cli = AppGroup("outbox", help="The outbox of WeChat calls: status and dead letters.")
+wechat_cli.add_command(outbox_cli)
+
+
+@outbox_cli.command("status")
+@click.option("--dead", default=10, show_default=True, help="How many dead letters to list.")
+def outbox_status_command(dead: int) -> None:
+    """Rows by kind and status, then the newest dead letters (given up after the retry bound)."""
+    dispatcher = outbox_dispatcher()
+    counts = outbox_status(dispatcher.database)
+    for row in counts:
+        click.echo(f"{row.kind} {row.status}={row.count}")
+    if not counts:
+        click.echo("empty")
+    for letter in dead_letters(dispatcher.database, dead):
+        click.echo(
+            f"dead #{letter.id} {letter.kind} attempts={letter.attempts} "
+            f"last_error={letter.last_error or '-'} created_at={letter.created_at.isoformat()}"
+        )
 
 
 @wechat_cli.command("flush-outbox")

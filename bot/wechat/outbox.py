@@ -25,12 +25,14 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select, update
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.wechat.client import WeChatApi
@@ -199,6 +201,58 @@ class OutboxDispatcher:
         if counts["retried"] and self.config.outbox_dispatch == "thread":
             self._schedule(backoff(1).total_seconds())
         return FlushResult(**counts)
+
+
+@dataclass(frozen=True)
+class OutboxCount:
+    """How many rows of one kind are in one status."""
+
+    kind: str
+    status: str
+    count: int
+
+
+def outbox_status(database: Database) -> list[OutboxCount]:
+    """Rows by kind and status (``dead``: given up after :data:`MAX_ATTEMPTS` tries)."""
+    with database.transaction() as session:
+        rows = session.execute(
+            select(OutboxMessage.kind, OutboxMessage.status, func.count())
+            .group_by(OutboxMessage.kind, OutboxMessage.status)
+            .order_by(OutboxMessage.kind, OutboxMessage.status)
+        ).all()
+    return [OutboxCount(kind, status, int(count)) for kind, status, count in rows]
+
+
+def dead_letters(database: Database, limit: int = 20) -> list[OutboxMessage]:
+    """The newest rows given up on, for an operator to read (payloads hold no secrets)."""
+    with database.transaction() as session:
+        return list(
+            session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "dead")
+                .order_by(OutboxMessage.id.desc())
+                .limit(limit)
+            )
+        )
+
+
+class OutboxCollector(Collector):
+    """``wangzheng_outbox_messages{kind,status}``, read from the database at each scrape, so
+    every worker reports the same shared truth (dead letters included)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One gauge family, a sample per kind and status present."""
+        family = GaugeMetricFamily(
+            "wangzheng_outbox_messages",
+            "Outbox rows by kind and status (dead: given up after the retry bound)",
+            labels=["kind", "status"],
+        )
+        for row in outbox_status(self.database):
+            family.add_metric([row.kind, row.status], row.count)
+        yield family
 
 
 def _forget_queued(session: Session) -> None:
