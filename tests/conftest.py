@@ -60,8 +60,21 @@ def _store_params() -> list[str]:
     return ["sql", "redis"] if REDIS_URL else ["sql"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every storage-dependent test, so CI can rerun exactly those on PostgreSQL/Redis."""
+def _other_than_production_pair(item: pytest.Item) -> bool:
+    """A ``production_pair`` test parametrised with anything but PostgreSQL and Redis."""
+    if not item.get_closest_marker("production_pair"):
+        return False
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return (params.get("database_url"), params.get("store_kind")) != ("postgresql", "redis")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every storage-dependent test, so CI can rerun exactly those on PostgreSQL/Redis;
+    deselect (never skip: skips fail CI) ``production_pair`` tests on other backends."""
+    deselected = [item for item in items if _other_than_production_pair(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not _other_than_production_pair(item)]
     for item in items:
         if item.get_closest_marker("single_backend"):
             continue

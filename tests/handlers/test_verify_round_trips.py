@@ -10,7 +10,7 @@ sends, so ``BEGIN`` and ``COMMIT`` count like any statement. A valid verify with
 The issue's goal is 4 in all; the one left above it is ``BEGIN``, which psycopg sends on its own
 (even in pipeline mode), see docs/benchmarks.md. Only meaningful on
 PostgreSQL with Redis, the production pair: on SQLite or the SQL store nothing goes over a
-network, so those combinations skip with that reason.
+network, so those combinations are deselected (``production_pair``), not run.
 """
 
 from __future__ import annotations
@@ -22,16 +22,11 @@ import pytest
 from storage.roundtrips import counting
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
 
-
-@pytest.fixture
-def production_pair(app_config: dict[str, Any]) -> None:
-    """Skip unless the app runs on PostgreSQL and Redis."""
-    if not str(app_config["database_url"]).startswith("postgresql") or not app_config["redis_url"]:
-        pytest.skip("round trips are counted on PostgreSQL + Redis only (no network otherwise)")
+pytestmark = pytest.mark.production_pair
 
 
 def test_a_verify_makes_five_round_trips_and_a_replay_one_more(
-    production_pair: None, app: Any, client: Any, login: Any
+    app: Any, client: Any, login: Any
 ) -> None:
     citizen = enrolled(app, login)
     key = merchant_key(app)
