@@ -123,6 +123,15 @@ class BillRefunded(DomainEvent):
     refund_fen: int
 
 
+@dataclass(frozen=True)
+class AccountErased(DomainEvent):
+    """A citizen erased their account (``bot.devices.erasure``); ``unionid`` is the link any
+    adapter holds to them, so it can drop it in the same transaction."""
+
+    citizen_id: int
+    unionid: str | None
+
+
 E = TypeVar("E", bound=DomainEvent)
 Subscriber = Callable[[Session, Any], None]
 

@@ -8,6 +8,8 @@ Invariants (one transaction; ``docs/privacy.md`` lists what is kept and why):
   card events keep their rows but their openid and device id are replaced by an opaque erased
   marker. The verification audit never held a name or ID number; it keeps the merchant's
   pseudonym and the outcome. The registry record belongs to the authority and stays.
+- :class:`~bot.events.AccountErased` is recorded in the same transaction, so adapters drop
+  their own links to the person (the official account's follower UnionID) with it.
 - Deleting only the credential (:func:`delete_credential`) keeps the account. Both are
   idempotent: a second credential deletion ends nothing; after an account deletion the tokens
   are gone, so a repeat is ``401`` and changes nothing.
@@ -22,6 +24,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.credentials.service import revoke_holder
+from bot.events import AccountErased, record
 from bot.vocab import CredentialReason
 from storage.models.app_session import AppSession
 from storage.models.card_event import CardEvent
@@ -52,6 +55,7 @@ def erase_account(session: Session, citizen_id: int) -> Erasure:
     if citizen is None:
         return Erasure(0, 0, 0)
     openid = citizen.openid
+    record(session, AccountErased(citizen_id, citizen.unionid))
     ended = revoke_holder(session, openid, CredentialReason.DELETED_BY_HOLDER)
     credential_ids = select(Credential.id).where(Credential.openid == openid)
     session.execute(

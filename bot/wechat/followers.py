@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,14 @@ def link_unionid(
     if row.unionid != unionid:
         row.unionid, row.linked_at = unionid[:64], now
     return row
+
+
+def unlink_unionid(session: Session, unionid: str) -> int:
+    """Forget ``unionid`` on every follower row (account erasure); returns how many."""
+    result = session.execute(
+        update(Follower).where(Follower.unionid == unionid).values(unionid=None, linked_at=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def citizen_for(session: Session, config: WeChatConfig, openid: str) -> Citizen | None:

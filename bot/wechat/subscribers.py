@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.events import (
+    AccountErased,
     BillPaid,
     BillRefunded,
     CredentialEnded,
@@ -33,6 +34,7 @@ from bot.events import (
 )
 from bot.vocab import CredentialReason, Level
 from bot.wechat.cards import make_card_unavailable
+from bot.wechat.followers import unlink_unionid
 from bot.wechat.notify import enqueue_notification, notify_credential_taken_over
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
@@ -40,6 +42,13 @@ from storage.models.credential import Credential
 
 def _citizen_id(session: Session, openid: str) -> int | None:
     return session.scalars(select(Citizen.id).where(Citizen.openid == openid)).one_or_none()
+
+
+def unlink_follower_on_erasure(session: Session, erased: AccountErased) -> None:
+    """An erased account's official-account follower loses its UnionID link: the follower
+    stays a follower, but is linked again only if they come back and WeChat says so."""
+    if erased.unionid:
+        unlink_unionid(session, erased.unionid)
 
 
 def card_on_credential_ended(session: Session, ended: CredentialEnded) -> None:
@@ -111,6 +120,7 @@ def message_on_bill_refunded(session: Session, refunded: BillRefunded) -> None:
 
 def subscribe(bus: EventBus) -> None:
     """Subscribe the WeChat adapter to the app's domain events."""
+    bus.subscribe(AccountErased, unlink_follower_on_erasure)
     bus.subscribe(CredentialEnded, card_on_credential_ended)
     bus.subscribe(CredentialEnded, message_on_credential_ended)
     bus.subscribe(CredentialIssued, message_on_credential_issued)

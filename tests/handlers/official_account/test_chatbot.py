@@ -12,10 +12,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.devices.erasure import erase_account
 from bot.extensions import database
 from bot.wechat.config import DEV_APP_ID
 from bot.wechat.emulator import WebhookSender
 from bot.wechat.emulator.server import Emulator
+from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.follower import Follower
 from tests.handlers.official_account.support import (
@@ -203,3 +205,23 @@ def test_menu_apply_reports_a_refused_menu(
     assert result.exit_code != 0
     assert "errcode 40016" in result.output
     assert OA_APP_ID not in emulator.official.menus
+
+
+def test_erasing_the_account_unlinks_the_follower(
+    wechat_app: Any, wechat_client: Any, emulator: Emulator, oa_sender: WebhookSender
+) -> None:
+    openid = mini_program_user(wechat_app, emulator, "alice", credential=True)
+    oa_openid = follow(wechat_client, oa_sender, emulator, "alice")
+    assert "网证状态：有效" in say(wechat_client, oa_sender, oa_openid, "text", Content="状态")
+    with database(wechat_app).transaction() as session:
+        citizen_id = session.scalars(select(Citizen.id).where(Citizen.openid == openid)).one()
+        erase_account(session, citizen_id)
+    with database(wechat_app).transaction() as session:
+        follower = session.scalars(select(Follower)).one()
+        assert (follower.unionid, follower.linked_at, follower.subscribed) == (None, None, True)
+    # Nothing of Alice's is left to answer from; the UnionID is asked for again, and even once
+    # WeChat gives it back there is no account behind it.
+    text = say(wechat_client, oa_sender, oa_openid, "text", Content="状态")
+    assert "尚未与网证小程序关联" in text and "网证状态" not in text
+    again = say(wechat_client, oa_sender, oa_openid, "text", Content="状态")
+    assert "您还没有使用网证小程序" in again
