@@ -37,7 +37,7 @@ def _send(stack: PayStack, headers: dict[str, str], body: str) -> tuple[int, dic
         stack.app_server.base_url + "/api/v1/payments/notify",
         data=body.encode(),
         headers=headers,
-        timeout=5,
+        timeout=30,
     )
     return answer.status_code, answer.json()
 

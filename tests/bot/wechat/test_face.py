@@ -59,13 +59,13 @@ class Api:
                 "appid": DEV_APP_ID,
                 "secret": DEV_APP_SECRET,
             },
-            timeout=5,
+            timeout=30,
         ).json()
         self.token = token["access_token"]
 
     def post(self, path: str, body: dict[str, Any], token: str | None = "") -> dict[str, Any]:
         params = {"access_token": self.token if token == "" else token} if token is not None else {}
-        answer = requests.post(f"{self.base}{path}", params=params, json=body, timeout=5)
+        answer = requests.post(f"{self.base}{path}", params=params, json=body, timeout=30)
         result: dict[str, Any] = answer.json()
         return result
 

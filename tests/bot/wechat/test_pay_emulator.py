@@ -40,14 +40,14 @@ def served(merchant_pem: str) -> Iterator[RunningEmulator]:
 def _get(running: RunningEmulator, path: str, pem: str, serial: str = SERIAL) -> requests.Response:
     authorization = build_authorization(path, "GET", MCH, serial, load_private_key(pem))
     return requests.get(
-        running.base_url + path, headers={"Authorization": authorization}, timeout=5
+        running.base_url + path, headers={"Authorization": authorization}, timeout=30
     )
 
 
 def test_unsigned_or_foreign_signed_requests_are_refused(
     served: RunningEmulator, merchant_pem: str
 ) -> None:
-    bare = requests.get(served.base_url + "/v3/certificates", timeout=5)
+    bare = requests.get(served.base_url + "/v3/certificates", timeout=30)
     assert (bare.status_code, bare.json()["code"]) == (401, "SIGN_ERROR")
     other = _get(served, "/v3/certificates", private_pem(new_rsa_key()))
     assert (other.status_code, other.json()["code"]) == (401, "SIGN_ERROR")
@@ -106,7 +106,7 @@ def test_an_order_is_paid_only_by_its_payer_and_only_once(
         served.base_url + path,
         data=text,
         headers={"Authorization": authorization, "Content-Type": "application/json"},
-        timeout=5,
+        timeout=30,
     )
     assert answer.status_code == 200 and answer.json()["prepay_id"].startswith("wx")
     with pytest.raises(ValueError, match="another user"):
