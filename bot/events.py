@@ -132,6 +132,29 @@ class AccountErased(DomainEvent):
     unionid: str | None
 
 
+@dataclass(frozen=True)
+class UnlockPreferenceChanged(DomainEvent):
+    """The citizen switched "unlock with fingerprint" (WeChat SOTER) on or off.
+
+    ``method``: the biometric the unlock asks for (``fingerprint`` or ``face``);
+    ``device_model``: the phone the change was made on, when known.
+    """
+
+    citizen_id: int
+    enabled: bool
+    method: str
+    device_model: str | None
+
+
+@dataclass(frozen=True)
+class UnlockVerified(DomainEvent):
+    """A SOTER biometric unlock was verified (signature, our challenge, unused and fresh)."""
+
+    citizen_id: int
+    method: str
+    device_model: str | None
+
+
 E = TypeVar("E", bound=DomainEvent)
 Subscriber = Callable[[Session, Any], None]
 
