@@ -220,6 +220,11 @@ class Settings(BaseSettings):
     # Re-issues of one person's credential to a different account, per trailing day.
     enrol_max_other_account_reissues_per_day: Annotated[int, Field(ge=1, le=1000)] = 1
     merchant_rate_limit_per_min: Annotated[int, Field(ge=1, le=1_000_000)] = 600
+    # Login nonces per client address per minute (the endpoint is unauthenticated; behind a
+    # proxy the address is the one WANGZHENG_PROXY_HOPS trusts).
+    login_nonce_per_client_per_min: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    # Lost-card reports per citizen per day (each one is idempotent, but revokes and notifies).
+    report_lost_per_citizen_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
     presentation_skew_s: Annotated[int, Field(ge=0, le=300)] = 10
     signing_key_grace_s: Annotated[int, Field(ge=0, le=30 * 86_400)] = 86400
 

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.devices.erasure import erase_account
 from bot.devices.preferences import get_preferences, set_preferences
-from bot.extensions import database
+from bot.extensions import clock, database, settings, store
 from bot.identity.lost import report_lost_by_holder
+from bot.ratelimit import take_slot
 from handlers.auth import citizen_auth, current_citizen
 from handlers.schemas import BODY_ERRORS, CITIZEN_ERRORS, Out
 
@@ -74,11 +75,25 @@ class LostOut(Out):
 @me.doc(
     summary="Report my ID card lost: every credential of mine ends, enrolment waits for the "
     "authority (idempotent)",
-    responses={**CITIZEN_ERRORS, 404: "no_credential: no credential, so no card known here"},
+    responses={
+        **CITIZEN_ERRORS,
+        404: "no_credential: no credential, so no card known here",
+        429: "rate_limited: too many reports today (Retry-After)",
+    },
 )
 def report_lost() -> dict[str, Any]:
     """Flag the card behind the citizen's credential lost and revoke its credentials."""
     principal = current_citizen()
+    limits = settings()
+    take_slot(
+        store(),
+        limits.hash_key,
+        "report-lost",
+        principal.openid,
+        limit=limits.report_lost_per_citizen_per_day,
+        window_s=86_400,
+        now=clock()(),
+    )
     with database().transaction() as session:
         report = report_lost_by_holder(session, principal.openid)
     return {"newly_reported": report.newly_reported, "revoked": report.revoked}

@@ -11,12 +11,14 @@ import datetime as dt
 from typing import Any, Literal
 
 from apiflask import APIBlueprint
+from flask import request
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.devices.errors import TokenReplayed
 from bot.devices.keys import NONCE_TTL_S, DeviceProof, new_login_nonce
 from bot.devices.sessions import SessionTokens, refresh_session
-from bot.extensions import clock, database, store
+from bot.extensions import clock, database, settings, store
+from bot.ratelimit import take_slot
 from bot.wechat.app import wechat_api
 from bot.wechat.miniprogram import login
 from handlers.schemas import BODY_ERRORS, WECHAT_ERRORS, Out
@@ -101,9 +103,23 @@ def _render(tokens: SessionTokens) -> dict[str, Any]:
 
 @miniprogram.post("/login/nonce")
 @miniprogram.output(NonceOut, status_code=201)
-@miniprogram.doc(summary="A single-use nonce for the device to sign at login (120 s)")
+@miniprogram.doc(
+    summary="A single-use nonce for the device to sign at login (120 s)",
+    responses={429: "rate_limited: too many nonces from this address (Retry-After)"},
+)
 def mp_login_nonce() -> tuple[dict[str, Any], int]:
-    """A fresh nonce; the login that uses it signs it with the device's key."""
+    """A fresh nonce; the login that uses it signs it with the device's key. Limited per client
+    address, since anyone may call it."""
+    limits = settings()
+    take_slot(
+        store(),
+        limits.hash_key,
+        "login-nonce",
+        request.remote_addr or "-",
+        limit=limits.login_nonce_per_client_per_min,
+        window_s=60,
+        now=clock()(),
+    )
     return {"nonce": new_login_nonce(store(), clock()), "expires_in": NONCE_TTL_S}, 201
 
 
