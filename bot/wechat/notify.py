@@ -117,10 +117,11 @@ def notify_credential_taken_over(
     )
 
 
-def _template_and_page(
+def _rendered(
     dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]
-) -> tuple[str, str]:
-    """The configured template id of the message's kind, and the mini-program page it opens."""
+) -> tuple[str, str, dict[str, dict[str, str]]]:
+    """The configured template id of the message's kind, the mini-program page it opens, and
+    its data in WeChat's ``{keyword: {"value": ...}}`` form (the same for both channels)."""
     config = dispatcher.config
     template = config.templates.get(str(payload.get("kind")), "")
     if not template:
@@ -129,7 +130,8 @@ def _template_and_page(
     page = config.dispute_page if taken_over else config.pass_page
     if payload.get("query"):
         page += "?" + urlencode(dict(payload["query"]))
-    return template, page
+    data = {key: {"value": value} for key, value in dict(payload.get("data") or {}).items()}
+    return template, page, data
 
 
 def _call(api: WeChatApi, operation: Callable[[Any], Any], where: str) -> str:
@@ -145,8 +147,7 @@ def _call(api: WeChatApi, operation: Callable[[Any], Any], where: str) -> str:
 
 def deliver_subscribe_message(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
     """Deliver one queued message as a mini-program subscribe message."""
-    template, page = _template_and_page(dispatcher, payload)
-    data = {key: {"value": value} for key, value in dict(payload.get("data") or {}).items()}
+    template, page, data = _rendered(dispatcher, payload)
     return _call(
         dispatcher.api(),
         lambda client: client.wxa.send_subscribe_message(
@@ -161,14 +162,13 @@ def deliver_template_message(
 ) -> str:
     """Deliver one queued message as an official-account template message that opens the
     mini-program page."""
-    template, page = _template_and_page(dispatcher, payload)
+    template, page, data = _rendered(dispatcher, payload)
     with dispatcher.database.transaction() as session:
         touser = follower_openid_for(
             session, dispatcher.config, payload["touser"], payload.get("unionid")
         )
     if touser is None:
         raise outbox.Dropped("the citizen does not follow the official account")
-    data = {key: {"value": value} for key, value in dict(payload.get("data") or {}).items()}
     mini_program = {"appid": dispatcher.config.app_id, "pagepath": page}
     return _call(
         oa_api,
