@@ -13,8 +13,8 @@ from typing import Any
 from apiflask import APIBlueprint
 
 from bot.extensions import database
-from bot.wechat.app import wechat_api
-from bot.wechat.cards import CardExt, current_card
+from bot.wechat.app import wechat_config, wechat_oa_api
+from bot.wechat.cards import CardExt, card_openid, current_card
 from handlers.auth import citizen_auth, current_citizen
 from handlers.schemas import PRESENTATION_ERRORS, WECHAT_ERRORS, Out
 
@@ -47,5 +47,11 @@ def render_card(card: CardExt | None) -> dict[str, str] | None:
 def current_card_ext() -> tuple[dict[str, Any], int]:
     """Sign a fresh ``cardExt`` for the active credential's card code."""
     principal = current_citizen()
-    card = current_card(database(), wechat_api(), principal.openid, principal.device_id)
+    card = current_card(
+        database(),
+        wechat_oa_api(),
+        principal.openid,
+        principal.device_id,
+        named=card_openid(wechat_config(), principal.openid),
+    )
     return {"card_id": card.card_id, "card_ext": card.card_ext}, 201

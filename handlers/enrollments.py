@@ -18,8 +18,8 @@ from bot.face.service import get_engine
 from bot.identity.delegated import require_mode
 from bot.identity.enrolment import LightEnrolment, enroll_light
 from bot.vocab import CredentialStatus
-from bot.wechat.app import wechat_api, wechat_config
-from bot.wechat.cards import card_for_or_none
+from bot.wechat.app import wechat_config, wechat_oa_api
+from bot.wechat.cards import card_for_or_none, card_openid
 from handlers.auth import citizen_auth, current_citizen
 from handlers.card_pack import CardOut, render_card
 from handlers.schemas import (
@@ -139,5 +139,9 @@ def enroll(form_and_files_data: LightEnrolmentForm) -> tuple[dict[str, Any], int
         "pack_id": result.match.pack_id,
         # For wx.addCard; null when the card pack is off or WeChat is unreachable right now
         # (POST /api/v1/credentials/current/card fetches it later).
-        "card": render_card(card_for_or_none(wechat_api(), principal.openid, issued.card_code)),
+        "card": render_card(
+            card_for_or_none(
+                wechat_oa_api(), card_openid(wechat_config(), principal.openid), issued.card_code
+            )
+        ),
     }, 201

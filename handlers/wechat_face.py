@@ -23,8 +23,8 @@ from bot.identity.delegated import (
     start_delegated_enrolment,
 )
 from bot.vocab import CredentialStatus
-from bot.wechat.app import wechat_api, wechat_config
-from bot.wechat.cards import card_for_or_none
+from bot.wechat.app import wechat_config, wechat_oa_api
+from bot.wechat.cards import card_for_or_none, card_openid
 from handlers.auth import citizen_auth, current_citizen
 from handlers.card_pack import CardOut, render_card
 from handlers.schemas import (
@@ -178,5 +178,9 @@ def confirm(json_data: WeChatFaceConfirm) -> tuple[dict[str, Any], int]:
         "liveness": "wechat",
         "issued_at": issued.issued_at.isoformat(),
         "expires_at": issued.expires_at.isoformat(),
-        "card": render_card(card_for_or_none(wechat_api(), principal.openid, issued.card_code)),
+        "card": render_card(
+            card_for_or_none(
+                wechat_oa_api(), card_openid(wechat_config(), principal.openid), issued.card_code
+            )
+        ),
     }, 201

@@ -30,13 +30,22 @@ def emulator_other_apps() -> dict[str, str]:
 
 
 @pytest.fixture
-def running_emulator(emulator_other_apps: dict[str, str]) -> Iterator[RunningEmulator]:
+def emulator_card_owner() -> str | None:
+    """The app owning the card classes (the official account); the mini-program's by default."""
+    return None
+
+
+@pytest.fixture
+def running_emulator(
+    emulator_other_apps: dict[str, str], emulator_card_owner: str | None
+) -> Iterator[RunningEmulator]:
     """The emulator over real HTTP on a free 127.0.0.1 port."""
     emulator = Emulator(
         DEV_APP_ID,
         DEV_APP_SECRET,
         known_card_ids=(DEV_CARD_ID, DEV_CARD_ID_UPGRADED),
         other_apps=emulator_other_apps,
+        card_owner=emulator_card_owner,
     )
     running = serve(emulator)
     yield running

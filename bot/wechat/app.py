@@ -19,7 +19,7 @@ from bot.config import PREFIX, Settings
 from bot.extensions import database, event_bus, settings, store
 from bot.observability import add_scrape_collector
 from bot.wechat import subscribers
-from bot.wechat.cards import deliver_card_unavailable
+from bot.wechat.cards import card_unavailable_deliverer
 from bot.wechat.client import WeChatApi
 from bot.wechat.config import EMULATOR_MOUNT, TEMPLATE_SETTINGS, WeChatConfig, resolve
 from bot.wechat.emulator.pay import PayEmulator
@@ -51,7 +51,7 @@ def init_app(app: Flask, app_settings: Settings) -> None:
         config,
         lambda: wechat_api(app),
         {
-            "card_unavailable": deliver_card_unavailable,
+            "card_unavailable": card_unavailable_deliverer(lambda: wechat_oa_api(app)),
             "subscribe_message": notification_deliverer(lambda: wechat_oa_api(app)),
             FOLLOWER_INFO: follower_info_deliverer(lambda: wechat_oa_api(app)),
         },
@@ -66,6 +66,7 @@ def init_app(app: Flask, app_settings: Settings) -> None:
             config.app_secret,
             known_card_ids=(config.card_id, config.card_id_upgraded),
             other_apps={config.oa_app_id: config.oa_app_secret},
+            card_owner=config.oa_app_id,
         )
         app.extensions["wangzheng.wechat.emulator"] = emulator
         app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]

@@ -21,6 +21,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +114,8 @@ def card_ext_for(
     nonce_str: str | None = None,
 ) -> CardExt:
     """The signed cardExt for adding card ``code`` of a ``level`` credential to ``openid``'s
-    card pack."""
+    card pack (``openid`` "" names nobody: see :func:`card_openid`). ``api`` is the official
+    account's client: the card classes are its own, and so is the api_ticket that signs."""
     config = api.config
     card_id = config.card_class(level)
     if not config.card_enabled or not card_id:
@@ -122,8 +124,18 @@ def card_ext_for(
     nonce = nonce_str or secrets.token_hex(16)
     signature = wechat_signature(api.card_api_ticket(), stamp, card_id, code, openid, nonce)
     ext = {"code": code, "openid": openid, "timestamp": stamp, "nonce_str": nonce}
+    if not openid:
+        del ext["openid"]
     ext["signature"] = signature
     return CardExt(card_id, json.dumps(ext, separators=(",", ":")))
+
+
+def card_openid(config: WeChatConfig, openid: str) -> str:
+    """The openid a cardExt may name: the citizen's when one app id serves both accounts, else
+    none. A cardExt's openid is the card-owning official account's, which differs from the
+    mini-program's in a two-account deployment; the code is then bound by our service alone
+    (only the holder's bound device is given the cardExt)."""
+    return openid if config.single_account else ""
 
 
 def card_for(api: WeChatApi, openid: str, code: str | None, level: str = Level.LIGHT) -> CardExt:
@@ -146,8 +158,11 @@ def card_for_or_none(
         return None
 
 
-def current_card(database: Database, api: WeChatApi, openid: str, device_id: str) -> CardExt:
-    """The cardExt of ``openid``'s active credential, for its bound device only.
+def current_card(
+    database: Database, api: WeChatApi, openid: str, device_id: str, *, named: str
+) -> CardExt:
+    """The cardExt of ``openid``'s active credential, for its bound device only, naming
+    ``named`` (:func:`card_openid`).
 
     The credential is read in its own short transaction; WeChat (the api_ticket) is called
     after it, so no transaction waits on WeChat.
@@ -159,7 +174,7 @@ def current_card(database: Database, api: WeChatApi, openid: str, device_id: str
         if not same(credential.device_id, device_id):
             raise DeviceNotBound()
         code, level = credential.card_code, credential.level
-    return card_for(api, openid, code, level)
+    return card_for(api, named, code, level)
 
 
 def activate_member_card(
@@ -188,18 +203,23 @@ def make_card_unavailable(
     return True
 
 
-def deliver_card_unavailable(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
-    """Deliver one queued revocation (the outbox's ``card_unavailable`` kind)."""
-    config = dispatcher.config
-    card_id = config.card_class(str(payload.get("level", Level.LIGHT)))
-    if not config.card_enabled or not card_id:
-        raise outbox.Dropped("card pack disabled")
-    code = str(payload["code"])
-    try:
-        dispatcher.api().call(
-            lambda client: client.card.invalid_code(code, card_id), "card.unavailable"
-        )
-    except WeChatError as exc:
-        if exc.details.get("errcode") != INVALID_SERIAL_CODE:
-            raise
-    return "sent"
+def card_unavailable_deliverer(oa_api: Callable[[], WeChatApi]) -> outbox.Deliver:
+    """The deliverer of queued revocations (the outbox's ``card_unavailable`` kind), through the
+    official account's client, which owns the card classes."""
+
+    def deliver(dispatcher: outbox.OutboxDispatcher, payload: dict[str, Any]) -> str:
+        config = dispatcher.config
+        card_id = config.card_class(str(payload.get("level", Level.LIGHT)))
+        if not config.card_enabled or not card_id:
+            raise outbox.Dropped("card pack disabled")
+        code = str(payload["code"])
+        try:
+            oa_api().call(
+                lambda client: client.card.invalid_code(code, card_id), "card.unavailable"
+            )
+        except WeChatError as exc:
+            if exc.details.get("errcode") != INVALID_SERIAL_CODE:
+                raise
+        return "sent"
+
+    return deliver

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from bot.wechat.app import outbox_dispatcher, wechat_api, wechat_config, wechat_oa_api
+from bot.wechat.app import outbox_dispatcher, wechat_config, wechat_oa_api
 from bot.wechat.cards import create_card_class, member_card_class
 from bot.wechat.errors import WeChatError
 from bot.wechat.official import MENU_FILE, apply_menu, menu_body, menu_version
@@ -57,7 +57,7 @@ def create_card_class_command(
         logo_url=logo_url,
         mp_username=mp_username,
     )
-    card_id = create_card_class(wechat_api(), body)
+    card_id = create_card_class(wechat_oa_api(), body)
     click.echo(card_id)
     variable = "WANGZHENG_WECHAT_CARD_ID" + ("_UPGRADED" if level == "upgraded" else "")
     click.echo(f"Set {variable}={card_id} and WANGZHENG_WECHAT_CARD_ENABLED=1.", err=True)

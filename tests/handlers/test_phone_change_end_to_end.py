@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +106,13 @@ class Phone:
             content_type=f"multipart/form-data; boundary={boundary}",
         )
 
-    def add_card(self, emulator: Emulator) -> str:
-        """Add the pass to the card pack: our ``cardExt``, then ``wx.addCard`` on WeChat's side."""
+    def add_card(self, emulator: Emulator, openid: str) -> str:
+        """Add the pass to the card pack: our ``cardExt``, then ``wx.addCard`` on WeChat's side,
+        which checks its signature."""
         answer = self.client.post("/api/v1/credentials/current/card", headers=self.auth)
         assert answer.status_code == 201, answer.get_json()
-        card_id = answer.get_json()["card_id"]
-        ext = json.loads(answer.get_json()["card_ext"])
-        emulator.add_card(ext["openid"], card_id, ext["code"])
-        return str(ext["code"])
+        body = answer.get_json()
+        return emulator.add_card_with_ext(openid, body["card_id"], body["card_ext"])
 
     def presentation(self) -> Any:
         """Ask for a presentation token (the QR on the pass page)."""
@@ -137,7 +135,7 @@ def test_a_new_phone_ends_the_old_phones_pass_and_enrols_afresh(
     phone_a.sign_in("dev:holder")
     enrolled = phone_a.enrol(turn_frames, pairs)
     assert enrolled.status_code == 201, enrolled.get_json()
-    code_a = phone_a.add_card(emulator)
+    code_a = phone_a.add_card(emulator, openid)
     minted_a = phone_a.presentation()
     assert minted_a.status_code == 201, minted_a.get_json()
     token_a = minted_a.get_json()["token"]
@@ -168,7 +166,7 @@ def test_a_new_phone_ends_the_old_phones_pass_and_enrols_afresh(
     assert phone_b.presentation().status_code == 404
     again = phone_b.enrol(turn_frames, pairs)
     assert again.status_code == 201, again.get_json()
-    code_b = phone_b.add_card(emulator)
+    code_b = phone_b.add_card(emulator, openid)
     assert code_b != code_a
     token_b = phone_b.presentation().get_json()["token"]
     status, answer = verify(wechat_app.test_client(), key, token_b)

@@ -25,11 +25,12 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from bot.wechat.emulator.cards import CardPack
 from bot.wechat.emulator.face import FaceAuthority
 from bot.wechat.emulator.official import OFFICIAL_ROUTES, OfficialAccounts
 
@@ -41,6 +42,7 @@ _ERRMSG = {
     40013: "invalid appid",
     40029: "invalid code",
     40056: "invalid serial code",
+    40073: "invalid card id",
     40125: "invalid appsecret",
     40163: "code been used",
     41001: "access_token missing",
@@ -67,17 +69,6 @@ class Call:
     body: dict[str, Any] | None
 
 
-@dataclass
-class Card:
-    """A user's card code as the emulator knows it."""
-
-    card_id: str
-    openid: str
-    status: str = "NORMAL"  # NORMAL | UNAVAILABLE
-    activated: bool = False
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
 class Emulator:
     """The WSGI app. Thread-safe."""
 
@@ -88,14 +79,18 @@ class Emulator:
         known_card_ids: Iterable[str] = (),
         *,
         other_apps: Mapping[str, str] | None = None,
+        card_owner: str | None = None,
     ) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
         # Every app id this Open Platform account owns, with its secret.
         self.apps: dict[str, str] = {**(other_apps or {}), app_id: app_secret}
         self.calls: list[Call] = []
-        self.card_classes: dict[str, dict[str, Any]] = {cid: {} for cid in known_card_ids if cid}
-        self.cards: dict[str, Card] = {}
+        # The card pack; its classes known up front belong to ``card_owner`` (the official
+        # account in a two-account deployment), by default to ``app_id``.
+        self.card_pack = CardPack(known_card_ids, card_owner or app_id)
+        self.card_classes = self.card_pack.classes
+        self.cards = self.card_pack.cards
         self.messages: list[dict[str, Any]] = []
         self._single_use_codes: dict[str, str] = {}
         self._used_codes: set[str] = set()
@@ -130,8 +125,11 @@ class Emulator:
 
     def add_card(self, openid: str, card_id: str, code: str) -> None:
         """What ``wx.addCard`` does on WeChat's side: the user now holds card ``code``."""
-        with self._lock:
-            self.cards[code] = Card(card_id=card_id, openid=openid)
+        self.card_pack.add(openid, card_id, code)
+
+    def add_card_with_ext(self, openid: str, card_id: str, card_ext: str) -> str:
+        """``wx.addCard`` with our cardExt, checked (:meth:`CardPack.add_with_ext`)."""
+        return self.card_pack.add_with_ext(openid, card_id, card_ext)
 
     def encrypt_code(self, code: str) -> str:
         """The ``encrypt_code`` WeChat would hand to a card's web page."""
@@ -265,9 +263,12 @@ class Emulator:
     def _getticket(self, params: dict[str, str], _: dict[str, Any]) -> dict[str, Any]:
         if params.get("type") not in ("wx_card", "jsapi"):
             return error(40097)
-        return {**OK, "ticket": "emuticket" + secrets.token_hex(16), "expires_in": TOKEN_TTL_S}
+        ticket = "emuticket" + secrets.token_hex(16)
+        if params["type"] == "wx_card":
+            self.card_pack.record_ticket(ticket, self.token_app(params.get("access_token")))
+        return {**OK, "ticket": ticket, "expires_in": TOKEN_TTL_S}
 
-    def _card_create(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    def _card_create(self, params: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         card = body.get("card")
         if not isinstance(card, dict) or card.get("card_type") != "MEMBER_CARD":
             return error(47001)
@@ -275,46 +276,18 @@ class Emulator:
         if not isinstance(member, dict) or not isinstance(member.get("base_info"), dict):
             return error(47001)
         card_id = "p" + secrets.token_urlsafe(20)
-        with self._lock:
-            self.card_classes[card_id] = card
+        self.card_pack.create(self.token_app(params.get("access_token")), card_id, card)
         return {**OK, "card_id": card_id}
 
-    def _code(self, body: dict[str, Any]) -> Card | None:
-        card = self.cards.get(str(body.get("code", "")))
-        wanted = body.get("card_id")
-        return None if card is None or (wanted and wanted != card.card_id) else card
+    def _cards(self, operation: str) -> Any:
+        """A route handler running ``CardPack.<operation>`` as the calling app."""
 
-    def _code_unavailable(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            card = self._code(body)
-            if card is None or card.status != "NORMAL":
-                return error(40056)
-            card.status = "UNAVAILABLE"
-        return dict(OK)
+        def handle(params: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+            app_id = self.token_app(params.get("access_token"))
+            answer = getattr(self.card_pack, operation)(app_id, body)
+            return error(answer) if isinstance(answer, int) else answer
 
-    def _code_decrypt(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            code = base64.urlsafe_b64decode(str(body.get("encrypt_code", ""))).decode()
-        except ValueError:
-            return error(40056)
-        return {**OK, "code": code} if code in self.cards else error(40056)
-
-    def _activate(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            card = self._code(body)
-            if card is None or "membership_number" not in body:
-                return error(40056 if card is None else 47001)
-            card.activated = True
-            card.fields.update(body)
-        return dict(OK)
-
-    def _updateuser(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            card = self._code(body)
-            if card is None:
-                return error(40056)
-            card.fields.update(body)
-        return {**OK, "result_bonus": 0, "result_balance": 0, "openid": card.openid}
+        return handle
 
     def _subscribe_send(self, _: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("touser") or not body.get("template_id") or "data" not in body:
@@ -329,10 +302,10 @@ _ROUTES: dict[str, tuple[Any, bool]] = {
     "/sns/jscode2session": (Emulator._jscode2session, False),
     "/cgi-bin/ticket/getticket": (Emulator._getticket, True),
     "/card/create": (Emulator._card_create, True),
-    "/card/code/unavailable": (Emulator._code_unavailable, True),
-    "/card/code/decrypt": (Emulator._code_decrypt, True),
-    "/card/membercard/activate": (Emulator._activate, True),
-    "/card/membercard/updateuser": (Emulator._updateuser, True),
+    "/card/code/unavailable": (lambda e, p, b: e._cards("unavailable")(p, b), True),
+    "/card/code/decrypt": (lambda e, p, b: e._cards("decrypt")(p, b), True),
+    "/card/membercard/activate": (lambda e, p, b: e._cards("activate")(p, b), True),
+    "/card/membercard/updateuser": (lambda e, p, b: e._cards("update_user")(p, b), True),
     "/cgi-bin/message/subscribe/send": (Emulator._subscribe_send, True),
     "/cityservice/face/identify/getverifyid": (
         lambda emulator, _, body: emulator.face.get_verify_id(body),

@@ -35,7 +35,7 @@ def _issue(app: Any, subject: int, level: str) -> str:
 def _add_to_card_pack(app: Any, emulator: Emulator) -> tuple[str, str]:
     """What the mini-program does: fetch the cardExt and let the user add it; (class, code)."""
     with app.app_context():
-        card = current_card(database(app), wechat_api(), OPENID, DEVICE)
+        card = current_card(database(app), wechat_api(), OPENID, DEVICE, named=OPENID)
     code = json.loads(card.card_ext)["code"]
     emulator.add_card(OPENID, card.card_id, code)
     return card.card_id, code

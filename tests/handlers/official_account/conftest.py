@@ -19,6 +19,12 @@ def emulator_other_apps() -> dict[str, str]:
 
 
 @pytest.fixture
+def emulator_card_owner() -> str:
+    """The card classes belong to the official account, as on WeChat."""
+    return OA_APP_ID
+
+
+@pytest.fixture
 def wechat_app_config(wechat_app_config: dict[str, Any]) -> dict[str, Any]:
     """The shared WeChat test settings, plus the official account's own app id."""
     wechat_app_config.update(wechat_oa_app_id=OA_APP_ID, wechat_oa_app_secret=OA_SECRET)
