@@ -21,9 +21,17 @@ from bot.merchants.accounts import (
     rotate_key,
     set_enabled,
 )
+from bot.merchants.counter import set_capabilities
 from bot.vocab import Scope
 from handlers.auth import admin_auth
-from handlers.schemas import BODY_ERRORS, CategoryField, Out, ScopeField, Timestamp
+from handlers.schemas import (
+    BODY_ERRORS,
+    CapabilityField,
+    CategoryField,
+    Out,
+    ScopeField,
+    Timestamp,
+)
 
 admin_merchants = APIBlueprint(
     "admin_merchants", __name__, tag="Admin", url_prefix="/admin/api/merchants"
@@ -54,6 +62,17 @@ class MerchantOut(Out):
     enabled: bool
     key_hint: str = Field(description="the first characters of the key, to tell keys apart")
     created_at: Timestamp
+    capabilities: list[CapabilityField] = Field(
+        description="what it may do beyond disclosure: face = send the live face at the counter"
+    )
+
+
+class CapabilitiesIn(BaseModel):
+    """The merchant's capabilities, replacing the current ones (empty: none)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    capabilities: list[CapabilityField] = Field(max_length=4)
 
 
 class OneMerchantOut(Out):
@@ -153,3 +172,17 @@ def enable(public_id: str) -> dict[str, Any]:
     with database().transaction() as session:
         view = set_enabled(session, store(), public_id, True)
     return {"merchant": asdict(view)}
+
+
+@admin_merchants.put("/<public_id>/capabilities")
+@admin_merchants.input(CapabilitiesIn, arg_name="body")
+@admin_merchants.output(OneMerchantOut)
+@admin_merchants.doc(
+    summary="Set what a merchant may do beyond disclosure (face: the counter check 刷證+刷臉)",
+    responses={**BODY_ERRORS, 400: "validation_error", **MERCHANT_ERRORS},
+)
+def capabilities(public_id: str, body: CapabilitiesIn) -> dict[str, Any]:
+    """The merchant with its new capabilities (``flask merchants capabilities`` does the same)."""
+    with database().transaction() as session:
+        set_capabilities(session, public_id, ",".join(body.capabilities))
+        return {"merchant": asdict(get_merchant(session, public_id))}

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_seriali
 
 from bot.vocab import (
     BillStatus,
+    Capability,
     CredentialReason,
     CredentialStatus,
     Factor,
@@ -34,6 +35,7 @@ from bot.vocab import (
 # JSON carries enum values as strings; strict mode would only take enum instances.
 LevelField = Annotated[Level, Field(strict=False)]
 ScopeField = Annotated[Scope, Field(strict=False)]
+CapabilityField = Annotated[Capability, Field(strict=False)]
 CategoryField = Annotated[MerchantCategory, Field(strict=False)]
 CredentialStatusField = Annotated[CredentialStatus, Field(strict=False)]
 CredentialReasonField = Annotated[CredentialReason, Field(strict=False)]

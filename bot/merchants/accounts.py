@@ -35,7 +35,7 @@ from bot.config import Settings
 from bot.crypto import same
 from bot.events import after_commit
 from bot.merchants.errors import CategoryInvalid, MerchantKeyInvalid, MerchantNotFound, ScopeInvalid
-from bot.vocab import REGISTRATION_CATEGORIES, MerchantCategory, Scope
+from bot.vocab import REGISTRATION_CATEGORIES, Capability, MerchantCategory, Scope
 from storage.db import Database
 from storage.ephemeral import EphemeralStore
 from storage.models.base import utcnow
@@ -71,6 +71,7 @@ class MerchantView:
     enabled: bool
     key_hint: str
     created_at: str
+    capabilities: tuple[Capability, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def _view(row: Merchant) -> MerchantView:
         row.enabled,
         row.key_hint,
         row.created_at.isoformat(),
+        tuple(c for c in Capability if c.value in (row.capabilities or "").split(",")),
     )
 
 

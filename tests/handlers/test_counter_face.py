@@ -129,3 +129,37 @@ def test_a_merchant_without_the_face_capability_cannot_send_a_face(
     assert refused.get_json()["error"]["code"] == "capability_not_granted"
     # The token was not used up by the refusal.
     assert verify(client, plain_key, token)[1]["result"] == "valid"
+
+
+def test_the_admin_api_grants_and_withdraws_the_face_capability(
+    app: Any, client: Any, holder: Citizen, photos: dict[str, bytes]
+) -> None:
+    admin = {"Authorization": "Bearer test-admin-key-" + "x" * 32}
+    created = client.post(
+        "/admin/api/merchants", json={"name": "District hall", "category": "government"},
+        headers=admin,
+    ).get_json()  # fmt: skip
+    public_id, key = created["merchant"]["public_id"], created["api_key"]
+    assert created["merchant"]["capabilities"] == []
+    path = f"/admin/api/merchants/{public_id}/capabilities"
+
+    unknown = client.put(path, json={"capabilities": ["fingerprint"]}, headers=admin)
+    assert unknown.status_code == 400
+    granted = client.put(path, json={"capabilities": ["face"]}, headers=admin)
+    assert granted.status_code == 200 and granted.get_json()["merchant"]["capabilities"] == ["face"]
+    token = fetch_token(client, holder.access_token)
+    assert _counter(client, key, token, photos["obama2"]).get_json()["face"] == "match"
+
+    withdrawn = client.put(path, json={"capabilities": []}, headers=admin)
+    assert withdrawn.get_json()["merchant"]["capabilities"] == []
+    token = fetch_token(client, holder.access_token)
+    refused = _counter(client, key, token, photos["obama2"])
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (
+        403,
+        "capability_not_granted",
+    )
+    missing = client.put(
+        "/admin/api/merchants/m_nobody/capabilities", json={"capabilities": []}, headers=admin
+    )
+    assert missing.status_code == 404
+    assert client.put(path, json={"capabilities": ["face"]}).status_code == 401
