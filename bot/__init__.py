@@ -18,8 +18,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     from bot import observability, security_headers
     from bot.cli import register_commands
     from bot.config import PROJECT_ROOT, load_settings
-    from bot.extensions import init_extensions
+    from bot.extensions import event_bus, init_extensions
     from bot.face import register_face
+    from bot.history.log import HistoryLog
     from bot.logs import configure_logging
     from bot.wechat.app import init_app as init_wechat
     from handlers import register_blueprints
@@ -49,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.info = {"description": "Wangzheng (網證) electronic identity credential backend."}
     init_extensions(app, settings)
+    HistoryLog(settings).subscribe(event_bus(app))
     observability.init_app(app)
     security_headers.init_app(app)
     register_error_handlers(app)

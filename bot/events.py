@@ -49,13 +49,18 @@ class DomainEvent:
 
 @dataclass(frozen=True)
 class CredentialIssued(DomainEvent):
-    """A credential became active for ``openid`` (light enrolment, later a terminal)."""
+    """A credential became active for ``openid`` (light enrolment, or a terminal).
+
+    ``superseded_ids``: the active credentials this issuance ended (the holder's own, or the
+    person's credential held by another account), for the citizen's history.
+    """
 
     credential_id: str
     subject_id: int
     openid: str
     level: Level
     card_code: str | None
+    superseded_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,32 @@ class CredentialEnded(DomainEvent):
 
 @dataclass(frozen=True)
 class DeviceChanged(DomainEvent):
-    """The citizen signed in on another device; ``previous_device_id`` is signed out."""
+    """The citizen signed in on another device; ``previous_device_id`` is signed out.
+
+    The models are what the mini-program reported at each device's login (maybe unknown).
+    """
 
     citizen_id: int
     openid: str
     previous_device_id: str
     device_id: str
+    device_model: str | None = None
+    previous_device_model: str | None = None
+
+
+@dataclass(frozen=True)
+class CardReportedLost(DomainEvent):
+    """A person's ID card was reported lost (``bot.identity.lost``).
+
+    ``actor`` is ``citizen`` or ``authority``; ``citizen_id`` is the reporting citizen (None for
+    the authority); ``revoked_ids`` are the credentials the report ended (maybe none: a repeat).
+    """
+
+    subject_id: int
+    actor: str
+    citizen_id: int | None
+    newly_reported: bool
+    revoked_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from handlers.counter import counter
 from handlers.credentials import credentials
 from handlers.disputes import disputes
 from handlers.enrollments import enrollments
+from handlers.history import history
 from handlers.liveness import liveness
 from handlers.me import me
 from handlers.miniprogram import miniprogram
@@ -50,6 +51,7 @@ BLUEPRINTS = (
     verify,
     counter,
     me,
+    history,
     disputes,
     scanner,
     admin_merchants,

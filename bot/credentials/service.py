@@ -121,7 +121,10 @@ def issue_credential(
     )
     session.add(credential)
     session.flush()
-    record(session, CredentialIssued(credential.id, subject_id, openid, level, card_code))
+    record(
+        session,
+        CredentialIssued(credential.id, subject_id, openid, level, card_code, previous),
+    )
     return IssuedCredential(
         credential.id,
         subject_id,

@@ -3,7 +3,8 @@
 Invariants (one transaction; ``docs/privacy.md`` lists what is kept and why):
 - The active credential ends with reason ``deleted_by_holder`` (its card leaves the card pack
   after commit, through the credential's event), then every session, device key and password
-  hash of the account is deleted, and the citizen row (preferences included) goes.
+  hash of the account is deleted, the citizen's history (``citizen_events``, the lifecycle
+  log) is deleted, and the citizen row (preferences included) goes.
 - What stays for the record no longer names the account: ended credentials, takeovers and
   card events keep their rows but their openid and device id are replaced by an opaque erased
   marker. The verification audit never held a name or ID number; it keeps the merchant's
@@ -29,6 +30,7 @@ from bot.vocab import CredentialReason
 from storage.models.app_session import AppSession
 from storage.models.card_event import CardEvent
 from storage.models.citizen import Citizen
+from storage.models.citizen_event import CitizenEvent
 from storage.models.credential import Credential
 from storage.models.credential_password import CredentialPassword
 from storage.models.credential_takeover import CredentialTakeover
@@ -63,6 +65,9 @@ def erase_account(session: Session, citizen_id: int) -> Erasure:
     )
     sessions = session.execute(delete(AppSession).where(AppSession.citizen_id == citizen_id))
     keys = session.execute(delete(DeviceKey).where(DeviceKey.citizen_id == citizen_id))
+    # The history is the citizen's own; the lines this transaction's events would add are not
+    # written either (bot.history.log skips an account that no longer exists).
+    session.execute(delete(CitizenEvent).where(CitizenEvent.citizen_id == citizen_id))
     marker = "erased:" + secrets.token_hex(8)
     session.execute(
         update(Credential).where(Credential.openid == openid).values(openid=marker, device_id="")

@@ -49,6 +49,7 @@ def sign_in(
     consume_login_nonce(store, proof.nonce, clock)
     try:
         citizen = ensure_citizen(session, openid, unionid)
+        previous_model = citizen.current_device_model
         known, public_key = check_proof(session, citizen.id, device_id, proof)
         key = bind_key(session, citizen.id, device_id, public_key, known)
         tokens = open_session(
@@ -65,7 +66,14 @@ def sign_in(
         raise SignInConflict() from None
     previous = tokens.previous_device_id
     if previous:
-        record(session, DeviceChanged(tokens.citizen_id, openid, previous, device_id))
+        record(
+            session,
+            DeviceChanged(
+                tokens.citizen_id, openid, previous, device_id,
+                device_model=(device_model or "")[:64] or None,
+                previous_device_model=previous_model,
+            ),
+        )  # fmt: skip
         revoked = revoke_for_device_change(session, openid, previous)
         log.info("sign-in on a new device; %d credential(s) revoked", revoked)
     return tokens

@@ -27,7 +27,7 @@ from bot.identity.importer import (
     record_ids,
     reembed,
 )
-from bot.identity.lost import clear_lost, report_lost
+from bot.identity.lost import clear_lost, report_lost, report_older_card_lost
 from bot.identity.registry import Embedder, engine_embedder, find_record
 from bot.identity.takeover import lift_light_enrolment_block
 from storage.models.registry_record import RegistryRecord
@@ -166,22 +166,27 @@ def _record_for(id_number: str) -> RegistryRecord:
 def report_lost_command(expires_on: dt.datetime | None) -> None:
     """Report the person's ID card lost: every credential of theirs is revoked
     (``id_card_reported_lost``), enrolment is refused and terminals refuse the card's chip until
-    ``flask registry clear-lost``. Idempotent; logged with the authority as the actor.
+    ``flask registry clear-lost``. Idempotent; audited (``lost_card_reports``) with the
+    authority as the actor, and the audit entry's number printed.
 
     The ID number is asked for on the terminal (hidden), never taken from the command line.
     """
     record = _record_for(click.prompt("ID number", hide_input=True))
     if expires_on is not None and expires_on.date() != record.expires_on:
         with database().transaction() as session:
-            older = session.get(RegistryRecord, record.id)
-            assert older is not None  # noqa: S101 - read just above
-            older.lost_card_expires_on = expires_on.date()
-        click.echo(f"record {record.id}: the card expiring {expires_on.date()} is reported lost")
+            audit_id = report_older_card_lost(session, record.id, expires_on.date())
+        click.echo(
+            f"record {record.id}: the card expiring {expires_on.date()} is reported lost; "
+            f"audit entry {audit_id}"
+        )
         return
     with database().transaction() as session:
         report = report_lost(session, record.id, actor="authority")
     state = "reported lost" if report.newly_reported else "already reported lost"
-    click.echo(f"record {report.record_id}: {state}; {report.revoked} credential(s) revoked")
+    click.echo(
+        f"record {report.record_id}: {state}; {report.revoked} credential(s) revoked; "
+        f"audit entry {report.audit_id}"
+    )
 
 
 @registry_cli.command("clear-lost")
@@ -189,9 +194,13 @@ def clear_lost_command() -> None:
     """Lift the lost-card report of the person (ID number asked for, hidden)."""
     record = _record_for(click.prompt("ID number", hide_input=True))
     with database().transaction() as session:
-        cleared = clear_lost(session, record.id)
-    state = "cleared: enrolment is open again" if cleared else "not reported lost: nothing to do"
-    click.echo(f"record {record.id} {state}")
+        outcome = clear_lost(session, record.id)
+    state = (
+        "cleared: enrolment is open again"
+        if outcome.cleared
+        else "not reported lost: nothing to do"
+    )
+    click.echo(f"record {record.id} {state}; audit entry {outcome.audit_id}")
 
 
 def register_registry_commands(app: Flask) -> None:

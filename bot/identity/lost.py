@@ -10,11 +10,15 @@ Invariants:
 - While the flag is on, light enrolment is refused (:class:`IdCardReportedLost`); upgraded
   enrolment is refused by the terminal's chip check. Only ``flask registry clear-lost`` lifts it
   (a replacement card with a later expiry, once imported, is accepted by terminals anyway).
-- Reporting again changes nothing and says so; every report is logged with who made it.
+- Reporting again changes nothing and says so. Every report, and every clearing, appends a row
+  to the durable audit (:class:`~storage.models.lost_card_report.LostCardReport`: record, actor,
+  action, whether it changed anything, credentials ended) in its own transaction, and records
+  :class:`~bot.events.CardReportedLost` so the holders' histories show it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -24,8 +28,11 @@ from sqlalchemy.orm import Session
 from bot.credentials.errors import NoActiveCredential
 from bot.credentials.service import revoke_subject
 from bot.errors import Forbidden
+from bot.events import CardReportedLost, record
 from bot.vocab import CredentialReason
+from storage.models.citizen import Citizen
 from storage.models.credential import Credential
+from storage.models.lost_card_report import LostCardReport
 from storage.models.registry_record import RegistryRecord
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,7 @@ class LostReport:
     record_id: int
     newly_reported: bool
     revoked: int
+    audit_id: int = 0
 
 
 def is_reported_lost(record: RegistryRecord) -> bool:
@@ -77,20 +85,51 @@ def refuse_if_reported_lost_now(session: Session, subject_id: int) -> None:
         )
 
 
-def report_lost(session: Session, subject_id: int, *, actor: str) -> LostReport:
+def _audit(
+    session: Session, record_id: int, *, actor: str, action: str, changed: bool, revoked: int = 0
+) -> int:
+    """Append one row to the lost-card audit; returns its id."""
+    row = LostCardReport(
+        record_id=record_id, actor=actor, action=action, changed=changed,
+        credentials_revoked=revoked,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def report_lost(
+    session: Session, subject_id: int, *, actor: str, citizen_id: int | None = None
+) -> LostReport:
     """Flag the person's card lost and revoke their credentials (idempotent); ``actor`` is
-    ``citizen`` or ``authority``, for the log."""
-    record = session.get(RegistryRecord, subject_id, with_for_update=True)
-    if record is None:
+    ``citizen`` (then ``citizen_id`` is the reporter) or ``authority``. Audited."""
+    registry_row = session.get(RegistryRecord, subject_id, with_for_update=True)
+    if registry_row is None:
         raise NoActiveCredential("The registry record does not exist.")
-    newly = not is_reported_lost(record)
-    record.lost_card_expires_on = record.expires_on
+    newly = not is_reported_lost(registry_row)
+    registry_row.lost_card_expires_on = registry_row.expires_on
     revoked = revoke_subject(session, subject_id, CredentialReason.ID_CARD_REPORTED_LOST)
+    audit_id = _audit(
+        session, registry_row.id, actor=actor, action="report", changed=newly or bool(revoked),
+        revoked=len(revoked),
+    )  # fmt: skip
+    record(session, CardReportedLost(subject_id, actor, citizen_id, newly, revoked))
     log.warning(
         "ID card reported lost by the %s: record %s, %s, %d credential(s) revoked",
-        actor, record.id, "newly flagged" if newly else "already flagged", len(revoked),
+        actor, registry_row.id, "newly flagged" if newly else "already flagged", len(revoked),
     )  # fmt: skip
-    return LostReport(record.id, newly, len(revoked))
+    return LostReport(registry_row.id, newly, len(revoked), audit_id)
+
+
+def report_older_card_lost(session: Session, subject_id: int, expires_on: dt.date) -> int:
+    """The authority flags an older card (by its expiry) lost, so terminals refuse its chip;
+    credentials and enrolment are untouched. Audited; returns the audit row's id."""
+    registry_row = session.get(RegistryRecord, subject_id, with_for_update=True)
+    if registry_row is None:
+        raise NoActiveCredential("The registry record does not exist.")
+    changed = registry_row.lost_card_expires_on != expires_on
+    registry_row.lost_card_expires_on = expires_on
+    return _audit(session, subject_id, actor="authority", action="report_older", changed=changed)
 
 
 def report_lost_by_holder(session: Session, openid: str) -> LostReport:
@@ -103,14 +142,27 @@ def report_lost_by_holder(session: Session, openid: str) -> LostReport:
     ).one_or_none()
     if subject_id is None:
         raise NoActiveCredential("You have no credential, so no card to report here.")
-    return report_lost(session, subject_id, actor="citizen")
+    citizen_id = session.scalars(select(Citizen.id).where(Citizen.openid == openid)).one_or_none()
+    return report_lost(session, subject_id, actor="citizen", citizen_id=citizen_id)
 
 
-def clear_lost(session: Session, subject_id: int) -> bool:
-    """Lift the report (the authority); True when the record was flagged."""
-    record = session.get(RegistryRecord, subject_id, with_for_update=True)
-    if record is None or record.lost_card_expires_on is None:
-        return False
-    record.lost_card_expires_on = None
-    log.warning("lost ID card report cleared by the authority: record %s", record.id)
-    return True
+@dataclass(frozen=True)
+class LostCleared:
+    """What one clearing did."""
+
+    cleared: bool
+    audit_id: int
+
+
+def clear_lost(session: Session, subject_id: int) -> LostCleared:
+    """Lift the report (the authority); ``cleared`` is True when the record was flagged.
+    Idempotent and audited."""
+    registry_row = session.get(RegistryRecord, subject_id, with_for_update=True)
+    if registry_row is None:
+        raise NoActiveCredential("The registry record does not exist.")
+    cleared = registry_row.lost_card_expires_on is not None
+    registry_row.lost_card_expires_on = None
+    audit_id = _audit(session, subject_id, actor="authority", action="clear", changed=cleared)
+    if cleared:
+        log.warning("lost ID card report cleared by the authority: record %s", registry_row.id)
+    return LostCleared(cleared, audit_id)

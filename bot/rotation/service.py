@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.credentials.keys import PURPOSE as SIGNING_KEY_PURPOSE
 from bot.crypto import Keyring, seal, unseal, unseal_text
 from bot.errors import WangzhengError
+from bot.history.log import DETAIL_PURPOSE as HISTORY_PURPOSE
 from bot.identity.registry import (
     ID_SEAL_PURPOSE,
     NAME_SEAL_PURPOSE,
@@ -33,6 +34,7 @@ from bot.terminals.registry import KEY_PURPOSE as TERMINAL_KEY_PURPOSE
 from storage.db import Database
 from storage.models.base import Base
 from storage.models.bill import Bill
+from storage.models.citizen_event import CitizenEvent
 from storage.models.registry_record import RegistryRecord
 from storage.models.signing_key import SigningKey
 from storage.models.terminal import Terminal
@@ -60,6 +62,7 @@ SEALED_COLUMNS = (
     SealedColumn(Terminal, "key_sealed", TERMINAL_KEY_PURPOSE),
     SealedColumn(Bill, "payer_id_sealed", PAYER_ID_PURPOSE),
     SealedColumn(Bill, "payer_name_sealed", PAYER_NAME_PURPOSE),
+    SealedColumn(CitizenEvent, "detail_sealed", HISTORY_PURPOSE),
 )
 
 

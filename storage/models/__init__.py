@@ -7,12 +7,14 @@ from storage.models.base import Base
 from storage.models.bill import Bill
 from storage.models.card_event import CardEvent
 from storage.models.citizen import Citizen
+from storage.models.citizen_event import CitizenEvent
 from storage.models.credential import Credential
 from storage.models.credential_password import CredentialPassword
 from storage.models.credential_takeover import CredentialTakeover
 from storage.models.device_key import DeviceKey
 from storage.models.ephemeral import EphemeralEntry
 from storage.models.follower import Follower
+from storage.models.lost_card_report import LostCardReport
 from storage.models.merchant import Merchant
 from storage.models.outbox import OutboxMessage
 from storage.models.payment_agency import PaymentAgency
@@ -33,12 +35,14 @@ __all__ = [
     "Bill",
     "CardEvent",
     "Citizen",
+    "CitizenEvent",
     "Credential",
     "CredentialPassword",
     "CredentialTakeover",
     "DeviceKey",
     "EphemeralEntry",
     "Follower",
+    "LostCardReport",
     "Merchant",
     "OutboxMessage",
     "PaymentAgency",
