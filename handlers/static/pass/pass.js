@@ -26,7 +26,16 @@
     });
   }
 
+  // A credential that ended (deleted, replaced, card lost) is no pass any more: the card greys
+  // out and says so, the history below tells why.
+  var ENDED = { no_credential: 1, revoked: 1, superseded: 1, expired: 1 };
+
   function showError(error) {
+    if (error && ENDED[error.code]) {
+      passEl.className = "pass gone";
+      document.getElementById("validity").textContent = "—";
+      document.getElementById("name").textContent = "网证已失效 No valid pass";
+    }
     statusEl.className = "status-bad";
     statusEl.textContent = (error && error.message) || "error";
     document.getElementById("qr").textContent = (error && error.code) || "unavailable";
@@ -52,25 +61,27 @@
     }).catch(showError);
   }
 
-  function loadHistory() {
-    return api("GET", "/api/v1/me/verifications?limit=5").then(function (body) {
-      var list = document.getElementById("history");
-      list.textContent = "";
-      (body.verifications || []).forEach(function (entry) {
-        var item = document.createElement("li");
-        item.textContent = entry.at.slice(0, 16).replace("T", " ") + " · " + entry.merchant +
-          " · " + entry.result + (entry.disclosed ? " · " + entry.disclosed.join(", ") : "");
-        list.appendChild(item);
-      });
-      if (!list.children.length) { list.innerHTML = "<li>—</li>"; }
+  // The citizen's history (issuances, ends, device changes, unlocks, reports, verifications);
+  // it shows even when there is no pass any more (after "delete my credential").
+  var historyCursor = null;
+  function loadHistory(more) {
+    var path = "/api/v1/me/history?limit=10" +
+      (more && historyCursor ? "&cursor=" + encodeURIComponent(historyCursor) : "");
+    return api("GET", path).then(function (body) {
+      window.WangzhengHistory.render(document.getElementById("history"), body.entries, more);
+      historyCursor = body.next_cursor;
+      document.getElementById("history-more").hidden = !historyCursor;
     }).catch(function () { /* history is secondary; the pass still works */ });
   }
+  document.getElementById("history-more").onclick = function () { loadHistory(true); };
 
   if (!token) { showError({ code: "session_invalid", message: "请从小程序打开 Open from the mini-program" }); return; }
-  loadCredential().then(refreshQr).then(loadHistory).catch(showError);
+  loadCredential().then(refreshQr).catch(showError);
+  loadHistory(false);
   setInterval(function () {
     countdown -= 1;
     document.getElementById("countdown").textContent = countdown + " s";
-    if (countdown <= 0) { refreshQr(); loadHistory(); }
+    if (countdown === 0 && !historyCursor) { loadHistory(false); }  // once per refresh period
+    if (countdown <= 0) { refreshQr(); }
   }, 1000);
 })();

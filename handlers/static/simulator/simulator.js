@@ -75,6 +75,8 @@
       $("pass-link").href = "/pass#access_token=" + encodeURIComponent(state.token);
       $("use-samples").hidden = !person.samples_available;
       log("logged in as " + person.user + " on " + deviceId);
+      // history.js (the history and the two deletions) works with the same session.
+      document.dispatchEvent(new CustomEvent("wz:signed-in", { detail: { token: state.token } }));
     }).catch(function (error) { log("login failed: " + error.code + " " + (error.message || "")); });
   }
 
@@ -160,6 +162,7 @@
       $("pass-link").href = "/pass#access_token=" + encodeURIComponent(state.token);
       $("bills-link").href = "/simulator/bills#access_token=" + encodeURIComponent(state.token);
       $("s-pass").hidden = false;
+      document.dispatchEvent(new CustomEvent("wz:changed"));
     }).catch(function (error) {
       $("enrol-result").className = "bad";
       $("enrol-result").textContent = error.code + ": " + (error.message || "");

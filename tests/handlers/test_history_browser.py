@@ -1,0 +1,144 @@
+"""The history and the two deletions in the browser simulator, in real headless Chromium.
+
+Clicks through: a demo user enrols (sample photos), the history shows the issuance, "delete my
+credential" (after its confirm step) ends it, the history shows the deletion and the pass page
+no longer shows a pass (but shows the history), a repeat changes nothing, then "delete my
+account and data" erases the account (its history rows included) and a repeat changes nothing.
+Screenshots go to ``WANGZHENG_SCREENSHOT_DIR`` (or the test's tmp dir).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.extensions import database
+from storage.models.citizen import Citizen
+from storage.models.citizen_event import CitizenEvent
+from storage.models.credential import Credential
+from tests.handlers.test_scanner_browser import chromium, write_y4m
+from tests.handlers.test_simulator_browser import dev_server  # noqa: F401 - the fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.face]
+
+
+def _count(app: Any, model: Any) -> int:
+    with database(app).transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _kinds(driver: Any) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    items = driver.find_elements(By.CSS_SELECTOR, "#sim-history li[data-kind]")
+    return [item.get_attribute("data-kind") for item in items]
+
+
+def _shot(driver: Any, path: Path) -> None:
+    """A screenshot with the history section in view."""
+    driver.execute_script("document.getElementById('s-history').scrollIntoView();")
+    driver.save_screenshot(str(path))
+
+
+def _confirm(driver: Any, wait: Any, button: str, shots: Path, name: str) -> None:
+    """Click a deletion, check the confirm step appears (screenshot), and confirm it."""
+    from selenium.webdriver.common.by import By
+
+    driver.execute_script("document.getElementById('del-result').textContent = '';")
+    driver.find_element(By.ID, button).click()
+    wait.until(lambda d: d.find_element(By.ID, "del-confirm").is_displayed())
+    assert "?" in driver.find_element(By.ID, "del-question").text
+    _shot(driver, shots / f"{name}-confirm.png")
+    driver.find_element(By.ID, "del-yes").click()
+    wait.until(lambda d: d.find_element(By.ID, "del-result").text)
+
+
+def test_history_and_both_deletions_in_the_simulator(
+    dev_server: tuple[str, Any],  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    os.environ.setdefault("SE_OFFLINE", "true")
+    base_url, app = dev_server
+    shots = Path(os.environ.get("WANGZHENG_SCREENSHOT_DIR") or tmp_path) / "history"
+    shots.mkdir(parents=True, exist_ok=True)
+    write_y4m("unused", tmp_path / "camera.y4m")
+    driver = chromium(tmp_path / "camera.y4m", tmp_path / "profile")
+    driver.set_window_size(480, 1400)
+    try:
+        wait = WebDriverWait(driver, 30)
+        driver.get(base_url + "/")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#people button"))
+        driver.find_element(By.CSS_SELECTOR, "#people button").click()
+        wait.until(lambda d: d.find_element(By.ID, "s-history").is_displayed())
+        wait.until(lambda d: "nothing yet" in d.find_element(By.ID, "sim-history").text)
+        driver.find_element(By.ID, "challenge").click()
+        wait.until(lambda d: "turn" in d.find_element(By.ID, "steps").text)
+        driver.find_element(By.ID, "use-samples").click()
+        wait.until(lambda d: d.find_element(By.ID, "submit").is_enabled())
+        driver.find_element(By.ID, "submit").click()
+        wait.until(lambda d: d.find_element(By.ID, "s-pass").is_displayed())
+        wait.until(lambda d: _kinds(d) == ["credential_issued"])
+        issued = driver.find_element(By.CSS_SELECTOR, "#sim-history li").text
+        assert "Credential issued (light)" in issued and "browser-simulator" in issued
+        _shot(driver, shots / "1-issued.png")
+        pass_url = driver.find_element(By.ID, "pass-link").get_attribute("href")
+
+        _confirm(driver, wait, "del-credential", shots, "2-credential")
+        assert "Credential deleted" in driver.find_element(By.ID, "del-result").text
+        wait.until(lambda d: _kinds(d) == ["credential_ended", "credential_issued"])
+        assert "deleted by you" in driver.find_element(By.CSS_SELECTOR, "#sim-history li").text
+        assert not driver.find_element(By.ID, "s-pass").is_displayed()
+        _shot(driver, shots / "3-credential-deleted.png")
+        with database(app).transaction() as session:
+            (ended,) = session.scalars(select(Credential)).all()
+            assert (ended.status, ended.reason) == ("revoked", "deleted_by_holder")
+
+        _confirm(driver, wait, "del-credential", shots, "4-credential-again")
+        assert "nothing changed" in driver.find_element(By.ID, "del-result").text
+        assert _kinds(driver) == ["credential_ended", "credential_issued"]
+
+        # The pass page, in another tab: no pass any more, and the history tells why.
+        simulator_tab = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        driver.get(pass_url)
+        wait.until(lambda d: d.find_element(By.ID, "qr").text == "no_credential")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#history li[data-kind]"))
+        assert not driver.find_elements(By.CSS_SELECTOR, "#qr svg")
+        kinds = [
+            item.get_attribute("data-kind")
+            for item in driver.find_elements(By.CSS_SELECTOR, "#history li[data-kind]")
+        ]
+        assert kinds == ["credential_ended", "credential_issued"]
+        driver.save_screenshot(str(shots / "5-pass-gone.png"))
+        driver.close()
+        driver.switch_to.window(simulator_tab)
+
+        _confirm(driver, wait, "del-account", shots, "6-account")
+        assert (
+            "Account erased: 0 credential(s) ended" in driver.find_element(By.ID, "del-result").text
+        )
+        wait.until(lambda d: "account erased" in d.find_element(By.ID, "sim-history").text)
+        _shot(driver, shots / "7-account-erased.png")
+        assert (_count(app, Citizen), _count(app, CitizenEvent)) == (0, 0)
+        _confirm(driver, wait, "del-account", shots, "8-account-again")
+        assert "nothing changed" in driver.find_element(By.ID, "del-result").text
+
+        # The only console errors are the expected refusals: the erased account's 401s and the
+        # pass page's 404 for a credential that no longer exists.
+        severe = [
+            entry["message"]
+            for entry in driver.get_log("browser")
+            if entry.get("level") == "SEVERE"
+            and "status of 401" not in entry["message"]
+            and "status of 404" not in entry["message"]
+        ]
+        assert severe == []
+    finally:
+        driver.quit()
