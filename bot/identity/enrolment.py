@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from bot.credentials.errors import DeviceNotBound
 from bot.credentials.service import IssuedCredential, issue_credential, new_card_code
 from bot.errors import WangzhengError
 from bot.events import CredentialTakenOver, record
@@ -229,6 +230,7 @@ def issue_light_credential(
                 .where(RegistryRecord.id == subject_id)
                 .with_for_update(nowait=True)
             )
+            hold_current_device(session, citizen_id, device_id)
             now = utcnow()
             limit = max_other_account_reissues_per_day
             previous = admit_light_issue(session, subject_id, openid, limit, now)
@@ -244,6 +246,7 @@ def issue_light_credential(
             # Now that this transaction writes: a lost-card report that committed meanwhile
             # (SQLite ignores the row lock above) refuses it; a later one revokes it.
             refuse_if_reported_lost_now(session, subject_id)
+            hold_current_device(session, citizen_id, device_id)
             if previous is not None:
                 _take_over(session, previous, issued.credential_id, citizen_id, now)
     except OperationalError as exc:
@@ -255,6 +258,25 @@ def issue_light_credential(
         log.info("light enrolment refused: a concurrent issuance won the active-credential index")
         raise EnrolmentInProgress() from None
     return issued
+
+
+def hold_current_device(session: Session, citizen_id: int, device_id: str) -> None:
+    """Raise :class:`DeviceNotBound` unless ``device_id`` is still the citizen's current phone,
+    holding the citizen's row (``FOR UPDATE``) for the rest of the transaction.
+
+    Called twice by :func:`issue_light_credential`. First, before any write: on PostgreSQL this
+    takes the row lock a sign-in takes first, so an enrolment racing a sign-in on another phone
+    either commits before it (and the sign-in revokes what it issued) or waits and sees the new
+    phone. SQLite ignores the lock, so it is asked again after the writes, when this transaction
+    holds SQLite's write lock and a sign-in can neither have slipped in unseen nor commit before
+    it. Never an active credential on a phone that was signed out.
+    """
+    current = session.scalar(
+        select(Citizen.current_device_id).where(Citizen.id == citizen_id).with_for_update()
+    )
+    if current != device_id:
+        log.info("light enrolment refused: the account signed in on another phone meanwhile")
+        raise DeviceNotBound("This phone was signed out: your account moved to another phone.")
 
 
 def _take_over(

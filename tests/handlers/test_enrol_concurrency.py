@@ -2,7 +2,8 @@
 
 - The daily limit of failed attempts per ID number holds exactly when 50 attempts arrive at
   once: the face comparisons that really run are counted around the engine's ``match``.
-- Several accounts enrolling one person at once get a clean 201 or 409, never a 500.
+- Several accounts enrolling one person at once get a clean 201 or 409, never a 500; one account
+  enrolling two people at once, the same.
 
 Both run on every storage backend (SQLite/PostgreSQL, SQL store/Redis) through the app fixtures.
 """
@@ -140,9 +141,9 @@ class _ParkAtCredentialInsert:
     traffic produces now and then, so the race happens on every run.
     """
 
-    def __init__(self, engine: Any, parties: int) -> None:
+    def __init__(self, engine: Any, parties: int, timeout: float = 60) -> None:
         self.engine = engine
-        self.barrier = threading.Barrier(parties, timeout=60)
+        self.barrier = threading.Barrier(parties, timeout=timeout)
 
     def __enter__(self) -> _ParkAtCredentialInsert:
         event.listen(self.engine, "before_cursor_execute", self._park)
@@ -220,8 +221,9 @@ def test_one_account_enrolling_two_people_at_once_gets_a_clean_409(
     turn_frames: dict[int, bytes],
 ) -> None:
     """Two registry records with Obama's photo, enrolled at once from one account: the
-    per-subject lock does not cover this, the openid index does, and its IntegrityError is
-    answered 409 instead of 500.
+    per-subject lock does not cover this. On PostgreSQL the citizen's row lock orders them; on
+    SQLite the openid index does, and its IntegrityError is answered 409 instead of 500.
+    Either way: never a 500, and one active credential.
     """
     twin_id = make_id_number("110101", dt.date(1961, 8, 4), 303)
     (tmp_path / "obama.jpg").write_bytes(turn_frames[264])
@@ -237,9 +239,16 @@ def test_one_account_enrolling_two_people_at_once_gets_a_clean_409(
         _prepared_attempt(app, login, turn_frames, "o-twice", id_number=id_number)
         for id_number in (OBAMA_ID, twin_id)
     ]
-    with _ParkAtCredentialInsert(db.engine, 2) as park:
+    # On PostgreSQL the second attempt waits for the first's lock on the citizen's row (taken to
+    # keep the phone current, see bot.identity.enrolment.hold_current_device) and never reaches
+    # the INSERT while the first is parked: the park gives up after half a second, the first
+    # commits, and the second then re-issues in turn. On SQLite both reach the index at once.
+    with _ParkAtCredentialInsert(db.engine, 2, timeout=0.5) as park:
         outcomes = _outcomes(_run_all([park.released_after(job) for job in jobs]))
 
-    assert outcomes == {(201, "issued"): 1, (409, "enrolment_in_progress"): 1}
+    assert set(outcomes) <= {(201, "issued"), (409, "enrolment_in_progress")}, outcomes
+    assert outcomes[(201, "issued")] >= 1
     with db.transaction() as session:
-        assert len(session.scalars(select(Credential)).all()) == 1
+        issued = session.scalars(select(Credential)).all()
+        assert len(issued) == outcomes[(201, "issued")]
+        assert [c.status for c in issued].count("active") == 1

@@ -258,12 +258,16 @@ def test_a_light_enrolment_never_supersedes_the_upgraded_credential(
 ) -> None:
     session_id = open_and_claim(visit)
     assert visit.terminal.card(session_id, chip_fields(chip)).status_code == 201
-    login("o-intruder", "phone-intruder")
-    for openid, device in (("o-intruder", "phone-intruder"), ("o-holder", "phone-o-holder")):
+    intruder = login("o-intruder", "phone-intruder").citizen_id
+    holder = login("o-holder", "phone-o-holder").citizen_id  # the same phone: a fresh session
+    for citizen, openid, device in (
+        (intruder, "o-intruder", "phone-intruder"),
+        (holder, "o-holder", "phone-o-holder"),
+    ):
         with pytest.raises(UpgradedCredentialHeld):
             issue_light_credential(
                 database(app),
-                citizen_id=1,
+                citizen_id=citizen,
                 openid=openid,
                 device_id=device,
                 subject_id=visit.subject_id,

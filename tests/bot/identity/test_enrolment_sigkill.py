@@ -26,7 +26,7 @@ from storage.models.outbox import OutboxMessage
 from tests.registry_factories import add_record, issue
 
 ROOT = Path(__file__).resolve().parents[3]
-OPENID, OLD_DEVICE, NEW_DEVICE = "o-killed-enrolment", "device-old-1", "device-new-1"
+OPENID, DEVICE = "o-killed-enrolment", "device-1"
 
 CHILD = r"""
 import json, os, signal, sys
@@ -74,13 +74,13 @@ print("survived")
 
 
 def _state(db: Any) -> tuple[list[tuple[str, str]], int]:
-    """(device and status of every credential, oldest first), and the number of outbox rows."""
+    """(id and status of every credential, oldest first), and the number of outbox rows."""
     with db.transaction() as session:
         rows = session.execute(
-            select(Credential.device_id, Credential.status).order_by(Credential.issued_at)
+            select(Credential.id, Credential.status).order_by(Credential.issued_at)
         ).all()
         notices = len(list(session.scalars(select(OutboxMessage))))
-    return [(device, status) for device, status in rows], notices
+    return [(credential_id, status) for credential_id, status in rows], notices
 
 
 @pytest.mark.parametrize(
@@ -97,15 +97,15 @@ def test_sigkill_while_issuing_leaves_one_active_credential(
 ) -> None:
     from bot.identity.enrolment import issue_light_credential
 
-    tokens = login(OPENID, OLD_DEVICE)
+    tokens = login(OPENID, DEVICE)
     subject = add_record(app)
-    issue(app, subject, openid=OPENID, device_id=OLD_DEVICE)
+    old = issue(app, subject, openid=OPENID, device_id=DEVICE).credential_id
     # Every issuance queues its "credential issued" notice (the CredentialIssued event), the
     # set-up's own included, and every re-issue also a "credential superseded" notice for the
     # credential it replaces (CredentialEnded, reason reissued); count the child's from there.
     _, before = _state(db)
     config = {k: str(v) for k, v in app_config.items()}
-    arguments = [config, int(tokens.citizen_id), subject, OPENID, NEW_DEVICE, when]
+    arguments = [config, int(tokens.citizen_id), subject, OPENID, DEVICE, when]
     child = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(arguments)],
         cwd=ROOT,
@@ -119,17 +119,19 @@ def test_sigkill_while_issuing_leaves_one_active_credential(
 
     credentials, notices = _state(db)
     if committed:
-        assert credentials == [(OLD_DEVICE, "superseded"), (NEW_DEVICE, "active")]
+        assert [status for _, status in credentials] == ["superseded", "active"]
+        assert credentials[0][0] == old
         assert notices == before + 2  # superseded + issued, both or neither
     else:
-        assert credentials == [(OLD_DEVICE, "active")]
+        assert credentials == [(old, "active")]
         assert notices == before
 
     # The next enrolment needs no repair, and still leaves exactly one active credential.
     issue_light_credential(
-        db, citizen_id=int(tokens.citizen_id), openid=OPENID, device_id="device-next-1",
+        db, citizen_id=int(tokens.citizen_id), openid=OPENID, device_id=DEVICE,
         subject_id=subject, card_pack=False,
     )  # fmt: skip
     credentials, notices = _state(db)
-    assert [device for device, status in credentials if status == "active"] == ["device-next-1"]
+    active = [credential_id for credential_id, status in credentials if status == "active"]
+    assert len(active) == 1 and active[0] == credentials[-1][0]
     assert notices == before + (4 if committed else 2)
