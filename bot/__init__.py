@@ -18,11 +18,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     from bot import observability, security_headers
     from bot.cli import register_commands
     from bot.config import PROJECT_ROOT, load_settings
+    from bot.devices.soter import set_soter_verifier
     from bot.extensions import event_bus, init_extensions
     from bot.face import register_face
     from bot.history.log import HistoryLog
     from bot.logs import configure_logging
     from bot.wechat.app import init_app as init_wechat
+    from bot.wechat.app import wechat_api
+    from bot.wechat.soter import WeChatSoterVerifier
     from handlers import register_blueprints
     from handlers.errors import register_error_handlers
 
@@ -55,9 +58,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     security_headers.init_app(app)
     register_error_handlers(app)
     init_wechat(app, settings)
+    # WeChat SOTER (fingerprint unlock) is always available: the domain gets it as a protocol.
+    set_soter_verifier(app, WeChatSoterVerifier(lambda: wechat_api(app)))
     if settings.enrol_liveness == "wechat":
         from bot.identity.delegated import set_face_verifier
-        from bot.wechat.app import wechat_api
         from bot.wechat.face import WeChatFaceVerifier
 
         set_face_verifier(app, WeChatFaceVerifier(lambda: wechat_api(app)))

@@ -226,6 +226,10 @@ class Settings(BaseSettings):
     # Lost-card reports per citizen per day (each one is idempotent, but revokes and notifies).
     report_lost_per_citizen_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
     presentation_skew_s: Annotated[int, Field(ge=0, le=300)] = 10
+    # WeChat SOTER unlock: how long a challenge is good for, and how long after a verified
+    # unlock presentations may be minted when the citizen switched the unlock on.
+    unlock_challenge_ttl_s: Annotated[int, Field(ge=10, le=600)] = 120
+    unlock_window_s: Annotated[int, Field(ge=10, le=1800)] = 120
     signing_key_grace_s: Annotated[int, Field(ge=0, le=30 * 86_400)] = 86400
 
     def __init__(self, **values: Any) -> None:

@@ -34,6 +34,7 @@ from handlers.simulator import simulator
 from handlers.terminal_claims import terminal_claims
 from handlers.terminal_simulator import terminal_simulator
 from handlers.terminals import terminals
+from handlers.unlock import unlock
 from handlers.verify import verify
 from handlers.wechat import wechat_bp
 from handlers.wechat_face import wechat_face
@@ -52,6 +53,7 @@ BLUEPRINTS = (
     counter,
     me,
     history,
+    unlock,
     disputes,
     scanner,
     admin_merchants,

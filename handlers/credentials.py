@@ -16,7 +16,8 @@ from bot.credentials.keys import ensure_signing_key, public_jwks
 from bot.credentials.tokens import mint_presentation
 from bot.devices.erasure import delete_credential
 from bot.devices.errors import DeviceNotProven
-from bot.extensions import database, settings, store
+from bot.devices.unlock import presentation_amr
+from bot.extensions import clock, database, settings, store
 from bot.identity.credential_view import credential_view
 from handlers.auth import citizen_auth, current_citizen
 from handlers.schemas import (
@@ -123,17 +124,27 @@ def delete_current() -> dict[str, Any]:
 )
 def presentation() -> tuple[dict[str, Any], int]:
     """``{token, expires_at}``; 403 ``device_not_bound`` from any other device, 403
-    ``device_not_proven`` for a session whose login did not prove the device's key."""
+    ``device_not_proven`` for a session whose login did not prove the device's key, 403
+    ``unlock_required`` when the citizen's biometric unlock is on and not fresh (the token then
+    carries ``amr`` with the method)."""
     principal = current_citizen()
     if not principal.device_proven:
         raise DeviceNotProven()
     with database().transaction() as session:
+        amr = presentation_amr(
+            session,
+            store(),
+            clock(),
+            citizen_id=principal.citizen_id,
+            device_id=principal.device_id,
+        )
         minted = mint_presentation(
             session,
             store(),
             settings(),
             openid=principal.openid,
             device_id=principal.device_id,
+            amr=amr,
         )
     return {"token": minted.token, "expires_at": minted.expires_at.isoformat()}, 201
 

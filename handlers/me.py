@@ -1,15 +1,16 @@
-"""``/api/v1/me``: the citizen's own switches (e.g. a message on each verification), reporting
-their ID card lost, and erasing their account."""
+"""``/api/v1/me``: the citizen's own switches (a message on each verification, "unlock with
+fingerprint"), reporting their ID card lost, and erasing their account."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from apiflask import APIBlueprint
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.devices.erasure import erase_account
-from bot.devices.preferences import get_preferences, set_preferences
+from bot.devices.preferences import KEEP, Preferences, get_preferences, set_preferences
+from bot.devices.unlock import recent_unlock
 from bot.extensions import clock, database, settings, store
 from bot.identity.lost import report_lost_by_holder
 from bot.ratelimit import take_slot
@@ -19,18 +20,34 @@ from handlers.schemas import BODY_ERRORS, CITIZEN_ERRORS, Out
 me = APIBlueprint("me", __name__, tag="Citizen", url_prefix="/api/v1/me")
 
 
+UnlockWith = Literal["off", "fingerprint", "face"]
+UNLOCK_DOC = (
+    '"unlock with fingerprint" (WeChat SOTER): fingerprint or face makes presentation tokens '
+    "need a verified unlock shortly before (POST /api/v1/me/unlock); off does not"
+)
+
+
 class PreferencesIn(BaseModel):
-    """Every field is required: the client sends the whole set."""
+    """The client sends the whole set; ``unlock_with`` may be left out to keep it as it is."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
     notify_on_verification: bool
+    unlock_with: UnlockWith | None = Field(default=None, description=UNLOCK_DOC)
 
 
 class PreferencesOut(Out):
     """The citizen's switches."""
 
     notify_on_verification: bool
+    unlock_with: UnlockWith = Field(description=UNLOCK_DOC)
+
+
+def _rendered(preferences: Preferences) -> dict[str, Any]:
+    return {
+        "notify_on_verification": preferences.notify_on_verification,
+        "unlock_with": preferences.unlock_method or "off",
+    }
 
 
 @me.get("/preferences")
@@ -42,24 +59,39 @@ def read_preferences() -> dict[str, Any]:
     principal = current_citizen()
     with database().transaction() as session:
         preferences = get_preferences(session, principal.citizen_id)
-    return {"notify_on_verification": preferences.notify_on_verification}
+    return _rendered(preferences)
 
 
 @me.put("/preferences")
 @me.auth_required(citizen_auth)
 @me.input(PreferencesIn)
 @me.output(PreferencesOut)
-@me.doc(summary="Change my preferences", responses={**BODY_ERRORS, **CITIZEN_ERRORS})
+@me.doc(
+    summary="Change my preferences",
+    description="Switching the unlock off, or to another biometric, needs a verified unlock "
+    "with the current one first (403 unlock_required otherwise).",
+    responses={
+        **BODY_ERRORS,
+        **CITIZEN_ERRORS,
+        403: "unlock_required: unlock with the current biometric before switching it off",
+    },
+)
 def write_preferences(json_data: PreferencesIn) -> dict[str, Any]:
     """Replace the signed-in citizen's preferences."""
     principal = current_citizen()
+    wanted = json_data.unlock_with
+    unlocked = recent_unlock(
+        store(), clock(), citizen_id=principal.citizen_id, device_id=principal.device_id
+    )
     with database().transaction() as session:
         preferences = set_preferences(
             session,
             principal.citizen_id,
             notify_on_verification=json_data.notify_on_verification,
+            unlock_method=KEEP if wanted is None else (None if wanted == "off" else wanted),
+            unlocked_with=unlocked.method if unlocked else None,
         )
-    return {"notify_on_verification": preferences.notify_on_verification}
+    return _rendered(preferences)
 
 
 class LostOut(Out):

@@ -19,7 +19,8 @@ from pydantic import Field
 
 from bot.credentials.qr import qr_svg
 from bot.credentials.tokens import mint_presentation
-from bot.extensions import database, settings, store
+from bot.devices.unlock import presentation_amr
+from bot.extensions import clock, database, settings, store
 from bot.security_headers import SELF, allow
 from handlers.auth import citizen_auth, current_citizen
 from handlers.schemas import PRESENTATION_ERRORS, LevelField, Out, Timestamp
@@ -77,8 +78,20 @@ def pass_qr() -> tuple[dict[str, Any], int]:
     """``{svg, level, expires_at, refresh_in}``; the token itself is inside the SVG only."""
     principal = current_citizen()
     with database().transaction() as session:
+        amr = presentation_amr(
+            session,
+            store(),
+            clock(),
+            citizen_id=principal.citizen_id,
+            device_id=principal.device_id,
+        )
         minted = mint_presentation(
-            session, store(), settings(), openid=principal.openid, device_id=principal.device_id
+            session,
+            store(),
+            settings(),
+            openid=principal.openid,
+            device_id=principal.device_id,
+            amr=amr,
         )
     return {
         "svg": qr_svg(minted.token, minted.level),

@@ -89,7 +89,8 @@ CITIZEN_ERRORS = {401: "session_invalid: no, expired or revoked access token"}
 PRESENTATION_ERRORS = {
     **CITIZEN_ERRORS,
     403: "device_not_bound: the credential is bound to another device; device_not_proven: this "
-    "session's login did not prove the device's key",
+    "session's login did not prove the device's key; unlock_required: the citizen's biometric "
+    "unlock (WeChat SOTER) is on and this device has not unlocked recently",
     404: "no_credential: no active credential",
 }
 WECHAT_ERRORS = {

@@ -2,12 +2,15 @@
 
 A newcomer opens ``/``, picks a demo user (logged in through the WeChat emulator's
 ``jscode2session``), answers the liveness challenge with the camera or with sample photos, and
-lands on the pass page. Someone without a demo photo can register their own face first.
+lands on the pass page. Someone without a demo photo can register their own face first. With
+"unlock with fingerprint" switched on, the simulator plays ``wx.startSoterAuthentication``: the
+emulator's SOTER key of the signed-in openid (standing in for the phone's TEE) signs the
+challenge, and the backend has WeChat verify it like any other unlock.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from apiflask import APIBlueprint
 from apiflask.fields import UploadFile
@@ -162,3 +165,43 @@ def confirm_payment(out_trade_no: str) -> dict[str, Any]:
     except (KeyError, ValueError) as exc:
         raise NotFound("No payable order of yours has this number.") from exc
     return {"notified": notified}
+
+
+class SoterIn(BaseModel):
+    """What the mini-program passes to ``wx.startSoterAuthentication``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    challenge: str = Field(min_length=1, max_length=128)
+    authMode: Literal["fingerPrint", "facial"] = "fingerPrint"
+
+
+class SoterOut(Out):
+    """What ``wx.startSoterAuthentication`` returns on success."""
+
+    authMode: str
+    resultJSON: str
+    resultJSONSignature: str
+
+
+@simulator.post("/simulator/api/soter/authenticate")
+@simulator.auth_required(citizen_auth)
+@simulator.input(SoterIn)
+@simulator.output(SoterOut)
+@simulator.doc(
+    summary="Play wx.startSoterAuthentication: the emulator's SOTER key of this openid signs",
+    responses={401: "session_invalid", 404: "WeChat is not emulated here"},
+)
+def soter_authenticate(json_data: SoterIn) -> dict[str, Any]:
+    """The user touched the sensor: the emulated TEE signs ``resultJSON`` with the challenge."""
+    emulator = current_app.extensions.get("wangzheng.wechat.emulator")
+    if emulator is None:
+        raise NotFound("WeChat is not emulated here.")
+    signed = emulator.soter.authenticate(
+        current_citizen().openid, json_data.challenge, json_data.authMode
+    )
+    return {
+        "authMode": signed.auth_mode,
+        "resultJSON": signed.result_json,
+        "resultJSONSignature": signed.result_json_signature,
+    }

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from bot.credentials.errors import NoActiveCredential
+from bot.devices.unlock import presentation_amr
 from bot.extensions import clock, database, settings, store
 from bot.identity.credential_view import credential_view
 from bot.terminals.factors import password_presentation, reset_password
@@ -175,7 +176,7 @@ def set_password(session_id: str, body: PasswordIn) -> dict[str, Any]:
     responses={
         **BODY_ERRORS,
         **CITIZEN_ERRORS,
-        403: "password_invalid, or device_not_bound",
+        403: "password_invalid, device_not_bound, or unlock_required (biometric unlock on)",
         404: "no_upgraded_credential: no active upgraded credential",
         429: "password_locked: five wrong passwords; locked for longer each time (Retry-After)",
     },
@@ -183,6 +184,14 @@ def set_password(session_id: str, body: PasswordIn) -> dict[str, Any]:
 def password_token(body: PasswordIn) -> tuple[dict[str, Any], int]:
     """Check the password (with the lockout) and mint a token carrying ``amr: ["pwd"]``."""
     principal = current_citizen()
+    with database().transaction() as session:  # the biometric unlock comes before the password
+        unlocked_amr = presentation_amr(
+            session,
+            store(),
+            clock(),
+            citizen_id=principal.citizen_id,
+            device_id=principal.device_id,
+        )
     minted = password_presentation(
         database(),
         store(),
@@ -191,6 +200,7 @@ def password_token(body: PasswordIn) -> tuple[dict[str, Any], int]:
         openid=principal.openid,
         device_id=principal.device_id,
         password=body.password,
+        other_amr=unlocked_amr,
     )
     return {"token": minted.token, "expires_at": minted.expires_at.isoformat()}, 201
 

@@ -45,3 +45,45 @@ class SignInConflict(Conflict):
     """Another sign-in of this account or device was being written at the same moment; retry."""
 
     code = "sign_in_conflict"
+
+
+class UnlockRequired(Forbidden):
+    """ "Unlock with fingerprint" is on: unlock with the phone's biometric first, then retry."""
+
+    code = "unlock_required"
+
+
+class UnlockChallengeUnknown(ValidationFailed):
+    """The unlock challenge is not one we issued to this session; fetch a new one."""
+
+    code = "unlock_challenge_unknown"
+
+
+class UnlockChallengeExpired(ValidationFailed):
+    """The unlock challenge is too old; fetch a new one."""
+
+    code = "unlock_challenge_expired"
+
+
+class UnlockChallengeUsed(Conflict):
+    """The unlock challenge was already used; fetch a new one."""
+
+    code = "unlock_challenge_used"
+
+
+class SoterResultInvalid(ValidationFailed):
+    """resultJSON is not the JSON object wx.startSoterAuthentication returns."""
+
+    code = "soter_result_invalid"
+
+
+class SoterSignatureInvalid(Forbidden):
+    """WeChat did not accept the SOTER signature of resultJSON for this account."""
+
+    code = "soter_signature_invalid"
+
+
+class UnlockMethodMismatch(Forbidden):
+    """The unlock used another biometric than the one the citizen chose."""
+
+    code = "unlock_method_mismatch"

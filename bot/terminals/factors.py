@@ -52,14 +52,21 @@ def password_presentation(
     openid: str,
     device_id: str,
     password: str,
+    other_amr: tuple[str, ...] = (),
 ) -> Presentation:
-    """A presentation token with ``amr: ["pwd"]``, or the reason it is refused."""
+    """A presentation token with ``amr: ["pwd"]`` (plus ``other_amr``, methods the caller
+    already checked, such as a biometric unlock), or the reason it is refused."""
     with database.transaction() as session:
         credential_id, password_hash = _upgraded_password(session, openid, device_id)
     check_password(store, credential_id, password_hash, password, clock)
     with database.transaction() as session:
         return mint_presentation(
-            session, store, settings, openid=openid, device_id=device_id, amr=(PASSWORD_AMR,)
+            session,
+            store,
+            settings,
+            openid=openid,
+            device_id=device_id,
+            amr=(PASSWORD_AMR, *other_amr),
         )
 
 

@@ -26,5 +26,8 @@ class Citizen(Base):
     # whose credential this account takes over.
     current_device_model: Mapped[str | None] = mapped_column(String(64), default=None)
     notify_on_verification: Mapped[bool] = mapped_column(default=False)
+    # "Unlock with fingerprint" (WeChat SOTER): the biometric presentations need first
+    # (fingerprint | face), or None when the citizen did not ask for one.
+    unlock_method: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

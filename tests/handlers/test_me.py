@@ -28,13 +28,21 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
 def test_preferences_round_trip_and_validation(client: Any, login: Any) -> None:
     headers = {"Authorization": f"Bearer {login().access_token}"}
     assert client.get("/api/v1/me/preferences", headers=headers).json == {
-        "notify_on_verification": False
+        "notify_on_verification": False,
+        "unlock_with": "off",
     }
     changed = client.put(
         "/api/v1/me/preferences", json={"notify_on_verification": True}, headers=headers
     )
-    assert changed.status_code == 200 and changed.json == {"notify_on_verification": True}
-    for bad in ({"notify_on_verification": "yes"}, {}, {"notify_on_verification": True, "x": 1}):
+    assert changed.status_code == 200
+    assert changed.json == {"notify_on_verification": True, "unlock_with": "off"}
+    for bad in (
+        {"notify_on_verification": "yes"},
+        {},
+        {"notify_on_verification": True, "x": 1},
+        {"notify_on_verification": True, "unlock_with": "iris"},
+        {"notify_on_verification": True, "unlock_with": True},
+    ):
         response = client.put("/api/v1/me/preferences", json=bad, headers=headers)
         assert (response.status_code, response.json["error"]["code"]) == (400, "validation_error")
     assert client.put("/api/v1/me/preferences", json={}).status_code == 401

@@ -33,6 +33,7 @@ from werkzeug.wrappers import Request, Response
 from bot.wechat.emulator.cards import CardPack
 from bot.wechat.emulator.face import FaceAuthority
 from bot.wechat.emulator.official import OFFICIAL_ROUTES, OfficialAccounts
+from bot.wechat.emulator.soter import SoterAuthority
 
 TOKEN_TTL_S = 7200
 OK = {"errcode": 0, "errmsg": "ok"}
@@ -99,6 +100,7 @@ class Emulator:
         self._lock = threading.Lock()
         self.face = FaceAuthority()  # 人脸核身: its own authority record and sessions
         self.official = OfficialAccounts()  # followers, menus and template messages
+        self.soter = SoterAuthority()  # a SOTER key per openid, standing in for the phone's TEE
 
     # -- scripting (tests) ----------------------------------------------------------------
     def fail(self, path: str, errcode: int, times: int = 1) -> None:
@@ -313,6 +315,10 @@ _ROUTES: dict[str, tuple[Any, bool]] = {
     ),
     "/cityservice/face/identify/queryverifyinfo": (
         lambda emulator, _, body: emulator.face.query_verify_info(body),
+        True,
+    ),
+    "/cgi-bin/soter/verify_signature": (
+        lambda emulator, _, body: emulator.soter.verify_signature(body),
         True,
     ),
     **OFFICIAL_ROUTES,

@@ -232,6 +232,56 @@
     }).catch(function (error) { log("camera unavailable: " + error.name); });
   };
 
+  // "Unlock with fingerprint" (WeChat SOTER): the preference, and the unlock step itself. The
+  // emulator plays the phone's TEE (wx.startSoterAuthentication) and signs our challenge.
+  var prefs = { notify_on_verification: false, unlock_with: "off" };
+  function showUnlock(unlockWith) {
+    prefs.unlock_with = unlockWith;
+    $("unlock-pref").checked = unlockWith !== "off";
+    $("unlock-step").hidden = unlockWith === "off";
+  }
+  function loadPreferences() {
+    call("GET", "/api/v1/me/preferences").then(function (current) {
+      prefs = current;
+      showUnlock(current.unlock_with);
+    }).catch(function (error) { log("preferences unavailable: " + error.code); });
+  }
+  $("unlock-pref").onchange = function () {
+    var wanted = $("unlock-pref").checked ? "fingerprint" : "off";
+    call("PUT", "/api/v1/me/preferences",
+      { notify_on_verification: prefs.notify_on_verification, unlock_with: wanted })
+      .then(function (saved) {
+        prefs = saved;
+        showUnlock(saved.unlock_with);
+        log("unlock with fingerprint: " + saved.unlock_with);
+      }).catch(function (error) {
+        showUnlock(prefs.unlock_with);
+        $("unlock-step").hidden = false;
+        $("unlock-result").className = "bad";
+        $("unlock-result").textContent = error.code + ": " + (error.message || "");
+      });
+  };
+  $("unlock").onclick = function () {
+    $("unlock-result").className = "";
+    $("unlock-result").textContent = "touch the sensor…";
+    call("POST", "/api/v1/me/unlock/challenge").then(function (issued) {
+      return call("POST", "/simulator/api/soter/authenticate",
+        { challenge: issued.challenge, authMode: "fingerPrint" });
+    }).then(function (soter) {
+      return call("POST", "/api/v1/me/unlock", soter);
+    }).then(function (unlocked) {
+      $("unlock-result").className = "good";
+      $("unlock-result").textContent = "Unlocked (" + unlocked.method + ", amr " + unlocked.amr +
+        ") until " + unlocked.unlocked_until.slice(11, 19) + " UTC: open the pass now";
+    }).catch(function (error) {
+      $("unlock-result").className = "bad";
+      $("unlock-result").textContent = error.code + ": " + (error.message || "");
+    });
+  };
+  new MutationObserver(function () {
+    if (!$("s-pass").hidden && state.token) { loadPreferences(); }
+  }).observe($("s-pass"), { attributes: true, attributeFilter: ["hidden"] });
+
   call("GET", "/simulator/api/people").then(showPeople)
     .catch(function (error) { $("people").textContent = "unavailable: " + error.code; });
 })();

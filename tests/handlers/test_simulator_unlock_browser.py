@@ -1,0 +1,91 @@
+"""The fingerprint unlock in the browser simulator, in real headless Chromium.
+
+Same development server as ``test_simulator_browser.py`` (WeChat emulator mounted, demo
+registry): enrol with the sample photos, switch "unlock with fingerprint" on, see the pass
+refused until the unlock, press "Unlock with fingerprint" (the emulator's SOTER key of this
+openid signs the challenge, WeChat's ``soter/verify_signature`` checks it over HTTP), then open
+the pass: its screenshot decodes (zxing-cpp) to a token carrying ``amr: ["fpt"]`` that a
+merchant verifies ``valid``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from tests.handlers.pass_qr_support import PHONES, decode, emulate, screenshot
+from tests.handlers.test_scanner_browser import chromium, write_y4m
+from tests.handlers.test_simulator_browser import dev_server  # noqa: F401 - the fixture
+from tests.handlers.verify_helpers import merchant_key, split, verify
+
+pytestmark = [pytest.mark.browser, pytest.mark.face]
+
+
+def test_unlock_with_fingerprint_before_the_pass_shows(
+    dev_server: tuple[str, Any],  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    os.environ.setdefault("SE_OFFLINE", "true")
+    base_url, app = dev_server
+    client = app.test_client()
+    key = merchant_key(app, name="如家酒店")
+    shots = Path(os.environ.get("WANGZHENG_SCREENSHOT_DIR") or tmp_path) / "simulator-unlock"
+    shots.mkdir(parents=True, exist_ok=True)
+    write_y4m("unused", tmp_path / "camera.y4m")
+    driver = chromium(tmp_path / "camera.y4m", tmp_path / "profile")
+    try:
+        wait = WebDriverWait(driver, 30)
+        driver.get(base_url + "/")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#people button"))
+        driver.find_element(By.CSS_SELECTOR, "#people button").click()
+        wait.until(lambda d: d.find_element(By.ID, "s-enrol").is_displayed())
+        driver.find_element(By.ID, "challenge").click()
+        wait.until(lambda d: "turn" in d.find_element(By.ID, "steps").text)
+        driver.find_element(By.ID, "use-samples").click()
+        wait.until(lambda d: d.find_element(By.ID, "submit").is_enabled())
+        driver.find_element(By.ID, "submit").click()
+        wait.until(lambda d: d.find_element(By.ID, "s-pass").is_displayed())
+
+        # Switch the unlock on: the unlock step appears, and the pass is refused until it is done.
+        assert not driver.find_element(By.ID, "unlock-pref").is_selected()
+        driver.find_element(By.ID, "unlock-pref").click()
+        wait.until(lambda d: d.find_element(By.ID, "unlock-step").is_displayed())
+        pass_url = driver.find_element(By.ID, "pass-link").get_attribute("href")
+        access_token = unquote(pass_url.split("#access_token=", 1)[1])
+        headers = {"Authorization": f"Bearer {access_token}"}
+        assert client.get("/api/v1/me/preferences", headers=headers).json["unlock_with"] == (
+            "fingerprint"
+        )
+        locked = client.post("/api/v1/credentials/current/qr", headers=headers)
+        assert (locked.status_code, locked.json["error"]["code"]) == (403, "unlock_required")
+
+        started = time.perf_counter()
+        driver.find_element(By.ID, "unlock").click()
+        wait.until(lambda d: "Unlocked" in d.find_element(By.ID, "unlock-result").text)
+        unlocked_in = time.perf_counter() - started
+        assert "amr fpt" in driver.find_element(By.ID, "unlock-result").text
+        driver.execute_script("document.getElementById('s-pass').scrollIntoView()")
+        driver.save_screenshot(str(shots / "simulator-unlocked.png"))
+        print(f"simulator: unlock button to verified unlock in {unlocked_in:.2f} s")
+
+        phone = PHONES[1]
+        emulate(driver, phone)
+        driver.get(pass_url)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qr svg"))
+        shot = screenshot(driver, phone, shots / f"pass-unlocked-{phone.name}.png")
+        token = decode(shot)
+        assert split(token)[1]["amr"] == ["fpt"]
+        status, body = verify(client, key, token)
+        assert status == 200 and body["result"] == "valid", body
+        logs = driver.get_log("browser")
+        assert not [entry for entry in logs if entry.get("level") == "SEVERE"], logs
+    finally:
+        driver.quit()
