@@ -20,7 +20,7 @@ from bot.extensions import database, settings, store
 from bot.face.errors import ImageTooLarge
 from bot.face.service import get_engine
 from bot.merchants.counter import analyse_counter_face, face_check, require_face_capability
-from bot.merchants.verify import verify_presentation
+from bot.merchants.verify_commit import verify_and_commit
 from bot.vocab import Level, Scope
 from handlers.auth import current_merchant, merchant_auth
 from handlers.schemas import BODY_ERRORS, FactorField, LevelField, ScopeField
@@ -76,17 +76,16 @@ def verify_with_face(form_and_files_data: CounterForm) -> dict[str, Any]:
     engine = get_engine(settings())
     judged_face = analyse_counter_face(engine, photo)
     del photo
-    with database().transaction() as session:
-        outcome = verify_presentation(
-            session,
-            store(),
-            settings(),
-            merchant,
-            form.token,
-            required_level=form.required_level,
-            scope=form.scope,
-            client_ip=request.remote_addr or "",
-            required_factors=(form.required_factors,) if form.required_factors else (),
-            face=face_check(settings(), engine, judged_face),
-        )
+    outcome = verify_and_commit(
+        database(),
+        store(),
+        settings(),
+        merchant,
+        form.token,
+        required_level=form.required_level,
+        scope=form.scope,
+        client_ip=request.remote_addr or "",
+        required_factors=(form.required_factors,) if form.required_factors else (),
+        face=face_check(settings(), engine, judged_face),
+    )
     return outcome.to_dict()

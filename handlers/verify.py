@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from bot.credentials.tokens import handle_key, peek_handle
 from bot.extensions import database, settings, store
 from bot.merchants.history import verifications_for
-from bot.merchants.verify import check_rate_limit, verify_presentation
+from bot.merchants.verify import check_rate_limit
+from bot.merchants.verify_commit import verify_and_commit
 from bot.vocab import Level, Scope, VerifyResult
 from handlers.auth import (
     citizen_auth,
@@ -167,20 +168,18 @@ def rate_limited(view: View) -> View:
 )
 def verify_token(body: VerifyIn) -> dict[str, Any]:
     """``{result, reason?}`` or ``{result, level, subject_pseudonym, claims}``."""
-    merchant = current_merchant()
-    with database().transaction() as session:
-        outcome = verify_presentation(
-            session,
-            store(),
-            settings(),
-            merchant,
-            body.token,
-            required_level=body.required_level,
-            scope=body.scope,
-            client_ip=request.remote_addr or "",
-            required_factors=tuple(body.required_factors),
-            prefetched=prefetched(),
-        )
+    outcome = verify_and_commit(
+        database(),
+        store(),
+        settings(),
+        current_merchant(),
+        body.token,
+        required_level=body.required_level,
+        scope=body.scope,
+        client_ip=request.remote_addr or "",
+        required_factors=tuple(body.required_factors),
+        prefetched=prefetched(),
+    )
     return outcome.to_dict()
 
 

@@ -32,6 +32,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.bounded import Breaker, DatabaseTimeouts, connector
+from storage.pipelined import install as install_pipelining
+from storage.pipelined import pipelined_session
 
 # Where the app keeps its Database (``bot.extensions`` sets it; ``storage.cli`` reads it, so
 # storage never imports bot).
@@ -86,6 +88,7 @@ def make_engine(
         engine = create_engine(url, pool_timeout=timeouts.pool_timeout_s, **options)
         event.listen(engine, "do_connect", connector(timeouts, breaker or Breaker()))
     _ping_when_idle(engine)
+    install_pipelining(engine)
     return engine
 
 
@@ -131,6 +134,17 @@ class Database:
                 yield session
         finally:
             session.close()
+
+    @contextmanager
+    def pipelined(self) -> Iterator[Session]:
+        """Like :meth:`transaction`; on PostgreSQL its commands are pipelined, and writes run
+        with :data:`storage.pipelined.DEFER` travel with the commit (``storage.pipelined``)."""
+        if self.dialect != "postgresql":
+            with self.transaction() as session:
+                yield session
+            return
+        with pipelined_session(self.engine, self.session_factory) as session:
+            yield session
 
     def dispose(self) -> None:
         """Close every pooled connection (after fork, at shutdown)."""

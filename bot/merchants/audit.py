@@ -6,6 +6,11 @@ Invariants:
   the audit therefore commit together or not at all: a crash can neither burn a token without
   its audit row nor leave an audit row for a use that did not burn it.
 - A token whose mark is already present is a replay; its row is written without a mark.
+- In a pipelined PostgreSQL transaction (:func:`storage.pipelined.defers_writes`) the row is a
+  plain ``INSERT`` whose result nobody waits for: it travels with the ``COMMIT``. A mark
+  already present then fails the whole transaction on the unique index
+  (:data:`MARK_INDEX`), and the caller records the replay in a transaction of its own
+  (:func:`bot.merchants.verify_commit.verify_and_commit`).
 - Every row carries its own HMAC over every audited field from the moment it is inserted
   (:func:`~bot.merchants.audit_macs.own_mac`), and takes no shared lock: concurrent
   verifications insert side by side. Its place in the chain is fixed after commit by the sealer
@@ -17,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,15 +34,23 @@ from bot.merchants.sealing import ChainReport, seal_pending, verify_chain
 from bot.vocab import Level, Scope, VerifyReason, VerifyResult
 from storage.models.base import utcnow
 from storage.models.verification_audit import VerificationAudit
+from storage.pipelined import DEFER, defers_writes, unique_violation
 
 __all__ = [
+    "MARK_INDEX",
     "AuditEntry",
     "ChainReport",
+    "PendingReplay",
     "jti_digest",
+    "mark_taken",
     "record_audit",
     "seal_pending",
     "verify_chain",
 ]
+
+
+# The unique index that makes a token's first audit row its single-use mark.
+MARK_INDEX = "ix_verification_audits_jti_digest"
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,14 @@ class AuditEntry:
     disclosed: str
     level: Level | None
     client_ip_hash: str
+
+
+@dataclass
+class PendingReplay:
+    """The row to write instead, should a deferred marked insert find its mark used at commit
+    (filled by :func:`bot.merchants.verify.verify_presentation`)."""
+
+    entry: AuditEntry | None = None
 
 
 def jti_digest(claims: PresentationClaims) -> str:
@@ -95,10 +116,21 @@ def record_audit(
     """Insert the audit row (one statement); with ``mark``, only if no row holds it yet.
 
     Returns False (and writes nothing) when ``mark`` was already used: the caller then records
-    the replay with a row of its own.
+    the replay with a row of its own. In a session that defers writes, the row is queued and
+    True returned; a used mark then fails the commit (:func:`mark_taken`).
     """
     values = _values(audit_key, entry, mark)
+    if defers_writes(session):
+        # inline(): no implicit RETURNING of the new id, so nothing waits for an answer.
+        deferred = insert(cast("Table", VerificationAudit.__table__)).values(**values).inline()
+        session.execute(deferred, execution_options=DEFER)
+        return True
     if mark is None:
         session.execute(insert(VerificationAudit).values(**values))
         return True
     return _insert_marked(session, values)
+
+
+def mark_taken(error: BaseException) -> bool:
+    """Whether ``error`` (raised at a pipelined commit) is a single-use mark already used."""
+    return unique_violation(error) == MARK_INDEX

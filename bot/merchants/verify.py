@@ -10,7 +10,8 @@ Invariants:
   asks for neither factors nor a face pays no extra query.
 - Single use: the audit row of the first use carries the token's mark under a unique constraint
   (``bot.merchants.audit``), so the mark and the audit commit in one transaction. A replay is
-  detected at that insert and wins over any other reason, as if it had been checked first.
+  detected at that insert (or, pipelined on PostgreSQL, at its commit, see
+  :mod:`bot.merchants.verify_commit`) and wins over any other reason, as if checked first.
 - An invalid result carries only ``result`` and ``reason``: no level, no pseudonym, no claims.
 - ``full_identity`` needs the merchant's grant, a registration category and an upgraded credential.
 - Every call writes one audit row in the same transaction (never the token); a valid one also
@@ -38,7 +39,7 @@ from bot.events import MerchantVerified, record
 from bot.identity.masking import mask_name
 from bot.identity.registry import record_id_number, record_name
 from bot.merchants.accounts import MerchantPrincipal
-from bot.merchants.audit import AuditEntry, jti_digest, record_audit
+from bot.merchants.audit import AuditEntry, PendingReplay, jti_digest, record_audit
 from bot.merchants.errors import MerchantRateLimited
 from bot.vocab import (
     REGISTRATION_CATEGORIES,
@@ -238,13 +239,15 @@ def verify_presentation(
     required_factors: tuple[Factor, ...] = (),
     face: FaceCheck | None = None,
     prefetched: Mapping[str, str | None] | None = None,
+    replay: PendingReplay | None = None,
 ) -> VerificationResult:
     """Check ``token`` for ``merchant`` and record the attempt; see the module invariants.
 
     ``face`` (the counter check) judges the credential's registry subject after every other
     check passed: None when the live face matches, else the reason. ``prefetched``: store values
     already read for this request (the presentation handle, read in the merchant
-    authentication's round trip); anything missing is read from ``store``.
+    authentication's round trip); anything missing is read from ``store``. ``replay``: filled
+    with the replay's audit entry once the marked row is written (for a deferred insert).
     """
     now = now or utcnow()
     ip_hash = keyed_hash(settings.hash_key, client_ip or "-", "client_ip")
@@ -278,8 +281,12 @@ def verify_presentation(
         face=face,
     )
     entry = _entry(merchant, scope, ip_hash, judged.outcome, judged.credential_id)
+    handle_credential = handle[0] if handle else None
     if not record_audit(session, settings.audit_key, entry, mark=jti_digest(claims)):
-        return invalid(VerifyReason.REPLAYED, handle[0] if handle else None)
+        return invalid(VerifyReason.REPLAYED, handle_credential)
+    if replay is not None:
+        replayed = VerificationResult(VerifyResult.INVALID, VerifyReason.REPLAYED)
+        replay.entry = _entry(merchant, scope, ip_hash, replayed, handle_credential)
     if judged.citizen_id is not None and judged.credential_id is not None:  # valid only
         # The WeChat adapter tells the citizen after commit, if they opted in.
         record(

@@ -1,0 +1,119 @@
+"""One PostgreSQL transaction in as few round trips as its reads allow (psycopg pipeline mode).
+
+Used by the verify hot path (:meth:`storage.db.Database.pipelined`). Without it, psycopg sends
+``BEGIN`` on its own and waits for the answer (even in pipeline mode, where it follows ``BEGIN``
+with a sync), then one round trip per statement and one for ``COMMIT``. Here:
+
+- The pooled connection is put in autocommit mode, so psycopg sends no ``BEGIN`` of its own, and
+  in pipeline mode; our own ``BEGIN`` is queued ahead of the first statement.
+- A statement executed normally is synced as soon as it has been sent (``after_cursor_execute``),
+  so its rows and errors are there when SQLAlchemy reads them, exactly as without a pipeline: the
+  ``BEGIN`` travels with the first read.
+- A statement executed with the execution option :data:`DEFER` (a write whose result nobody
+  reads) is only queued: it travels with the next sync.
+- The commit (SQLAlchemy's ``do_commit``, after its ``commit`` event) queues ``COMMIT`` and
+  leaves pipeline mode with one sync, which carries the deferred writes too. A transaction that
+  reads once and then writes costs two round trips.
+
+Invariants:
+- Atomic and durable like :meth:`~storage.db.Database.transaction`: ``BEGIN`` is the first
+  command on the connection, ``COMMIT`` is queued only by the commit, and ``Session.commit``
+  returns only after the server answered every queued command, ``COMMIT`` included (with the
+  server's ``synchronous_commit``, the commit is on disk by then). Any error rolls it all back.
+- A deferred statement's error is raised at the next sync: a later read's, or the commit's,
+  wrapped by SQLAlchemy as usual (``IntegrityError``, ``OperationalError``: ``handlers.errors``
+  maps them). Code that defers a write must therefore handle its failure where it commits.
+- A failure before the commit still sends what was queued (psycopg leaves pipeline mode with a
+  sync), inside the transaction opened by the queued ``BEGIN``, and then rolls it back.
+- Reads see what they would see in a ``READ COMMITTED`` transaction (it is one).
+- The connection goes back to the pool out of pipeline mode, with autocommit off, idle: a
+  failure rolls back on the server before the connection is released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from psycopg import errors as pg_errors
+from sqlalchemy import Engine, event, exc, text
+from sqlalchemy.orm import Session, sessionmaker
+
+# Execution option of a statement that may wait for the next sync (see the module docstring).
+DEFER = {"wangzheng_defer": True}
+_PIPELINE = "wangzheng.pipeline"
+_PIPELINED_SESSION = "wangzheng.pipelined"
+
+
+def install(engine: Engine) -> None:
+    """Let :func:`pipelined_session` run on ``engine`` (a PostgreSQL engine; once per engine)."""
+    event.listen(engine, "after_cursor_execute", _sync_unless_deferred)
+    plain_commit = engine.dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        """Where SQLAlchemy commits (after its ``commit`` event): in a pipelined transaction,
+        queue ``COMMIT`` and leave pipeline mode, one sync that carries the deferred writes too;
+        psycopg's own commit then finds the connection idle and sends nothing."""
+        entered = dbapi_connection.info.pop(_PIPELINE, None)
+        if entered is not None:
+            dbapi_connection.dbapi_connection.cursor().execute("COMMIT")
+            entered[0].__exit__(None, None, None)
+        plain_commit(dbapi_connection)
+
+    engine.dialect.do_commit = do_commit  # type: ignore[method-assign]
+
+
+def _sync_unless_deferred(
+    conn: Any, _cursor: Any, _statement: Any, _parameters: Any, context: Any, _many: bool
+) -> None:
+    entered = conn.info.get(_PIPELINE)
+    if entered is not None and not context.execution_options.get("wangzheng_defer"):
+        entered[1].sync()
+
+
+def _leave_pipeline(conn: Any, error: BaseException) -> None:
+    """After a failure: leave pipeline mode (its last sync's own error is dropped: the block's
+    error is the one to report)."""
+    entered = conn.info.pop(_PIPELINE, None)
+    if entered is not None:
+        entered[0].__exit__(type(error), error, error.__traceback__)
+
+
+@contextmanager
+def pipelined_session(engine: Engine, session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction runs pipelined; committed at the end of the block, rolled
+    back on error (see the module invariants)."""
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        raw = connection.connection.dbapi_connection
+        if raw is None:  # pragma: no cover - a freshly checked-out connection always has one
+            raise exc.InvalidRequestError("no DBAPI connection")
+        mode = raw.pipeline()
+        connection.info[_PIPELINE] = (mode, mode.__enter__())
+        session = session_factory(bind=connection)
+        session.info[_PIPELINED_SESSION] = True
+        try:
+            session.execute(text("BEGIN"), execution_options=DEFER)
+            yield session
+            session.commit()
+        except BaseException as error:
+            _leave_pipeline(connection, error)
+            session.rollback()  # psycopg sends ROLLBACK if the server is still in the transaction
+            raise
+        finally:
+            connection.info.pop(_PIPELINE, None)
+            session.close()
+
+
+def defers_writes(session: Session) -> bool:
+    """Whether ``session`` runs a pipelined transaction, where :data:`DEFER` applies."""
+    return bool(session.info.get(_PIPELINED_SESSION))
+
+
+def unique_violation(error: BaseException) -> str | None:
+    """The name of the unique index or constraint ``error`` violated on PostgreSQL, else None."""
+    orig = getattr(error, "orig", error)
+    if isinstance(orig, pg_errors.UniqueViolation):
+        return orig.diag.constraint_name
+    return None
