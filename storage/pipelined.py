@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from psycopg import errors as pg_errors
+from psycopg import pq
 from sqlalchemy import Engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,7 +58,12 @@ def install(engine: Engine) -> None:
         psycopg's own commit then finds the connection idle and sends nothing."""
         entered = dbapi_connection.info.pop(_PIPELINE, None)
         if entered is not None:
-            dbapi_connection.dbapi_connection.cursor().execute("COMMIT")
+            try:
+                # psycopg may already read a deferred write's error while sending this.
+                dbapi_connection.dbapi_connection.cursor().execute("COMMIT")
+            except BaseException as error:
+                entered[0].__exit__(type(error), error, error.__traceback__)
+                raise
             entered[0].__exit__(None, None, None)
         plain_commit(dbapi_connection)
 
@@ -104,6 +110,8 @@ def pipelined_session(engine: Engine, session_factory: sessionmaker[Session]) ->
         finally:
             connection.info.pop(_PIPELINE, None)
             session.close()
+            if raw.pgconn.pipeline_status != pq.PipelineStatus.OFF:  # never expected: drop it
+                connection.invalidate()
 
 
 def defers_writes(session: Session) -> bool:

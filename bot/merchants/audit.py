@@ -53,6 +53,11 @@ __all__ = [
 MARK_INDEX = "ix_verification_audits_jti_digest"
 
 
+# Built once (its compiled form is then cached); inline(): no implicit RETURNING of the new id,
+# so nothing waits for an answer in a pipelined transaction.
+_DEFERRED_INSERT = insert(cast("Table", VerificationAudit.__table__)).inline()
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """What one verify call records."""
@@ -121,9 +126,7 @@ def record_audit(
     """
     values = _values(audit_key, entry, mark)
     if defers_writes(session):
-        # inline(): no implicit RETURNING of the new id, so nothing waits for an answer.
-        deferred = insert(cast("Table", VerificationAudit.__table__)).values(**values).inline()
-        session.execute(deferred, execution_options=DEFER)
+        session.execute(_DEFERRED_INSERT, values, execution_options=DEFER)
         return True
     if mark is None:
         session.execute(insert(VerificationAudit).values(**values))

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, defer
 
 from bot.config import Settings
@@ -170,6 +170,22 @@ class _Judgement:
 
 FaceCheck = Callable[[Session, int], VerifyReason | None]
 
+# Built once: SQLAlchemy then finds its compiled form by a memoised cache key on every call.
+_CREDENTIAL_QUERY = (
+    select(
+        Credential,
+        RegistryRecord,
+        Citizen.current_device_id,
+        Citizen.id,
+        Citizen.notify_on_verification,
+    )
+    .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
+    .outerjoin(Citizen, Citizen.openid == Credential.openid)
+    .where(Credential.id == bindparam("credential_id"))
+    # Never the sealed reference photo (about 200 KB): verify has no use for it.
+    .options(defer(RegistryRecord.photo_sealed, raiseload=True))
+)
+
 
 def _judge(
     session: Session,
@@ -187,20 +203,7 @@ def _judge(
     if handle is None:
         return _Judgement(VerificationResult(VerifyResult.INVALID, VerifyReason.EXPIRED))
     credential_id, handle_device = handle
-    row = session.execute(
-        select(
-            Credential,
-            RegistryRecord,
-            Citizen.current_device_id,
-            Citizen.id,
-            Citizen.notify_on_verification,
-        )
-        .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
-        .outerjoin(Citizen, Citizen.openid == Credential.openid)
-        .where(Credential.id == credential_id)
-        # Never the sealed reference photo (about 200 KB): verify has no use for it.
-        .options(defer(RegistryRecord.photo_sealed, raiseload=True))
-    ).one_or_none()
+    row = session.execute(_CREDENTIAL_QUERY, {"credential_id": credential_id}).one_or_none()
     if row is None:
         invalid = VerificationResult(VerifyResult.INVALID, VerifyReason.REVOKED)
         return _Judgement(invalid, credential_id)

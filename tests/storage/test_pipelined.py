@@ -1,0 +1,100 @@
+"""``Database.pipelined``: one transaction, its deferred writes carried by the commit.
+
+On PostgreSQL it runs in psycopg's pipeline mode (``storage.pipelined``); on SQLite it is the
+plain transaction. Either way: what the block wrote commits together or not at all, a failed
+deferred write fails the whole transaction, and the pooled connection comes back clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from psycopg import pq
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.pipelined import DEFER, defers_writes, unique_violation
+from storage.roundtrips import counting
+
+SCRATCH = MetaData()
+ROWS = Table(
+    "pipelined_scratch",
+    SCRATCH,
+    Column("id", Integer, primary_key=True),
+    Column("mark", String(40)),
+    Index("ix_pipelined_scratch_mark", "mark", unique=True),
+)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    SCRATCH.drop_all(database.engine)
+    SCRATCH.create_all(database.engine)
+    with database.transaction() as session:
+        session.execute(insert(ROWS).values(mark="taken"))
+    yield database
+    SCRATCH.drop_all(database.engine)
+    database.dispose()
+
+
+def _marks(db: Database) -> list[str]:
+    with db.transaction() as session:
+        return list(session.scalars(select(ROWS.c.mark).order_by(ROWS.c.id)))
+
+
+def _assert_clean_connection(db: Database) -> None:
+    """The next checkout gets an idle connection in the normal mode (PostgreSQL)."""
+    with db.engine.connect() as connection:
+        raw: Any = connection.connection.dbapi_connection
+        if db.dialect == "postgresql":
+            assert raw.autocommit is False
+            assert raw.pgconn.pipeline_status == pq.PipelineStatus.OFF
+            assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+
+
+def test_reads_and_deferred_writes_commit_together(db: Database) -> None:
+    with db.pipelined() as session:
+        assert defers_writes(session) == (db.dialect == "postgresql")
+        taken = session.scalar(select(func.count()).select_from(ROWS))
+        session.execute(insert(ROWS).inline(), {"mark": f"after-{taken}"}, execution_options=DEFER)
+        session.execute(insert(ROWS).values(mark="read-back"))
+        assert session.scalar(select(func.count()).select_from(ROWS)) == 3  # its own writes
+    assert _marks(db) == ["taken", "after-1", "read-back"]
+    _assert_clean_connection(db)
+
+
+def test_a_failing_deferred_write_fails_the_whole_transaction(db: Database) -> None:
+    with pytest.raises(IntegrityError) as raised, db.pipelined() as session:
+        session.execute(insert(ROWS).values(mark="kept-only-if-all-commit"))
+        session.execute(insert(ROWS).inline(), {"mark": "taken"}, execution_options=DEFER)
+    if db.dialect == "postgresql":
+        assert unique_violation(raised.value) == "ix_pipelined_scratch_mark"
+    assert _marks(db) == ["taken"]
+    _assert_clean_connection(db)
+    with db.pipelined() as session:  # and the pool goes on working
+        session.execute(insert(ROWS).inline(), {"mark": "next"}, execution_options=DEFER)
+    assert _marks(db) == ["taken", "next"]
+
+
+def test_an_error_in_the_block_rolls_back_what_was_queued(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.pipelined() as session:
+        session.execute(insert(ROWS).inline(), {"mark": "queued"}, execution_options=DEFER)
+        session.scalar(select(func.count()).select_from(ROWS))
+        raise RuntimeError("the caller gave up")
+    assert _marks(db) == ["taken"]
+    _assert_clean_connection(db)
+
+
+@pytest.mark.production_pair
+def test_a_read_then_a_deferred_write_is_two_round_trips(db: Database, store_kind: str) -> None:
+    with db.pipelined() as session:  # warm: connect, prepare nothing else
+        session.scalar(select(func.count()).select_from(ROWS))
+    with counting() as seen, db.pipelined() as session:
+        session.scalar(select(func.count()).select_from(ROWS))
+        session.execute(insert(ROWS).inline(), {"mark": "counted"}, execution_options=DEFER)
+    assert seen.postgresql == 2, seen  # BEGIN + SELECT, then INSERT + COMMIT
+    assert _marks(db) == ["taken", "counted"]
