@@ -43,6 +43,7 @@
         return "解锁 Unlocked with " + entry.method;
       case "card_reported_lost":
         return "身份证挂失 ID card reported lost " + (ACTORS[entry.actor] || "") +
+          (entry.newly_reported === false ? " (already reported: nothing changed)" : "") +
           (entry.credentials_ended ? " · " + entry.credentials_ended + " credential(s) ended" : "");
       case "verification":
         return "核验 Verified by " + entry.merchant + " · " + entry.result +
