@@ -1,6 +1,7 @@
 """The history and the two deletions in the browser simulator, in real headless Chromium.
 
-Clicks through: a demo user enrols (sample photos), the history shows the issuance, "delete my
+Clicks through: a demo user enrols (sample photos), the history shows the issuance, then the
+fingerprint unlock switched on, used and switched off (three more lines), "delete my
 credential" (after its confirm step) ends it, the history shows the deletion and the pass page
 no longer shows a pass (but shows the history), a repeat changes nothing, then "delete my
 account and data" erases the account (its history rows included) and a repeat changes nothing.
@@ -90,9 +91,21 @@ def test_history_and_both_deletions_in_the_simulator(
         _shot(driver, shots / "1-issued.png")
         pass_url = driver.find_element(By.ID, "pass-link").get_attribute("href")
 
+        # The fingerprint unlock (the simulator's SOTER step) switched on, used, switched off:
+        # three lines, each as it happens.
+        driver.find_element(By.ID, "unlock-pref").click()
+        wait.until(lambda d: _kinds(d)[0] == "unlock_enabled")
+        driver.find_element(By.ID, "unlock").click()
+        wait.until(lambda d: _kinds(d)[0] == "unlock_verified")
+        driver.find_element(By.ID, "unlock-pref").click()
+        wait.until(lambda d: _kinds(d)[0] == "unlock_disabled")
+        unlock_lines = ["unlock_disabled", "unlock_verified", "unlock_enabled", "credential_issued"]
+        assert _kinds(driver) == unlock_lines
+        _shot(driver, shots / "1b-unlock.png")
+
         _confirm(driver, wait, "del-credential", shots, "2-credential")
         assert "Credential deleted" in driver.find_element(By.ID, "del-result").text
-        wait.until(lambda d: _kinds(d) == ["credential_ended", "credential_issued"])
+        wait.until(lambda d: _kinds(d) == ["credential_ended", *unlock_lines])
         assert "deleted by you" in driver.find_element(By.CSS_SELECTOR, "#sim-history li").text
         assert not driver.find_element(By.ID, "s-pass").is_displayed()
         _shot(driver, shots / "3-credential-deleted.png")
@@ -102,7 +115,7 @@ def test_history_and_both_deletions_in_the_simulator(
 
         _confirm(driver, wait, "del-credential", shots, "4-credential-again")
         assert "nothing changed" in driver.find_element(By.ID, "del-result").text
-        assert _kinds(driver) == ["credential_ended", "credential_issued"]
+        assert _kinds(driver) == ["credential_ended", *unlock_lines]
 
         # The pass page, in another tab: no pass any more, and the history tells why.
         simulator_tab = driver.current_window_handle
@@ -115,7 +128,7 @@ def test_history_and_both_deletions_in_the_simulator(
             item.get_attribute("data-kind")
             for item in driver.find_elements(By.CSS_SELECTOR, "#history li[data-kind]")
         ]
-        assert kinds == ["credential_ended", "credential_issued"]
+        assert kinds == ["credential_ended", *unlock_lines]
         driver.save_screenshot(str(shots / "5-pass-gone.png"))
         driver.close()
         driver.switch_to.window(simulator_tab)

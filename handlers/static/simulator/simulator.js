@@ -254,6 +254,7 @@
         prefs = saved;
         showUnlock(saved.unlock_with);
         log("unlock with fingerprint: " + saved.unlock_with);
+        document.dispatchEvent(new CustomEvent("wz:changed"));
       }).catch(function (error) {
         showUnlock(prefs.unlock_with);
         $("unlock-step").hidden = false;
@@ -273,6 +274,7 @@
       $("unlock-result").className = "good";
       $("unlock-result").textContent = "Unlocked (" + unlocked.method + ", amr " + unlocked.amr +
         ") until " + unlocked.unlocked_until.slice(11, 19) + " UTC: open the pass now";
+      document.dispatchEvent(new CustomEvent("wz:changed"));
     }).catch(function (error) {
       $("unlock-result").className = "bad";
       $("unlock-result").textContent = error.code + ": " + (error.message || "");
