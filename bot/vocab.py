@@ -112,6 +112,7 @@ class Factor(StrEnum):
     """An authentication factor a merchant may demand at verification (``required_factors``)."""
 
     PASSWORD = "password"  # noqa: S105 - a factor name, not a password
+    BIOMETRIC = "biometric"  # a WeChat SOTER fingerprint or face unlock just before the token
 
 
 class Capability(StrEnum):

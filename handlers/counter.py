@@ -38,7 +38,9 @@ class CounterForm(BaseModel):
     required_level: LevelField = Level.LIGHT
     scope: ScopeField = Scope.RESULT
     required_factors: FactorField | None = Field(
-        default=None, description="password: the token must carry amr pwd"
+        default=None,
+        description="password: the token must carry amr pwd; biometric: amr fpt or face "
+        "(a WeChat SOTER unlock just before the token)",
     )
     photo: UploadFile
 

@@ -59,7 +59,12 @@ class VerifyIn(BaseModel):
     token: str = Field(min_length=1, max_length=1024)
     required_level: LevelField = Level.LIGHT
     scope: ScopeField = Scope.RESULT
-    required_factors: list[FactorField] = Field(default_factory=list, max_length=4)
+    required_factors: list[FactorField] = Field(
+        default_factory=list,
+        max_length=4,
+        description="password: the token must carry amr pwd (the upgraded credential's "
+        "password); biometric: amr fpt or face (a WeChat SOTER unlock just before the token)",
+    )
 
 
 class HistoryQuery(BaseModel):

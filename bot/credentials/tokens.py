@@ -50,6 +50,10 @@ REQUIRED_CLAIMS = ["iss", "jti", "iat", "exp", "cid", "lvl"]
 KID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # RFC 8176: the citizen entered the upgraded credential's password for this token.
 PASSWORD_AMR = "pwd"  # noqa: S105 - an authentication method name, not a password
+# RFC 8176: a WeChat SOTER unlock on the phone's biometric hardware just before the token.
+FINGERPRINT_AMR = "fpt"
+FACE_AMR = "face"
+BIOMETRIC_AMRS = (FINGERPRINT_AMR, FACE_AMR)
 
 
 @dataclass(frozen=True)

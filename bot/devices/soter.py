@@ -23,11 +23,12 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
+from bot.credentials.tokens import FACE_AMR, FINGERPRINT_AMR
 from bot.devices.errors import SoterResultInvalid
 
 METHODS = ("fingerprint", "face")
 AUTH_MODE_METHOD = {"fingerPrint": "fingerprint", "facial": "face"}
-METHOD_AMR = {"fingerprint": "fpt", "face": "face"}  # RFC 8176
+METHOD_AMR = {"fingerprint": FINGERPRINT_AMR, "face": FACE_AMR}  # RFC 8176
 MAX_RESULT_JSON_CHARS = 4096
 MAX_SIGNATURE_CHARS = 1024
 _VERIFIER = "wangzheng.soter_verifier"

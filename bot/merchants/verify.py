@@ -4,10 +4,10 @@ Invariants:
 - Checks run in this order, and the first failure is the reason: scope granted -> signature
   (ES256 allow-list, known kid) -> times -> single use of ``jti`` -> handle -> credential status
   and device binding -> credential expiry -> level -> factors (``required_factors``: the token's
-  ``amr``) -> the counter face (only when the caller passes one, see
-  :mod:`bot.merchants.counter`). The scope check comes first so a misconfigured merchant never
-  burns a citizen's token. Factors cost nothing (they are claims of the token); a merchant that
-  asks for neither factors nor a face pays no extra query.
+  ``amr``: ``pwd`` for password, ``fpt`` or ``face`` for biometric) -> the counter face (only
+  when the caller passes one, see :mod:`bot.merchants.counter`). The scope check comes first so
+  a misconfigured merchant never burns a citizen's token. Factors cost nothing (they are claims
+  of the token); a merchant that asks for neither factors nor a face pays no extra query.
 - Single use: the audit row of the first use carries the token's mark under a unique constraint
   (``bot.merchants.audit``), so the mark and the audit commit in one transaction. A replay is
   detected at that insert (or, pipelined on PostgreSQL, at its commit, see
@@ -33,7 +33,12 @@ from sqlalchemy.orm import Session, defer
 
 from bot.config import Settings
 from bot.credentials.errors import PresentationRejected
-from bot.credentials.tokens import PASSWORD_AMR, decode_presentation, resolve_handle
+from bot.credentials.tokens import (
+    BIOMETRIC_AMRS,
+    PASSWORD_AMR,
+    decode_presentation,
+    resolve_handle,
+)
 from bot.crypto import keyed_hash, same
 from bot.events import MerchantVerified, record
 from bot.identity.masking import mask_name
@@ -271,7 +276,9 @@ def verify_presentation(
     except PresentationRejected as rejected:
         return invalid(rejected.reason)
     handle = resolve_handle(store, claims.cid, prefetched)
-    missing_factor = Factor.PASSWORD in required_factors and PASSWORD_AMR not in claims.amr
+    missing_factor = (Factor.PASSWORD in required_factors and PASSWORD_AMR not in claims.amr) or (
+        Factor.BIOMETRIC in required_factors and not set(BIOMETRIC_AMRS) & set(claims.amr)
+    )
     judged = _judge(
         session,
         settings,

@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 from bot.events import UnlockPreferenceChanged, UnlockVerified
-from bot.extensions import clock, event_bus, settings
+from bot.extensions import clock, database, event_bus, settings
+from bot.terminals.passwords import hash_password
 from bot.wechat.emulator.server import Emulator
+from storage.models.credential_password import CredentialPassword
 from tests.handlers.verify_helpers import enrolled, merchant_key, split, verify
 
 OPENID = "o-test-citizen"
@@ -304,3 +306,61 @@ def test_fifty_parallel_submissions_of_one_unlock_succeed_once(
     assert statuses.count(200) == 1, statuses
     assert statuses.count(409) == 49, statuses
     assert len(emulator.calls_to(VERIFY_SIGNATURE)) == 1
+
+
+def test_a_password_presentation_needs_the_unlock_too_and_carries_both_factors(
+    wechat_app: Any, wechat_client: Any, emulator: Emulator, login: Any
+) -> None:
+    holder = enrolled(wechat_app, login, level="upgraded")
+    with database(wechat_app).transaction() as session:
+        session.add(
+            CredentialPassword(
+                credential_id=holder.credential_id, password_hash=hash_password("27364159")
+            )
+        )
+    token = holder.access_token
+    assert _switch(wechat_client, token, "fingerprint").status_code == 200
+    path = "/api/v1/credentials/current/password-presentations"
+    body = {"password": "27364159"}
+    refused = wechat_client.post(path, json=body, headers=_auth(token))
+    assert _code(refused) == (403, "unlock_required")
+    assert (
+        _unlock(
+            wechat_client, token, _signed(emulator, _challenge(wechat_client, token))
+        ).status_code
+        == 200
+    )
+    minted = wechat_client.post(path, json=body, headers=_auth(token))
+    assert minted.status_code == 201, minted.get_json()
+    presentation = minted.get_json()["token"]
+    assert split(presentation)[1]["amr"] == ["pwd", "fpt"]
+    key = merchant_key(wechat_app, category="government", scopes=["result"])
+    status, verdict = verify(
+        wechat_client, key, presentation, required_level="upgraded", required_factors=["password"]
+    )
+    assert status == 200 and verdict["result"] == "valid", verdict
+
+
+def test_a_merchant_can_require_the_biometric_factor(
+    wechat_app: Any, wechat_client: Any, emulator: Emulator, login: Any
+) -> None:
+    holder = enrolled(wechat_app, login)
+    token = holder.access_token
+    key = merchant_key(wechat_app, category="government", scopes=["result"])
+    plain = wechat_client.post(PRESENT, headers=_auth(token)).get_json()["token"]
+    status, verdict = verify(wechat_client, key, plain, required_factors=["biometric"])
+    assert (status, verdict) == (200, {"result": "invalid", "reason": "factor_missing"})
+    # Unlocked without the preference on: the token says so truthfully, and passes.
+    assert (
+        _unlock(
+            wechat_client, token, _signed(emulator, _challenge(wechat_client, token))
+        ).status_code
+        == 200
+    )
+    unlocked = wechat_client.post(PRESENT, headers=_auth(token)).get_json()["token"]
+    assert split(unlocked)[1]["amr"] == ["fpt"]
+    status, verdict = verify(wechat_client, key, unlocked, required_factors=["biometric"])
+    assert status == 200 and verdict["result"] == "valid", verdict
+    both = wechat_client.post(PRESENT, headers=_auth(token)).get_json()["token"]
+    status, verdict = verify(wechat_client, key, both, required_factors=["biometric", "password"])
+    assert (status, verdict) == (200, {"result": "invalid", "reason": "factor_missing"})
