@@ -66,6 +66,15 @@ def test_unlock_with_fingerprint_before_the_pass_shows(
         )
         locked = client.post("/api/v1/credentials/current/qr", headers=headers)
         assert (locked.status_code, locked.json["error"]["code"]) == (403, "unlock_required")
+        simulator_tab = driver.current_window_handle
+        driver.switch_to.new_window("tab")  # the pass, opened before the unlock: no QR
+        driver.get(pass_url)
+        wait.until(lambda d: d.find_element(By.ID, "qr").text == "unlock_required")
+        assert not driver.find_elements(By.CSS_SELECTOR, "#qr svg")
+        assert "unlock" in driver.find_element(By.ID, "status").text
+        driver.save_screenshot(str(shots / "pass-locked.png"))
+        driver.close()
+        driver.switch_to.window(simulator_tab)
 
         started = time.perf_counter()
         driver.find_element(By.ID, "unlock").click()
@@ -86,6 +95,11 @@ def test_unlock_with_fingerprint_before_the_pass_shows(
         status, body = verify(client, key, token)
         assert status == 200 and body["result"] == "valid", body
         logs = driver.get_log("browser")
-        assert not [entry for entry in logs if entry.get("level") == "SEVERE"], logs
+        expected = "/api/v1/credentials/current/qr - Failed to load resource: the server " + (
+            "responded with a status of 403"
+        )  # the locked pass, on purpose
+        severe = [entry for entry in logs if entry.get("level") == "SEVERE"]
+        assert [entry for entry in severe if expected not in entry["message"]] == [], logs
+        assert len(severe) == 1, logs
     finally:
         driver.quit()
