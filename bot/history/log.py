@@ -11,8 +11,9 @@ Invariants:
   methods and the citizen's *own* credential ids, never an ID number, a name, another account's
   credential id, an openid or a device id.
 - A re-issue's end (``reissued``) is not a line of its own: the issuance that superseded it
-  lists it. A takeover's end is the :class:`~bot.events.CredentialTakenOver` line (with the new
-  holder's device model) for the same reason.
+  lists it. A takeover's end (``reissued_to_other_account``, by a light enrolment or a terminal)
+  is a ``credential_taken_over`` line; when :class:`~bot.events.CredentialTakenOver` follows (a
+  light enrolment), it adds the new holder's device model to that same line.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ from bot.vocab import CredentialReason
 from storage.models.citizen import Citizen
 from storage.models.citizen_event import CitizenEvent
 from storage.models.credential import Credential
+from storage.models.credential_takeover import CredentialTakeover
 
 DETAIL_PURPOSE = "citizen_event_detail"
-# Ends that another line already tells (see the module invariants).
-_TOLD_ELSEWHERE = {CredentialReason.REISSUED, CredentialReason.REISSUED_TO_OTHER_ACCOUNT}
+TAKEN_OVER = "credential_taken_over"
 
 
 class HistoryLog:
@@ -119,7 +120,20 @@ class HistoryLog:
 
     def on_ended(self, session: Session, ended: CredentialEnded) -> None:
         """The holder's line: which credential ended, how, and why."""
-        if ended.reason in _TOLD_ELSEWHERE:
+        if ended.reason == CredentialReason.REISSUED:
+            return  # the issuance that superseded it lists it
+        if ended.reason == CredentialReason.REISSUED_TO_OTHER_ACCOUNT:
+            detail_taken: dict[str, Any] = {
+                "credential_id": ended.credential_id,
+                "other_device_model": None,
+            }
+            issued_model = self._issued_model(session, ended.credential_id)
+            if issued_model is not None:
+                detail_taken["device_model"] = issued_model
+            self._write(
+                session, _by_openid(session, ended.openid), TAKEN_OVER, detail_taken,
+                credential_id=ended.credential_id,
+            )  # fmt: skip
             return
         detail = {
             "credential_id": ended.credential_id,
@@ -135,21 +149,24 @@ class HistoryLog:
         )  # fmt: skip
 
     def on_taken_over(self, session: Session, taken: CredentialTakenOver) -> None:
-        """The previous holder's line: the credential moved to another account (its device
-        model is the only thing told about it)."""
-        previous = session.scalars(
-            select(Credential)
-            .where(
-                Credential.openid == taken.previous_openid,
-                Credential.reason == CredentialReason.REISSUED_TO_OTHER_ACCOUNT,
+        """Add the new holder's device model (the only thing told about them) to the previous
+        holder's ``credential_taken_over`` line, written when their credential ended."""
+        takeover = session.get(CredentialTakeover, taken.takeover_id)
+        if takeover is None:
+            return
+        line = session.scalars(
+            select(CitizenEvent).where(
+                CitizenEvent.credential_id == takeover.previous_credential_id,
+                CitizenEvent.kind == TAKEN_OVER,
             )
-            .order_by(Credential.ended_at.desc())
         ).first()
-        detail: dict[str, Any] = {"other_device_model": taken.device_model}
-        if previous is not None:
-            detail["credential_id"] = previous.id
-        self._write(session, _by_openid(session, taken.previous_openid), "credential_taken_over",
-                    detail)  # fmt: skip
+        if line is None:
+            return
+        ring = self._settings.data_keyring
+        detail = json.loads(unseal_text(ring, line.detail_sealed, DETAIL_PURPOSE))
+        detail["other_device_model"] = taken.device_model
+        line.detail_sealed = seal_text(ring, json.dumps(detail, sort_keys=True), DETAIL_PURPOSE)
+        session.flush()
 
     def on_device_changed(self, session: Session, changed: DeviceChanged) -> None:
         """The citizen's line: from which phone model to which."""

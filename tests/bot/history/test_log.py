@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.credentials.service import issue_credential
 from bot.events import UnlockPreferenceChanged, UnlockVerified, record
 from bot.extensions import database, settings
 from bot.history.view import HistoryEntry, history_page
 from bot.identity.enrolment import issue_light_credential
+from bot.vocab import Level
 from storage.models.citizen_event import CitizenEvent
 from tests.device_keys import proven_session
 from tests.registry_factories import add_record
@@ -84,3 +86,24 @@ def test_a_takeover_tells_each_side_only_its_own(app: Any) -> None:
     assert current[0].fields["superseded"] == []
     assert current[0].fields["superseded_other_account"] is True
     assert old.credential_id not in str(current)
+
+
+def test_a_reissue_to_another_account_without_a_takeover_record_is_still_told(app: Any) -> None:
+    """A terminal's upgraded issuance to another account ends the person's credential with
+    ``reissued_to_other_account`` and records no takeover: the previous holder still gets the
+    line, without the other phone's model."""
+    subject = add_record(app)
+    first = _sign_in(app, "o-old-holder", "dev-old", "iPhone 11")
+    _sign_in(app, "o-new-holder", "dev-new", "Pixel 7")
+    old = issue_light_credential(
+        database(app), citizen_id=first, openid="o-old-holder", device_id="dev-old",
+        subject_id=subject, card_pack=False,
+    )  # fmt: skip
+    with database(app).transaction() as session:
+        issue_credential(
+            session, subject_id=subject, level=Level.UPGRADED, openid="o-new-holder",
+            device_id="dev-new",
+        )  # fmt: skip
+    newest = _lines(app, first, "o-old-holder")[0]
+    assert (newest.kind, newest.device_model) == ("credential_taken_over", "iPhone 11")
+    assert newest.fields == {"credential_id": old.credential_id, "other_device_model": None}
