@@ -5,14 +5,16 @@ align, embed both photos, compare), matches/s with 1 and 2 onnxruntime intra-op 
 after loading, and the RSS/PSS/start time of two forked workers with the model preloaded in the
 parent versus loaded in each worker.
 
-The peer runs on the same photos in the same process, interleaved with ours, so a loaded
-machine slows both alike: OpenCV's own pipeline (``cv2.FaceDetectorYN`` +
-``cv2.FaceRecognizerSF``) on the same pack's model files at the same detection size
-(``cv2.imdecode``, resize to fit the detector, detect, ``alignCrop`` on the full image,
-``feature``, cosine). A synthetic large photo (obama.jpg upscaled to 4032x3024) measures the
-JPEG decode at full size against the reduced decode (PIL ``draft``), and a match of two such
-photos both ways. The last line is machine-readable:
-``face_bench match_p50_ms=... ratio_to_opencv=... large_match_ratio=... rss_mb=...``.
+The peers run on the same photos in the same process, interleaved with ours, so a loaded
+machine slows all alike (see ``bench/face_peers.py``): OpenCV's own pipeline
+(``cv2.FaceDetectorYN`` + ``cv2.FaceRecognizerSF``) on the same pack's model files at the same
+detection size, and our engine as it was before issue 14's speed work. Both OpenCV's and our
+match are also split into stages (decode, detect, align, embed, the rest). A synthetic large
+photo (obama.jpg upscaled to 4032x3024) measures the JPEG decode at full size against the
+reduced decode, and a match of two such photos both ways. The last line is machine-readable:
+``face_bench match_p50_ms=... ratio_to_opencv=... ratio_to_before=... large_match_ratio=...
+rss_mb=...`` (``rss_mb``: the larger RSS of two forked workers that each loaded the engine and
+ran one match).
 
 Run: ``make bench`` or ``.venv/bin/python bench/face_bench.py [--rounds N]``.
 """
@@ -29,11 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.face_peers import OpenCvPipeline, engine_as_before  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.face.engine import FaceEngine  # noqa: E402
 from bot.face.images import decode_image, decode_image_reduced  # noqa: E402
@@ -41,6 +43,7 @@ from bot.face.service import get_engine  # noqa: E402
 from tests.photos import photo_paths  # noqa: E402
 
 FACE_ROOT = ROOT / ".cache" / "face"
+STAGES = ("decode", "detect", "align", "embed")
 
 
 def memory() -> dict[str, float]:
@@ -75,43 +78,6 @@ def timed(action: Callable[[], object], rounds: int) -> list[float]:
 def engine_for(threads: int) -> FaceEngine:
     """The default-pack engine with ``threads`` intra-op threads."""
     return get_engine(Settings(face_model_root=FACE_ROOT, face_ort_threads=threads))
-
-
-class OpenCvPipeline:
-    """OpenCV's YuNet + SFace classes on the pack's own ONNX files."""
-
-    def __init__(self, engine: FaceEngine) -> None:
-        import cv2
-
-        cv2.setNumThreads(1)  # like our engine: one thread per worker, the cores go to workers
-        manifest = engine.manifest
-        det, rec = manifest.detection, manifest.recognition
-        self.size = det.input_size
-        self.detector = cv2.FaceDetectorYN.create(
-            str(manifest.path / det.file), "", self.size,
-            float(det.options.get("score_threshold", 0.6)),
-            float(det.options.get("nms_threshold", 0.3)),
-        )  # fmt: skip
-        self.recogniser = cv2.FaceRecognizerSF.create(str(manifest.path / rec.file), "")
-        self.cv2 = cv2
-
-    def embed(self, data: bytes) -> NDArray[np.float32]:
-        """Decode, detect at the pack's size, align and embed the largest face."""
-        cv2 = self.cv2
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        scale = min(self.size[0] / image.shape[1], self.size[1] / image.shape[0])
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        self.detector.setInputSize((small.shape[1], small.shape[0]))
-        _, faces = self.detector.detect(small)
-        face = faces[np.argmax(faces[:, 2] * faces[:, 3])].copy()
-        face[:14] /= scale
-        aligned = self.recogniser.alignCrop(image, face)
-        feature = self.recogniser.feature(aligned).reshape(-1)
-        return feature / np.linalg.norm(feature)
-
-    def match(self, first: bytes, second: bytes) -> float:
-        """Cosine similarity of the two photos' faces."""
-        return float(np.dot(self.embed(first), self.embed(second)))
 
 
 def large_jpeg(data: bytes) -> bytes:
@@ -229,15 +195,40 @@ def main() -> None:
             engine.analyse(big2, purpose="reference").embedding,
         )
 
-    samples: dict[str, list[float]] = {name: [] for name in ("ours", "opencv", "big", "big_full")}
+    before = engine_as_before(engine)
+    stages: dict[str, list[float]] = {}
+
+    def staged_match() -> None:
+        """Our match, stage by stage (the stages of ``analyse``, timed one by one)."""
+        embeddings = []
+        for data in (first, second):
+            marks = [time.perf_counter()]
+            image, _ = decode_image_reduced(data, max_bytes=10**8, max_pixels=10**9, min_side=1000)
+            marks.append(time.perf_counter())
+            landmarks = engine.detect(image)[1][0]
+            marks.append(time.perf_counter())
+            aligned = engine.align(image, landmarks)
+            marks.append(time.perf_counter())
+            embeddings.append(engine._embed_aligned(aligned))
+            marks.append(time.perf_counter())
+            for stage, start, end in zip(STAGES, marks, marks[1:], strict=False):
+                stages.setdefault(stage, []).append(end - start)
+        engine.match(*embeddings)
+
+    names = ("ours", "opencv", "before", "staged", "big", "big_full")
+    samples: dict[str, list[float]] = {name: [] for name in names}
     actions: dict[str, Callable[[], object]] = {
         "ours": lambda: full_match(engine),
         "opencv": lambda: opencv.match(first, second),
+        "before": lambda: np.dot(before(first, "reference"), before(second, "selfie")),
+        "staged": staged_match,
         "big": reduced_match,
         "big_full": full_size_match,
     }
     for action in actions.values():
         action()
+    stages.clear()
+    opencv.stages.clear()
     for _ in range(rounds):  # interleaved, so a busy moment slows every pipeline alike
         for name, action in actions.items():
             started = time.perf_counter()
@@ -245,10 +236,17 @@ def main() -> None:
             samples[name].append(time.perf_counter() - started)
     match_p50, match_p95 = percentiles(samples["ours"])
     opencv_p50, _ = percentiles(samples["opencv"])
+    before_p50, _ = percentiles(samples["before"])
     big_p50, _ = percentiles(samples["big"])
     big_full_p50, _ = percentiles(samples["big_full"])
     print(f"full two-image match: p50 {match_p50:.1f} ms, p95 {match_p95:.1f} ms")
     print(f"opencv pipeline, same files and size: p50 {opencv_p50:.1f} ms")
+    print(f"our pipeline as before issue 14's speed work: p50 {before_p50:.1f} ms")
+    print("stages per photo (p50 ms, ours / opencv):", ", ".join(
+        f"{stage} {percentiles(stages[stage])[0]:.1f} / {percentiles(opencv.stages[stage])[0]:.1f}"
+        for stage in STAGES))  # fmt: skip
+    staged = sum(percentiles(stages[stage])[0] for stage in STAGES)  # per photo
+    print(f"the rest of our match (gates, checks, python): {match_p50 - 2 * staged:.1f} ms")
     print(f"two 4032x3024 photos: reduced decode p50 {big_p50:.1f} ms, full {big_full_p50:.1f} ms")
     similarity = engine.match(
         engine.analyse(first, purpose="reference").embedding,
@@ -263,9 +261,11 @@ def main() -> None:
         print(f"matches/s with {threads} intra-op thread(s): {len(durations) / sum(durations):.1f}")
     rss = memory()["rss"]
     print(f"rss after all runs (several engines loaded): {rss:.0f} MB")
+    worker_rss = max(probe["rss"] for probe in per_worker)
     print(
         f"face_bench match_p50_ms={match_p50:.1f} ratio_to_opencv={match_p50 / opencv_p50:.2f} "
-        f"large_match_ratio={big_p50 / big_full_p50:.2f} rss_mb={loaded['rss']:.0f}"
+        f"ratio_to_before={match_p50 / before_p50:.2f} "
+        f"large_match_ratio={big_p50 / big_full_p50:.2f} rss_mb={worker_rss:.0f}"
     )
 
 

@@ -21,16 +21,16 @@ Invariants:
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bot.face import quality
+from bot.face.align import norm_crop
 from bot.face.antispoof import OnnxAntiSpoof
-from bot.face.detectors import Detector, ScrfdDetector, YuNetDetector
+from bot.face.detectors import Detections, Detector, ScrfdDetector, YuNetDetector
 from bot.face.errors import (
     FaceBlurred,
     FaceModelUnavailable,
@@ -43,6 +43,7 @@ from bot.face.errors import (
 )
 from bot.face.images import decode_image_reduced
 from bot.face.packs import PackManifest, verify_files
+from bot.face.recogniser import OnnxRecogniser
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -93,11 +94,6 @@ class FaceEngine:
     """Detector + recogniser of one pack, with the quality gates."""
 
     def __init__(self, manifest: PackManifest, limits: EngineLimits, threads: int = 1) -> None:
-        # insightface's norm_crop calls a scikit-image method deprecated in 0.26; the
-        # result is unchanged, so silence exactly that warning instead of logging it per call.
-        warnings.filterwarnings(
-            "ignore", category=FutureWarning, module=r"insightface\.utils\.face_align"
-        )
         verify_files(manifest)
         self.manifest = manifest
         self.limits = limits
@@ -109,6 +105,9 @@ class FaceEngine:
         options.intra_op_num_threads = max(0, threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Without a memory pattern the arena reuses freed activation blocks run by run: the
+        # 640x640 detection then holds ~27 MB instead of ~43 MB, no slower (docs/face.md).
+        options.enable_mem_pattern = False
         self.detector = self._detector(manifest, options)
         self.recogniser = self._recogniser(manifest, options)
         self.antispoof: AntiSpoof | None = None
@@ -126,20 +125,11 @@ class FaceEngine:
         raise FaceModelUnavailable(f"unknown detector decoder {manifest.detector_kind!r}")
 
     @staticmethod
-    def _recogniser(manifest: PackManifest, options: ort.SessionOptions) -> Any:
-        """insightface's ArcFaceONNX, with preprocessing set from the manifest."""
-        from insightface.model_zoo import get_model
-
-        model = get_model(
-            str(manifest.path),
-            model_task="recognition",
-            providers=["CPUExecutionProvider"],
-            sess_options=options,
-        )
-        # Explicit, whatever ArcFaceONNX guessed from node names (it guesses 127.5 for SFace).
-        model.input_mean = manifest.recognition.mean
-        model.input_std = manifest.recognition.std
-        return model
+    def _recogniser(manifest: PackManifest, options: ort.SessionOptions) -> OnnxRecogniser:
+        """The recognition model, PRelu rewritten (see recogniser.py), preprocessing from the
+        manifest."""
+        rec = manifest.recognition
+        return OnnxRecogniser(manifest.path / rec.file, options, mean=rec.mean, std=rec.std)
 
     @property
     def pack_id(self) -> str:
@@ -151,24 +141,21 @@ class FaceEngine:
         """The pack's cosine-similarity decision threshold."""
         return self.manifest.threshold
 
-    def detect(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
         """Every face in a BGR image: ``(bboxes[N,5], kpss[N,5,2])``."""
         return self.detector.detect(image)
 
     def embed(self, image: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> Embedding:
-        """Align with ``norm_crop`` and embed; returns the L2-normalised embedding."""
+        """Align (``bot.face.align.norm_crop``) and embed; returns the L2-normalised embedding."""
         return self._embed_aligned(self.align(image, landmarks))
 
     def align(self, image: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> NDArray[np.uint8]:
-        """The 112x112 crop insightface's ArcFace template expects."""
-        from insightface.utils.face_align import norm_crop
-
-        size = self.manifest.recognition.input_size[0]
-        return np.asarray(norm_crop(image, landmark=landmarks, image_size=size), np.uint8)
+        """The 112x112 crop insightface's ArcFace template expects (see bot.face.align)."""
+        return norm_crop(image, landmarks, self.manifest.recognition.input_size[0])
 
     def _embed_aligned(self, aligned: NDArray[np.uint8]) -> Embedding:
         """Run the recogniser on an aligned crop."""
-        raw = np.asarray(self.recogniser.get_feat(aligned), np.float32).reshape(-1)
+        raw = self.recogniser.features(aligned)
         norm = float(np.linalg.norm(raw))
         if not np.isfinite(norm) or norm < 1e-6:
             raise FaceNotFound("No usable face was found in the photo.")
@@ -210,11 +197,13 @@ class FaceEngine:
         purpose: Purpose,
         max_yaw_deg: float | None = None,
         scale: float = 1.0,
+        detections: Detections | None = None,
     ) -> FaceSample:
         """As :meth:`analyse`, on an already decoded BGR image (``scale``: original pixels per
-        pixel of ``image``, when it was decoded reduced)."""
+        pixel of ``image``, when it was decoded reduced; ``detections``: this engine's
+        :meth:`detect` of ``image`` when the caller already ran it)."""
         gates = self.limits.gates
-        bboxes, kpss = self.detect(image)
+        bboxes, kpss = self.detect(image) if detections is None else detections
         index = self._choose_face(bboxes, kpss, purpose, scale)
         landmarks = kpss[index]
         eyes = quality.interocular(landmarks) * scale

@@ -5,9 +5,12 @@ Invariants:
   transaction: a row whose keyed digest is unchanged and whose embedding for the active pack
   exists is ``unchanged`` and is never embedded again. The rest are embedded (by ``workers``
   processes when more than one) and written in one transaction per batch.
-- Resumable without duplicates: a killed import loses at most the batch it was writing. Run it
-  again and every committed row is skipped as unchanged before any embedding, so it carries on
-  where it stopped; records are upserted by their unique ID hash, never inserted twice.
+- Pipelined: while the parent writes batch k, the workers already embed batch k+1, so neither
+  waits for the other (with ``workers`` = 1 the embedding runs in the parent, in turn).
+- Resumable without duplicates: a killed import loses at most the batches in flight (the one
+  being written and the one being embedded). Run it again and every committed row is skipped as
+  unchanged before any embedding, so it carries on where it stopped; records are upserted by
+  their unique ID hash, never inserted twice.
 - A bad row (field, photo, a face the engine refuses) is reported by line and reason code and
   skipped; the other rows of its batch still commit (each row is written under a savepoint).
 - Worker processes get photo bytes and return an embedding or a rejection code; ID numbers and
@@ -144,29 +147,42 @@ def import_in_batches(
     pool: Any = None
     if workers > 1:
         pool = mp.get_context("spawn").Pool(workers, _init_worker, (settings,))
-        embed_many: Callable[[list[bytes]], list[Embedded]] = lambda photos: pool.map(  # noqa: E731
-            _embed_in_worker, photos, chunksize=max(1, len(photos) // (workers * 4))
-        )
     else:
         embed = engine_embedder(settings).embed
-        embed_many = lambda photos: [_embed_safely(embed, photo) for photo in photos]  # noqa: E731
+
+    def submit(photos: list[bytes]) -> Callable[[], list[Embedded]]:
+        """Start embedding ``photos`` (in the pool when there is one); returns the waiter."""
+        if pool is None:
+            return lambda: [_embed_safely(embed, photo) for photo in photos]
+        chunk = max(1, len(photos) // (workers * 4))
+        return pool.map_async(_embed_in_worker, photos, chunksize=chunk).get  # type: ignore[no-any-return]
+
     report = ImportReport()
     started = time.perf_counter()
     seen: set[str] = set()
+
+    def finish(prepared: list[_Row], embedded: Callable[[], list[Embedded]]) -> None:
+        _write(database, settings, pack_id, prepared, iter(embedded()))
+        for row in prepared:
+            assert row.outcome is not None  # noqa: S101 - every row was decided above
+            report.add(row.outcome)
+            if row.outcome.status in ("created", "updated"):
+                report.photos_embedded += 1
+            if progress is not None:
+                progress(row.outcome)
+
+    in_flight: tuple[list[_Row], Callable[[], list[Embedded]]] | None = None
     try:
         for start in range(0, len(rows), batch):
             prepared = _prepare(
                 database, settings, pack_id, rows[start : start + batch], photos_dir, seen
             )
-            todo = [row.photo for row in prepared if row.outcome is None]
-            _write(database, settings, pack_id, prepared, iter(embed_many(todo)))
-            for row in prepared:
-                assert row.outcome is not None  # noqa: S101 - every row was decided above
-                report.add(row.outcome)
-                if row.outcome.status in ("created", "updated"):
-                    report.photos_embedded += 1
-                if progress is not None:
-                    progress(row.outcome)
+            waiter = submit([row.photo for row in prepared if row.outcome is None])
+            if in_flight is not None:
+                finish(*in_flight)
+            in_flight = (prepared, waiter)
+        if in_flight is not None:
+            finish(*in_flight)
     finally:
         if pool is not None:
             pool.terminate()

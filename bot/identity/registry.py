@@ -58,11 +58,11 @@ def engine_embedder(settings: Settings) -> Embedder:
 
     def embed(photo: bytes) -> Vector:
         image = decode_image(photo, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
-        bboxes, _ = engine.detect(image)
-        widths = sorted((float(box[2] - box[0]) for box in bboxes), reverse=True)
+        detections = engine.detect(image)  # once: the gate below and the analysis share it
+        widths = sorted((float(box[2] - box[0]) for box in detections[0]), reverse=True)
         if len(widths) > 1 and widths[1] >= widths[0] / 2:
             raise FaceMultiple("The reference photo shows more than one face.")
-        sample = engine.analyse_array(image, purpose="reference")
+        sample = engine.analyse_array(image, purpose="reference", detections=detections)
         return np.asarray(sample.embedding, dtype=np.float32)
 
     return Embedder(pack_id=str(engine.pack_id), embed=embed)
