@@ -2,9 +2,10 @@
 
 Invariants:
 - Rows go in batches of ``batch``. Each batch is first checked against the database in one
-  transaction: a row whose keyed digest is unchanged and whose embedding for the active pack
-  exists is ``unchanged`` and is never embedded again. The rest are embedded (by ``workers``
-  processes when more than one) and written in one transaction per batch.
+  transaction (one query finds the batch's existing records): a row whose keyed digest is
+  unchanged and whose embedding for the active pack exists is ``unchanged`` and is never
+  embedded again. The rest are embedded (by ``workers`` processes when more than one) and
+  written in one transaction per batch, which again finds the batch's records in one query.
 - Pipelined: while the parent writes batch k, the workers already embed batch k+1, so neither
   waits for the other (with ``workers`` = 1 the embedding runs in the parent, in turn).
 - Resumable without duplicates: a killed import loses at most the batches in flight (the one
@@ -39,7 +40,7 @@ from bot.identity.importer import (
     row_digest,
     write_record,
 )
-from bot.identity.registry import Vector, engine_embedder, find_record, reference_embedding
+from bot.identity.registry import Vector, engine_embedder, find_records, reference_embedding
 from storage.db import Database
 
 Embedded = tuple[str, Any]  # ("ok", vector) or ("rejected", (code, message))
@@ -89,6 +90,13 @@ def _prepare(
     """Validate the batch's rows, read their photos, and mark those already imported."""
     rows = []
     with database.transaction() as session:
+        numbers = []
+        for _, raw in batch:
+            try:
+                numbers.append(parse_fields(raw)[0])
+            except RowRejected:
+                continue  # reported below, in order
+        found = find_records(session, settings, numbers)
         for line, raw in batch:
             row = _Row(line)
             rows.append(row)
@@ -102,7 +110,7 @@ def _prepare(
                 row.outcome = RowOutcome(line, "failed", exc.code, exc.message)
                 continue
             row.digest = row_digest(settings, row.number, row.name, row.expires_on, row.photo)
-            record = find_record(session, settings, row.number)
+            record = found.get(row.number)
             if record is not None and record.row_digest == row.digest:
                 if reference_embedding(session, record.id, pack_id) is not None:
                     row.outcome = RowOutcome(line, "unchanged")
@@ -115,6 +123,7 @@ def _write(
 ) -> None:  # fmt: skip
     """Write the batch's embedded rows in one transaction, each under a savepoint."""
     with database.transaction() as session:
+        found = find_records(session, settings, [r.number for r in rows if r.outcome is None])
         for row in rows:
             if row.outcome is not None:
                 continue
@@ -124,7 +133,7 @@ def _write(
                 row.outcome = RowOutcome(row.line, "failed", code, message)
                 continue
             with session.begin_nested():
-                record = find_record(session, settings, row.number)
+                record = found.get(row.number)
                 status = write_record(
                     session, settings, row.number, row.name, row.expires_on, row.photo,
                     row.digest, pack_id, value, record=record,

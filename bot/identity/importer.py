@@ -232,7 +232,7 @@ def write_record(
     record.birth_date, record.sex = parsed.birth_date, parsed.sex
     record.expires_on, record.row_digest, record.updated_at = expires_on, digest, utcnow()
     session.flush()
-    store_embedding(session, record.id, pack_id, vector)
+    store_embedding(session, record.id, pack_id, vector, new_record=status == "created")
     return status
 
 

@@ -11,7 +11,7 @@ Invariants:
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +84,27 @@ def find_record(session: Session, settings: Settings, id_number: str) -> Registr
     return min(records, key=lambda record: digests.index(record.id_hash), default=None)
 
 
+def find_records(
+    session: Session, settings: Settings, id_numbers: Iterable[str]
+) -> dict[str, RegistryRecord]:
+    """:func:`find_record` for many ID numbers in one query: number -> record, for those found
+    (the current hash key wins over a retired one, as there)."""
+    keys = settings.hash_keyring.all
+    owners: dict[str, tuple[str, int]] = {}  # digest -> (number, key rank)
+    for number in {n.strip().upper() for n in id_numbers}:
+        for rank, key in enumerate(keys):
+            owners[id_lookup_hash(key, number)] = (number, rank)
+    if not owners:
+        return {}
+    found: dict[str, tuple[int, RegistryRecord]] = {}
+    query = select(RegistryRecord).where(RegistryRecord.id_hash.in_(list(owners)))
+    for record in session.scalars(query):
+        number, rank = owners[record.id_hash]
+        if number not in found or rank < found[number][0]:
+            found[number] = (rank, record)
+    return {number: record for number, (_, record) in found.items()}
+
+
 def normalise_name(name: str) -> str:
     """NFKC, without surrounding or inner whitespace (names are compared, never displayed so)."""
     return "".join(unicodedata.normalize("NFKC", name).split())
@@ -129,16 +150,21 @@ def reference_embedding(session: Session, record_id: int, pack_id: str) -> Vecto
     return None if row is None else vector_from_bytes(row.vector)
 
 
-def store_embedding(session: Session, record_id: int, pack_id: str, vector: Vector) -> None:
-    """Insert or replace the record's embedding for ``pack_id``."""
+def store_embedding(
+    session: Session, record_id: int, pack_id: str, vector: Vector, *, new_record: bool = False
+) -> None:
+    """Insert or replace the record's embedding for ``pack_id`` (``new_record``: the record was
+    created in this transaction, so it has none yet and no query is needed)."""
     norm = float(np.linalg.norm(vector))
     unit = vector / norm if norm > 0 else vector
     raw = vector_to_bytes(unit)
-    row = session.scalars(
-        select(ReferenceEmbedding).where(
-            ReferenceEmbedding.record_id == record_id, ReferenceEmbedding.pack_id == pack_id
-        )
-    ).one_or_none()
+    row = None
+    if not new_record:
+        row = session.scalars(
+            select(ReferenceEmbedding).where(
+                ReferenceEmbedding.record_id == record_id, ReferenceEmbedding.pack_id == pack_id
+            )
+        ).one_or_none()
     if row is None:
         session.add(
             ReferenceEmbedding(
