@@ -33,10 +33,13 @@ def _count(app: Any, model: Any) -> int:
 
 
 def _kinds(driver: Any) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    items = driver.find_elements(By.CSS_SELECTOR, "#sim-history li[data-kind]")
-    return [item.get_attribute("data-kind") for item in items]
+    """The kinds of the simulator's history lines, read in one script: the list re-renders on
+    every change, so element handles found first could go stale before they are read."""
+    kinds = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#sim-history li[data-kind]'))"
+        ".map(function (item) { return item.dataset.kind; });"
+    )
+    return [str(kind) for kind in kinds]
 
 
 def _shot(driver: Any, path: Path) -> None:
