@@ -219,3 +219,24 @@ def test_the_authority_report_and_clearing_are_audited_and_idempotent(
         ("card_reported_lost", "authority"),
         ("credential_ended", None),
     ]
+
+
+def test_the_authority_flagging_an_older_card_is_audited(wechat_app: Any) -> None:
+    """``report-lost --expires-on`` (an older card's chip only): audited, credentials untouched."""
+    subject = add_record(wechat_app)
+    runner = wechat_app.test_cli_runner()
+    args = ["registry", "report-lost", "--expires-on", "2020-01-31"]
+    first = runner.invoke(args=args, input=ADULT_ID + "\n")
+    assert first.exit_code == 0, first.output
+    assert f"record {subject}: the card expiring 2020-01-31 is reported lost; audit entry 1" in (
+        first.output
+    )
+    again = runner.invoke(args=args, input=ADULT_ID + "\n").output
+    assert "audit entry 2" in again
+    with database(wechat_app).transaction() as session:
+        rows = session.scalars(select(LostCardReport).order_by(LostCardReport.id)).all()
+        audit = [(r.actor, r.action, r.changed, r.credentials_revoked) for r in rows]
+    assert audit == [
+        ("authority", "report_older", True, 0),
+        ("authority", "report_older", False, 0),
+    ]
