@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 from flask import Flask, current_app
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -67,6 +68,7 @@ def init_app(app: Flask, app_settings: Settings) -> None:
             known_card_ids=(config.card_id, config.card_id_upgraded),
             other_apps={config.oa_app_id: config.oa_app_secret},
             card_owner=config.oa_app_id,
+            soter_key_dir=Path(app.instance_path) / "emulator-soter-keys",
         )
         app.extensions["wangzheng.wechat.emulator"] = emulator
         app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -81,6 +82,7 @@ class Emulator:
         *,
         other_apps: Mapping[str, str] | None = None,
         card_owner: str | None = None,
+        soter_key_dir: Path | None = None,
     ) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
@@ -100,7 +102,9 @@ class Emulator:
         self._lock = threading.Lock()
         self.face = FaceAuthority()  # 人脸核身: its own authority record and sessions
         self.official = OfficialAccounts()  # followers, menus and template messages
-        self.soter = SoterAuthority()  # a SOTER key per openid, standing in for the phone's TEE
+        # A SOTER key per openid, standing in for the phone's TEE (shared by the development
+        # server's workers through ``soter_key_dir``).
+        self.soter = SoterAuthority(soter_key_dir)
 
     # -- scripting (tests) ----------------------------------------------------------------
     def fail(self, path: str, errcode: int, times: int = 1) -> None:

@@ -12,8 +12,10 @@ What WeChat documents (mini-program ``wx.startSoterAuthentication`` and the serv
   or ``{"is_ok": false}``; a bad call answers an ``errcode`` (47001 for a malformed body here).
 
 Invariants:
-- One RSA-2048 key per openid, made on first use and kept in this emulator instance only (a
-  multi-worker development server has one per worker; tests run one instance). The private key
+- One RSA-2048 key per openid, made on first use. Kept in this emulator instance, or, given a
+  ``key_dir`` (the development server's instance folder), in one PEM file per openid that every
+  worker process shares: the first process to create it wins (an exclusive create), the others
+  read it, so a key made by one gunicorn worker verifies in another. The private key
   never leaves this module: :meth:`SoterAuthority.authenticate` plays the phone's TEE and
   returns what the mini-program would receive.
 - :meth:`SoterAuthority.verify_signature` verifies for real with the public key of the openid in
@@ -30,10 +32,11 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 SALT_LENGTH = 20  # WeChat: "SHA256 with RSA/PSS, saltlen=20"
@@ -59,17 +62,48 @@ class SoterResult:
 class SoterAuthority:
     """The SOTER keys of the emulator's users; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, key_dir: Path | None = None) -> None:
         self._keys: dict[str, rsa.RSAPrivateKey] = {}
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._key_dir = key_dir
+
+    def _key_file(self, openid: str) -> Path | None:
+        if self._key_dir is None:
+            return None
+        return self._key_dir / (hashlib.sha256(openid.encode()).hexdigest()[:32] + ".pem")
+
+    def _stored(self, openid: str) -> rsa.RSAPrivateKey | None:
+        """The openid's key, from this instance or the shared folder; None if it has none."""
+        key = self._keys.get(openid)
+        path = self._key_file(openid)
+        if key is None and path is not None and path.exists():
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if isinstance(loaded, rsa.RSAPrivateKey):
+                key = self._keys[openid] = loaded
+        return key
 
     def _key(self, openid: str) -> rsa.RSAPrivateKey:
         with self._lock:
-            key = self._keys.get(openid)
-            if key is None:
-                key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                self._keys[openid] = key
+            key = self._stored(openid)
+            if key is not None:
+                return key
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            path = self._key_file(openid)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                try:
+                    with open(path, "xb") as handle:  # another worker may have won meanwhile
+                        handle.write(pem)
+                except FileExistsError:
+                    self._keys.pop(openid, None)
+                    return self._stored(openid) or key
+            self._keys[openid] = key
             return key
 
     def authenticate(
@@ -106,7 +140,7 @@ class SoterAuthority:
             return {"errcode": ERR_DATA_FORMAT, "errmsg": "data format error"}
         openid, json_string, json_signature = (str(value) for value in fields)
         with self._lock:
-            key = self._keys.get(openid)
+            key = self._stored(openid)
         return {"errcode": 0, "errmsg": "ok", "is_ok": _holds(key, json_string, json_signature)}
 
 

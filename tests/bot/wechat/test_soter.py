@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ from bot.errors import WangzhengError
 from bot.wechat.config import DEV_APP_ID, DEV_APP_SECRET
 from bot.wechat.emulator import RunningEmulator
 from bot.wechat.emulator.server import Emulator
-from bot.wechat.emulator.soter import pss
+from bot.wechat.emulator.soter import SoterAuthority, SoterResult, pss
 
 PATH = "/cgi-bin/soter/verify_signature"
 
@@ -112,3 +114,32 @@ def test_the_adapter_reads_wechat_answers(wechat_app: Any, emulator: Emulator) -
     assert limited.value.status == 429
     emulator.fail(PATH, 40001)  # a stale token is refreshed once, then the call goes through
     assert verifier.verify(openid="o-alice", **args) is True
+
+
+def test_workers_sharing_a_key_folder_verify_each_others_signatures(tmp_path: Path) -> None:
+    """The development server runs several workers, each with its own emulator: a key made by
+    one (the phone's TEE, at unlock) must verify in another (WeChat's check), and two workers
+    making the first key at once end with one key."""
+    workers = [SoterAuthority(tmp_path) for _ in range(4)]
+    barrier = threading.Barrier(len(workers))
+    results: list[SoterResult] = []
+
+    def unlock(worker: SoterAuthority) -> None:
+        barrier.wait()
+        results.append(worker.authenticate("o-shared", "challenge-1"))
+
+    threads = [threading.Thread(target=unlock, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(list(tmp_path.iterdir())) == 1
+    for result in results:
+        body = {"openid": "o-shared", "json_string": result.result_json,
+                "json_signature": result.result_json_signature}  # fmt: skip
+        assert all(worker.verify_signature(body)["is_ok"] for worker in workers)
+    alone = SoterAuthority()  # no shared folder: another worker's key is unknown to it
+    signed = results[0]
+    body = {"openid": "o-shared", "json_string": signed.result_json,
+            "json_signature": signed.result_json_signature}  # fmt: skip
+    assert alone.verify_signature(body)["is_ok"] is False
