@@ -19,7 +19,13 @@ Environment: ``BENCH_PG`` (server URL, default postgresql://postgres@127.0.0.1:5
 ``BENCH_WORKERS`` (2), ``BENCH_THREADS`` (4), ``BENCH_CREDENTIALS`` (100000), ``BENCH_PHOTO_KB``
 (200), ``BENCH_APP_ROOT`` (the checkout whose app gunicorn serves; default this one, so an older
 commit can be measured with the same bench). Last line:
-``verify_bench rps=... ratio_to_bare=... ratio_to_essential=... round_trips=... p99_ms=...``.
+``verify_bench rps=... ratio_to_bare=... ratio_to_essential=... round_trips=... p99_ms=...
+p99_at_rps=... cpu_ratio_to_bare=... load1=...``.
+
+``cpu_ratio_to_bare`` is the server's CPU time per ``/healthz`` over its CPU time per verify
+(gunicorn master and workers, read from /proc, reaped workers included): what ``ratio_to_bare``
+would be on a machine whose cores did nothing else, since both are CPU-bound. On a shared
+machine the req/s ratios move with the other tenants' load (``load1``); this one much less.
 """
 
 from __future__ import annotations
@@ -214,15 +220,39 @@ def client(port: int, kind: str, key: str, tokens: list[str], seconds: float, pa
     out.put((latencies, errors))
 
 
+def server_cpu_s(master: int) -> float:
+    """CPU seconds used so far by gunicorn: the master, its live workers, and the workers it
+    has reaped (recycled after ``max_requests``), from /proc."""
+
+    def times(pid: int) -> list[int]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return [int(value) for value in fields[11:15]]  # utime stime cutime cstime
+
+    ticks = sum(times(master))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                ticks += sum(times(int(entry.name))[:2])
+        except (OSError, ValueError):
+            continue  # exited meanwhile: its time is now in the master's cutime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_phase(port: int, kind: str, key: str, tokens: list[str], seconds: float,
-              rate: float = 0.0) -> dict[str, float]:  # fmt: skip
+              rate: float = 0.0, master: int = 0) -> dict[str, float]:  # fmt: skip
+    """One phase; with ``master`` (gunicorn's pid), also the server's CPU time per request."""
     share = max(1, len(tokens) // CLIENTS)
     pace = CLIENTS / rate if rate else 0.0
     arguments = [
         (port, kind, key, tokens[i * share : (i + 1) * share], seconds, pace)
         for i in range(CLIENTS)
     ]
+    cpu_before = server_cpu_s(master) if master else 0.0
     results = timed(client, arguments, seconds)
+    cpu_used = server_cpu_s(master) - cpu_before if master else 0.0
     elapsed = seconds
     latencies = sorted(x for lat, _ in results for x in lat)
     errors = sum(err for _, err in results)
@@ -233,6 +263,7 @@ def run_phase(port: int, kind: str, key: str, tokens: list[str], seconds: float,
         "p99_ms": latencies[min(count - 1, int(count * 0.99))] * 1000 if latencies else 0.0,
         "count": count,
         "errors": errors,
+        "cpu_ms": cpu_used / count * 1000 if count else 0.0,
     }
 
 
@@ -313,14 +344,14 @@ def main() -> None:
         wait_ready(port)
         run_phase(port, "healthz", key, [], 1.0)  # warm-up
         run_phase(port, "verify", key, mint(app, 300), 1.0)
-        bare = run_phase(port, "healthz", key, [], SECONDS)
+        bare = run_phase(port, "healthz", key, [], SECONDS, master=server.pid)
         essential = essential_phase(app, url)
         budget = int(max(essential["rps"], 500) * SECONDS * 1.2)
-        peak = run_phase(port, "verify", key, mint(app, budget), SECONDS)
+        peak = run_phase(port, "verify", key, mint(app, budget), SECONDS, master=server.pid)
         half_rate = peak["rps"] / 2
         paced = run_phase(
             port, "verify", key, mint(app, int(half_rate * SECONDS * 1.5) + CLIENTS),
-            SECONDS, half_rate,
+            SECONDS, half_rate, server.pid,
         )  # fmt: skip
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -336,7 +367,8 @@ def main() -> None:
     for name, phase in (("bare peak", bare), ("verify peak", peak), ("verify @50%", paced)):
         print(
             f"{name:13s} rps={phase['rps']:8.1f} p50_ms={phase['p50_ms']:6.2f} "
-            f"p99_ms={phase['p99_ms']:6.2f} n={phase['count']:.0f} errors={phase['errors']:.0f}"
+            f"p99_ms={phase['p99_ms']:6.2f} n={phase['count']:.0f} errors={phase['errors']:.0f} "
+            f"server_cpu_ms_per_request={phase['cpu_ms']:.2f}"
         )
     print(f"essential     rps={essential['rps']:8.1f} n={essential['count']:.0f} "
           f"({WORKERS} plain processes)")  # fmt: skip
@@ -344,7 +376,8 @@ def main() -> None:
     print(
         f"verify_bench rps={peak['rps']:.1f} ratio_to_bare={peak['rps'] / bare['rps']:.2f} "
         f"ratio_to_essential={peak['rps'] / essential['rps']:.2f} round_trips={trips:g} "
-        f"p99_ms={paced['p99_ms']:.2f} p99_at_rps={paced['rps']:.1f}"
+        f"p99_ms={paced['p99_ms']:.2f} p99_at_rps={paced['rps']:.1f} "
+        f"cpu_ratio_to_bare={bare['cpu_ms'] / peak['cpu_ms']:.2f} load1={load[0]:.1f}"
     )
 
 
