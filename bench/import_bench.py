@@ -101,7 +101,11 @@ def run_import(csv_path: Path, photos: Path, workers: int | None, batch: int, db
     --batch); (photos per second, summary line)."""
     env = {**os.environ, "WANGZHENG_ENV": "development", "WANGZHENG_INSTANCE_PATH": str(instance),
            "WANGZHENG_DATABASE_URL": fresh_database(db), "WANGZHENG_LOG_LEVEL": "WARNING",
-           "WANGZHENG_FACE_MODEL_ROOT": str(ROOT / ".cache" / "face")}  # fmt: skip
+           "WANGZHENG_FACE_MODEL_ROOT": str(ROOT / ".cache" / "face"),
+           # An operator's batch job on a shared, loaded machine, not a request: the 1.5 s
+           # request bound (also the idle-in-transaction limit) ended the old code's runs,
+           # which embed inside their transaction, whenever the machine stalled it.
+           "WANGZHENG_DATABASE_STATEMENT_TIMEOUT_MS": "60000"}  # fmt: skip
     flask = [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=code, env=env, check=True, capture_output=True)
     parallel = [] if workers is None else ["--workers", str(workers), "--batch", str(batch)]
