@@ -13,7 +13,8 @@ Invariants:
   unchanged before any embedding, so it carries on where it stopped; records are upserted by
   their unique ID hash, never inserted twice.
 - A bad row (field, photo, a face the engine refuses) is reported by line and reason code and
-  skipped; the other rows of its batch still commit (each row is written under a savepoint).
+  skipped before anything is written; the other rows of its batch still commit. A database
+  error while writing a batch rolls the whole batch back and stops the import (rerun it).
 - Worker processes get photo bytes and return an embedding or a rejection code; ID numbers and
   names never leave the parent, and workers never touch the database. They are spawned, not
   forked (onnxruntime is not fork-safe), and each loads the face engine once.
@@ -35,13 +36,20 @@ from bot.identity.importer import (
     ImportReport,
     RowOutcome,
     RowRejected,
+    fill_record,
     parse_fields,
     photo_bytes,
     row_digest,
-    write_record,
 )
-from bot.identity.registry import Vector, engine_embedder, find_records, reference_embedding
+from bot.identity.registry import (
+    Vector,
+    engine_embedder,
+    find_records,
+    reference_embedding,
+    store_embedding,
+)
 from storage.db import Database
+from storage.models.registry_record import RegistryRecord
 
 Embedded = tuple[str, Any]  # ("ok", vector) or ("rejected", (code, message))
 _worker_embed: Callable[[bytes], Vector] | None = None
@@ -121,9 +129,11 @@ def _write(
     database: Database, settings: Settings, pack_id: str, rows: list[_Row],
     embedded: Iterator[Embedded],
 ) -> None:  # fmt: skip
-    """Write the batch's embedded rows in one transaction, each under a savepoint."""
+    """Write the batch's embedded rows in one transaction: the records in one flush (one
+    multi-row INSERT with RETURNING, plus the updates), then their embeddings in another."""
     with database.transaction() as session:
         found = find_records(session, settings, [r.number for r in rows if r.outcome is None])
+        written: list[tuple[_Row, RegistryRecord, str, Vector]] = []
         for row in rows:
             if row.outcome is not None:
                 continue
@@ -132,13 +142,17 @@ def _write(
                 code, message = value
                 row.outcome = RowOutcome(row.line, "failed", code, message)
                 continue
-            with session.begin_nested():
-                record = found.get(row.number)
-                status = write_record(
-                    session, settings, row.number, row.name, row.expires_on, row.photo,
-                    row.digest, pack_id, value, record=record,
-                )  # fmt: skip
-            row.outcome = RowOutcome(row.line, status)
+            record, status = fill_record(
+                session, settings, row.number, row.name, row.expires_on, row.photo,
+                row.digest, record=found.get(row.number),
+            )  # fmt: skip
+            written.append((row, record, status, value))
+        session.flush()
+        for _row, record, status, vector in written:
+            store_embedding(session, record.id, pack_id, vector, new_record=status == "created")
+        session.flush()
+    for row, _, status, _ in written:  # committed
+        row.outcome = RowOutcome(row.line, status)
 
 
 def import_in_batches(
@@ -171,7 +185,10 @@ def import_in_batches(
     seen: set[str] = set()
 
     def finish(prepared: list[_Row], embedded: Callable[[], list[Embedded]]) -> None:
-        _write(database, settings, pack_id, prepared, iter(embedded()))
+        results = embedded()
+        writing = time.perf_counter()
+        _write(database, settings, pack_id, prepared, iter(results))
+        report.writer_seconds += time.perf_counter() - writing
         for row in prepared:
             assert row.outcome is not None  # noqa: S101 - every row was decided above
             report.add(row.outcome)
@@ -183,9 +200,11 @@ def import_in_batches(
     in_flight: tuple[list[_Row], Callable[[], list[Embedded]]] | None = None
     try:
         for start in range(0, len(rows), batch):
+            preparing = time.perf_counter()
             prepared = _prepare(
                 database, settings, pack_id, rows[start : start + batch], photos_dir, seen
             )
+            report.writer_seconds += time.perf_counter() - preparing
             waiter = submit([row.photo for row in prepared if row.outcome is None])
             if in_flight is not None:
                 finish(*in_flight)

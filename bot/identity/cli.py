@@ -50,6 +50,7 @@ def _summary(report: ImportReport, label: str) -> None:
         f"created={report.created} updated={report.updated} unchanged={report.unchanged} "
         f"failed={report.failed} photos={report.photos_embedded} "
         f"seconds={report.seconds:.2f} photos_per_s={report.photos_per_second:.2f}"
+        + (f" writer_s={report.writer_seconds:.2f}" if report.writer_seconds else "")
     )
     if report.failed:
         raise SystemExit(1)

@@ -81,6 +81,7 @@ class ImportReport:
     failures: list[RowOutcome] = field(default_factory=list)
     photos_embedded: int = 0
     seconds: float = 0.0
+    writer_seconds: float = 0.0  # batch imports: the parent's own reading, sealing and writing
 
     @property
     def failed(self) -> int:
@@ -217,6 +218,27 @@ def write_record(
 ) -> str:
     """Create or update the record (``record``: the one :func:`find_record` found, or None) with
     its sealed fields and embedding; returns created/updated."""
+    record, status = fill_record(
+        session, settings, number, name, expires_on, photo, digest, record=record
+    )
+    session.flush()
+    store_embedding(session, record.id, pack_id, vector, new_record=status == "created")
+    return status
+
+
+def fill_record(
+    session: Session,
+    settings: Settings,
+    number: str,
+    name: str,
+    expires_on: dt.date,
+    photo: bytes,
+    digest: str,
+    *,
+    record: RegistryRecord | None,
+) -> tuple[RegistryRecord, str]:
+    """Set the record's sealed fields (a new one is added to ``session``), without flushing, so
+    that a batch can write many records in one statement; returns it and created/updated."""
     id_hash = id_lookup_hash(settings.hash_key, number)
     parsed = parse_id_number(number)
     status = "updated"
@@ -231,9 +253,7 @@ def write_record(
     record.photo_sealed = seal(settings.data_key, photo, PHOTO_SEAL_PURPOSE)
     record.birth_date, record.sex = parsed.birth_date, parsed.sex
     record.expires_on, record.row_digest, record.updated_at = expires_on, digest, utcnow()
-    session.flush()
-    store_embedding(session, record.id, pack_id, vector, new_record=status == "created")
-    return status
+    return record, status
 
 
 def _run(
