@@ -34,7 +34,7 @@ from flask import Response, g, request
 from werkzeug.datastructures import Authorization
 
 from bot.crypto import same
-from bot.devices.errors import SessionInvalid
+from bot.devices.errors import DeviceNotProven, SessionInvalid
 from bot.devices.sessions import Principal, authenticate
 from bot.errors import Unauthenticated
 from bot.extensions import clock, database, settings, store
@@ -244,6 +244,15 @@ def current_citizen() -> Principal:
     principal = g.get("flask_httpauth_user")
     if not isinstance(principal, Principal):
         raise _missing_access_token()
+    return principal
+
+
+def proven_citizen() -> Principal:
+    """:func:`current_citizen`, whose sign-in proved the device's key: every endpoint that mints
+    a presentation token calls this (403 ``device_not_proven`` otherwise)."""
+    principal = current_citizen()
+    if not principal.device_proven:
+        raise DeviceNotProven()
     return principal
 
 

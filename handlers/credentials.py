@@ -15,11 +15,10 @@ from flask import Response, jsonify
 from bot.credentials.keys import ensure_signing_key, public_jwks
 from bot.credentials.tokens import mint_presentation
 from bot.devices.erasure import delete_credential
-from bot.devices.errors import DeviceNotProven
 from bot.devices.unlock import presentation_amr
 from bot.extensions import clock, database, settings, store
 from bot.identity.credential_view import credential_view
-from handlers.auth import citizen_auth, current_citizen
+from handlers.auth import citizen_auth, current_citizen, proven_citizen
 from handlers.schemas import (
     CITIZEN_ERRORS,
     PRESENTATION_ERRORS,
@@ -127,9 +126,7 @@ def presentation() -> tuple[dict[str, Any], int]:
     ``device_not_proven`` for a session whose login did not prove the device's key, 403
     ``unlock_required`` when the citizen's biometric unlock is on and not fresh (the token then
     carries ``amr`` with the method)."""
-    principal = current_citizen()
-    if not principal.device_proven:
-        raise DeviceNotProven()
+    principal = proven_citizen()
     with database().transaction() as session:
         amr = presentation_amr(
             session,

@@ -22,7 +22,7 @@ from bot.credentials.tokens import mint_presentation
 from bot.devices.unlock import presentation_amr
 from bot.extensions import clock, database, settings, store
 from bot.security_headers import SELF, allow
-from handlers.auth import citizen_auth, current_citizen
+from handlers.auth import citizen_auth, proven_citizen
 from handlers.schemas import PRESENTATION_ERRORS, LevelField, Out, Timestamp
 
 pages = APIBlueprint(
@@ -76,7 +76,7 @@ def pass_page() -> Response:
 )
 def pass_qr() -> tuple[dict[str, Any], int]:
     """``{svg, level, expires_at, refresh_in}``; the token itself is inside the SVG only."""
-    principal = current_citizen()
+    principal = proven_citizen()
     with database().transaction() as session:
         amr = presentation_amr(
             session,

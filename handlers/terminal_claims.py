@@ -26,7 +26,7 @@ from bot.terminals.factors import password_presentation, reset_password
 from bot.terminals.passwords import hash_password, require_strong, spelled_date_digests
 from bot.terminals.sessions import claim_session, set_session_password
 from bot.vocab import CredentialReason, CredentialStatus
-from handlers.auth import citizen_auth, current_citizen
+from handlers.auth import citizen_auth, current_citizen, proven_citizen
 from handlers.schemas import (
     BODY_ERRORS,
     CITIZEN_ERRORS,
@@ -183,7 +183,7 @@ def set_password(session_id: str, body: PasswordIn) -> dict[str, Any]:
 )
 def password_token(body: PasswordIn) -> tuple[dict[str, Any], int]:
     """Check the password (with the lockout) and mint a token carrying ``amr: ["pwd"]``."""
-    principal = current_citizen()
+    principal = proven_citizen()
     with database().transaction() as session:  # the biometric unlock comes before the password
         unlocked_amr = presentation_amr(
             session,

@@ -149,5 +149,13 @@ def test_presentations_need_a_session_that_proved_its_device(
     tokens = unproven_login("o-unproven", "device-unproven-1")
     subject = add_record(app)
     issue(app, subject, openid="o-unproven", device_id="device-unproven-1")
-    answer = client.post(PRESENT, headers={"Authorization": f"Bearer {tokens.access_token}"})
-    assert _error(answer) == (403, "device_not_proven")
+    bearer = {"Authorization": f"Bearer {tokens.access_token}"}
+    # Every endpoint that mints a presentation token: the JSON one, the pass page's QR, and the
+    # password presentation of an upgraded credential.
+    for path, body in (
+        (PRESENT, None),
+        ("/api/v1/credentials/current/qr", None),
+        ("/api/v1/credentials/current/password-presentations", {"password": "27364159"}),
+    ):
+        answer = client.post(path, headers=bearer, json=body)
+        assert _error(answer) == (403, "device_not_proven"), path
