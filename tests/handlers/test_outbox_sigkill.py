@@ -7,12 +7,6 @@ unavailable" (40056), so the card is removed once as far as WeChat is concerned.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +20,9 @@ from bot.wechat.config import DEV_CARD_ID
 from bot.wechat.emulator.server import Emulator
 from storage.models.credential import Credential
 from storage.models.outbox import OutboxMessage
+from tests.killed_child import run_until_killed
 from tests.registry_factories import add_record
 
-ROOT = Path(__file__).resolve().parents[2]
 CHILD = r"""
 import json, os, signal, sys
 from sqlalchemy import event
@@ -69,13 +63,7 @@ def test_sigkill_between_commit_and_send(
             card_code=code,
         ).credential_id  # fmt: skip
     config = {k: str(v) for k, v in wechat_app_config.items()}
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps([config, credential, when])],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    assert "survived" not in child.stdout
+    run_until_killed(CHILD, [config, credential, when])
 
     with database(wechat_app).transaction() as session:
         ended = session.get(Credential, credential)

@@ -6,13 +6,7 @@ the audit commit burned tokens that left no audit row. Now the mark is the audit
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +18,7 @@ from bot.extensions import database, settings
 from bot.merchants.audit import verify_chain
 from storage.models.verification_audit import VerificationAudit
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key, verify
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.killed_child import run_until_killed
 
 
 def _audit(app: Any) -> list[tuple[str, str | None, str | None]]:
@@ -139,16 +132,7 @@ def test_sigkill_around_the_commit_keeps_mark_and_audit_together(
     key = merchant_key(app)
     token = fetch_token(client, citizen.access_token)
     config = {k: str(v) for k, v in app_config.items()}
-    child = subprocess.run(  # our own interpreter and script
-        [sys.executable, "-c", CHILD, json.dumps([config, key, token, when])],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    assert "survived" not in child.stdout
+    run_until_killed(CHILD, [config, key, token, when])
     rows = _audit(app)
     assert len(rows) == audit_rows
     assert all(row[0] == "valid" and row[2] is not None for row in rows)

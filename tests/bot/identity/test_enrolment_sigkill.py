@@ -10,12 +10,6 @@ enrolment works with no repair.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +17,9 @@ from sqlalchemy import select
 
 from storage.models.credential import Credential
 from storage.models.outbox import OutboxMessage
+from tests.killed_child import run_until_killed
 from tests.registry_factories import add_record, issue
 
-ROOT = Path(__file__).resolve().parents[3]
 OPENID, DEVICE = "o-killed-enrolment", "device-1"
 
 CHILD = r"""
@@ -106,16 +100,7 @@ def test_sigkill_while_issuing_leaves_one_active_credential(
     _, before = _state(db)
     config = {k: str(v) for k, v in app_config.items()}
     arguments = [config, int(tokens.citizen_id), subject, OPENID, DEVICE, when]
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(arguments)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    assert "survived" not in child.stdout
+    run_until_killed(CHILD, arguments)
 
     credentials, notices = _state(db)
     if committed:

@@ -11,11 +11,6 @@ new session at the same terminal issues with no repair.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +31,9 @@ from tests.handlers.terminal_flow import (
     open_and_claim,
     start_visit,
 )
+from tests.killed_child import run_until_killed
 from tests.registry_factories import issue
 from tests.terminal_support import new_terminal
-
-ROOT = Path(__file__).resolve().parents[3]
 
 CHILD = r"""
 import datetime as dt, json, os, signal, sys, time
@@ -140,16 +134,7 @@ def test_sigkill_while_issuing_at_a_terminal_leaves_one_active_credential(
         config, terminal.terminal_id, session_id, HOLDER_NAME, HOLDER_ID,
         CARD_EXPIRY.isoformat(), str(tmp_path / "chip.jpg"), when,
     ]  # fmt: skip
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(arguments)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    assert "survived" not in child.stdout
+    run_until_killed(CHILD, arguments)
 
     credentials, passwords = _state(db)
     if committed:
