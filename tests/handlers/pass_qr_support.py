@@ -133,12 +133,30 @@ def assert_quiet_zone(shot: Shot) -> None:
 
 
 def decode(shot: Shot) -> str:
-    """The one QR code zxing-cpp reads in the screenshot (dark-on-light only)."""
+    """The one QR code zxing-cpp reads in the screenshot (dark-on-light only).
+
+    zxing-cpp may report one symbol more than once (seen once in CI on the colour pass: two hits,
+    one page). So the check is on what a scanner would act on: exactly one distinct text, and
+    every hit centred inside the box where the page drew its QR, so no other code on the screen
+    and no stale one elsewhere can pass for it.
+    """
     found = zxingcpp.read_barcodes(
         shot.image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode), try_invert=False
     )
-    assert len(found) == 1, f"zxing-cpp decoded {len(found)} QR codes"
-    return str(found[0].text)
+    texts = {str(hit.text) for hit in found}
+    assert len(texts) == 1, f"{len(texts)} distinct QR codes in {len(found)} zxing-cpp hits"
+    for hit in found:
+        corners = (
+            hit.position.top_left,
+            hit.position.top_right,
+            hit.position.bottom_right,
+            hit.position.bottom_left,
+        )
+        centre_x = sum(point.x for point in corners) / 4
+        centre_y = sum(point.y for point in corners) / 4
+        assert shot.left <= centre_x <= shot.left + shot.size, (centre_x, shot)
+        assert shot.top <= centre_y <= shot.top + shot.size, (centre_y, shot)
+    return texts.pop()
 
 
 def assert_scans_valid(driver: Any, client: Any, key: str, level: str, folder: Path) -> None:
