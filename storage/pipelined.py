@@ -38,7 +38,7 @@ from typing import Any
 
 from psycopg import errors as pg_errors
 from psycopg import pq
-from sqlalchemy import Engine, event, exc, text
+from sqlalchemy import Engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 # Execution option of a statement that may wait for the next sync (see the module docstring).
@@ -100,7 +100,7 @@ def pipelined_session(engine: Engine, session_factory: sessionmaker[Session]) ->
         session = session_factory(bind=connection)
         session.info[_PIPELINED_SESSION] = True
         try:
-            session.execute(text("BEGIN"), execution_options=DEFER)
+            raw.cursor().execute("BEGIN")  # queued: it travels with the first read
             yield session
             session.commit()
         except BaseException as error:
@@ -112,6 +112,15 @@ def pipelined_session(engine: Engine, session_factory: sessionmaker[Session]) ->
             session.close()
             if raw.pgconn.pipeline_status != pq.PipelineStatus.OFF:  # never expected: drop it
                 connection.invalidate()
+
+
+def pipeline_of(session: Session) -> Any | None:
+    """The psycopg pipeline of ``session``'s pipelined transaction, or None for any other
+    session (for :mod:`storage.prepared`, which runs statements on that connection itself)."""
+    if not session.info.get(_PIPELINED_SESSION):
+        return None
+    entered = session.connection().info.get(_PIPELINE)
+    return entered[1] if entered is not None else None
 
 
 def defers_writes(session: Session) -> bool:

@@ -48,6 +48,8 @@ REQUIRED_CLAIMS = ["iss", "jti", "iat", "exp", "cid", "lvl"]
 # Our kids are "k" + token_urlsafe; anything else (a NUL, a control character) is refused before
 # it reaches a query (PostgreSQL cannot even compare text holding NUL).
 KID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# An unpadded base64url segment (never of length 1 mod 4, which no byte string encodes to).
+BASE64URL_SEGMENT = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?")
 # RFC 8176: the citizen entered the upgraded credential's password for this token.
 PASSWORD_AMR = "pwd"  # noqa: S105 - an authentication method name, not a password
 # RFC 8176: a WeChat SOTER unlock on the phone's biometric hardware just before the token.
@@ -154,15 +156,26 @@ def resolve_handle(
 
 
 def _header(token: str) -> dict[str, Any]:
-    """The unverified header, or ``malformed``."""
+    """The unverified header (only to pick the algorithm and key), or ``malformed``.
+
+    Only the header segment is decoded here: ``jwt.decode`` then checks the whole token again,
+    header included, against the key this header named, so the token is parsed once, not
+    twice as with ``jwt.get_unverified_header`` (which decodes every segment).
+    """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         raise PresentationRejected(VerifyReason.MALFORMED)
     if token.count(".") != 2:
         raise PresentationRejected(VerifyReason.MALFORMED)
+    segment = token.partition(".")[0]
+    if not BASE64URL_SEGMENT.fullmatch(segment):
+        raise PresentationRejected(VerifyReason.MALFORMED)
     try:
-        return jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
+        header = json.loads(base64url_decode(segment))
+    except (ValueError, binascii.Error) as exc:
         raise PresentationRejected(VerifyReason.MALFORMED) from exc
+    if not isinstance(header, dict):
+        raise PresentationRejected(VerifyReason.MALFORMED)
+    return header
 
 
 def decode_presentation(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -110,12 +111,23 @@ def normalise_name(name: str) -> str:
     return "".join(unicodedata.normalize("NFKC", name).split())
 
 
-def record_name(settings: Settings, record: RegistryRecord) -> str:
+class SealedIdentity(Protocol):
+    """What :func:`record_name` and :func:`record_id_number` read: a registry record, or the
+    columns of one read without the ORM (the verify hot path)."""
+
+    @property
+    def name_sealed(self) -> bytes: ...
+
+    @property
+    def id_number_sealed(self) -> bytes: ...
+
+
+def record_name(settings: Settings, record: SealedIdentity) -> str:
     """The record's name in clear (for masking or a ``full_identity`` disclosure)."""
     return unseal_text(settings.data_keyring, record.name_sealed, NAME_SEAL_PURPOSE)
 
 
-def record_id_number(settings: Settings, record: RegistryRecord) -> str:
+def record_id_number(settings: Settings, record: SealedIdentity) -> str:
     """The record's ID number in clear (only for a ``full_identity`` disclosure)."""
     return unseal_text(settings.data_keyring, record.id_number_sealed, ID_SEAL_PURPOSE)
 

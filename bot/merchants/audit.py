@@ -34,7 +34,8 @@ from bot.merchants.sealing import ChainReport, seal_pending, verify_chain
 from bot.vocab import Level, Scope, VerifyReason, VerifyResult
 from storage.models.base import utcnow
 from storage.models.verification_audit import VerificationAudit
-from storage.pipelined import DEFER, defers_writes, unique_violation
+from storage.pipelined import defers_writes, unique_violation
+from storage.prepared import Prepared
 
 __all__ = [
     "MARK_INDEX",
@@ -53,9 +54,9 @@ __all__ = [
 MARK_INDEX = "ix_verification_audits_jti_digest"
 
 
-# Built once (its compiled form is then cached); inline(): no implicit RETURNING of the new id,
+# Built once and run prepared (storage.prepared); inline(): no implicit RETURNING of the new id,
 # so nothing waits for an answer in a pipelined transaction.
-_DEFERRED_INSERT = insert(cast("Table", VerificationAudit.__table__)).inline()
+_DEFERRED_INSERT = Prepared(insert(cast("Table", VerificationAudit.__table__)).inline())
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def record_audit(
     """
     values = _values(audit_key, entry, mark)
     if defers_writes(session):
-        session.execute(_DEFERRED_INSERT, values, execution_options=DEFER)
+        _DEFERRED_INSERT.queue(session, values)
         return True
     if mark is None:
         session.execute(insert(VerificationAudit).values(**values))

@@ -26,10 +26,10 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.credentials.errors import PresentationRejected
@@ -61,6 +61,7 @@ from storage.models.base import utcnow
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.registry_record import RegistryRecord
+from storage.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -108,37 +109,33 @@ def _age(birth: dt.date, day: dt.date) -> int:
     return years - 1 if (day.month, day.day) < (birth.month, birth.day) else years
 
 
-def _claims(
-    settings: Settings, record: RegistryRecord, scope: Scope, now: dt.datetime
-) -> dict[str, Any]:
+def _claims(settings: Settings, found: _Found, scope: Scope, now: dt.datetime) -> dict[str, Any]:
     """The fields the scope discloses, and nothing else."""
     if scope == Scope.AGE_OVER_18:
-        return {"age_over_18": _age(record.birth_date, now.date()) >= 18}
+        return {"age_over_18": _age(found.birth_date, now.date()) >= 18}
     if scope == Scope.NAME_MASKED:
-        return {"name_masked": mask_name(record_name(settings, record))}
+        return {"name_masked": mask_name(record_name(settings, found))}
     if scope == Scope.FULL_IDENTITY:
         return {
-            "name": record_name(settings, record),
-            "id_number": record_id_number(settings, record),
+            "name": record_name(settings, found),
+            "id_number": record_id_number(settings, found),
         }
     return {}
 
 
-def _credential_reason(
-    credential: Credential, current_device: str | None, handle_device: str, now: dt.datetime
-) -> VerifyReason | None:
+def _credential_reason(found: _Found, handle_device: str, now: dt.datetime) -> VerifyReason | None:
     """Why the credential behind a good token cannot be accepted, or None."""
-    if credential.status == CredentialStatus.SUPERSEDED:
+    if found.status == CredentialStatus.SUPERSEDED:
         return VerifyReason.SUPERSEDED
-    if credential.status != CredentialStatus.ACTIVE:
-        if credential.reason == CredentialReason.DEVICE_CHANGED:
+    if found.status != CredentialStatus.ACTIVE:
+        if found.reason == CredentialReason.DEVICE_CHANGED:
             return VerifyReason.SUPERSEDED
         return VerifyReason.REVOKED
-    if not same(handle_device, credential.device_id):
+    if not same(handle_device, found.device_id):
         return VerifyReason.SUPERSEDED
-    if current_device is not None and not same(current_device, credential.device_id):
+    if found.current_device is not None and not same(found.current_device, found.device_id):
         return VerifyReason.SUPERSEDED
-    if credential.expires_at <= now:
+    if found.expires_at <= now:
         return VerifyReason.EXPIRED
     return None
 
@@ -175,11 +172,43 @@ class _Judgement:
 
 FaceCheck = Callable[[Session, int], VerifyReason | None]
 
-# Built once: SQLAlchemy then finds its compiled form by a memoised cache key on every call.
-_CREDENTIAL_QUERY = (
+
+class _Found(NamedTuple):
+    """The columns verify reads for a credential: its own, its registry subject's (never the
+    sealed photo, about 200 KB, nor anything else verify has no use for) and its holder's."""
+
+    credential_id: str
+    status: str
+    reason: str | None
+    device_id: str
+    expires_at: dt.datetime
+    level: str
+    record_id: int
+    subject_key: str | None
+    id_hash: str
+    birth_date: dt.date
+    name_sealed: bytes
+    id_number_sealed: bytes
+    current_device: str | None
+    citizen_id: int | None
+    notify: bool | None
+
+
+# Built once, run prepared on the pipelined path (storage.prepared): columns, no ORM loading.
+_CREDENTIAL_QUERY = Prepared(
     select(
-        Credential,
-        RegistryRecord,
+        Credential.id,
+        Credential.status,
+        Credential.reason,
+        Credential.device_id,
+        Credential.expires_at,
+        Credential.level,
+        RegistryRecord.id,
+        RegistryRecord.subject_key,
+        RegistryRecord.id_hash,
+        RegistryRecord.birth_date,
+        RegistryRecord.name_sealed,
+        RegistryRecord.id_number_sealed,
         Citizen.current_device_id,
         Citizen.id,
         Citizen.notify_on_verification,
@@ -187,8 +216,6 @@ _CREDENTIAL_QUERY = (
     .join(RegistryRecord, RegistryRecord.id == Credential.subject_id)
     .outerjoin(Citizen, Citizen.openid == Credential.openid)
     .where(Credential.id == bindparam("credential_id"))
-    # Never the sealed reference photo (about 200 KB): verify has no use for it.
-    .options(defer(RegistryRecord.photo_sealed, raiseload=True))
 )
 
 
@@ -208,29 +235,29 @@ def _judge(
     if handle is None:
         return _Judgement(VerificationResult(VerifyResult.INVALID, VerifyReason.EXPIRED))
     credential_id, handle_device = handle
-    row = session.execute(_CREDENTIAL_QUERY, {"credential_id": credential_id}).one_or_none()
-    if row is None:
+    rows = _CREDENTIAL_QUERY.rows(session, {"credential_id": credential_id})
+    if not rows:
         invalid = VerificationResult(VerifyResult.INVALID, VerifyReason.REVOKED)
         return _Judgement(invalid, credential_id)
-    credential, record, current_device, citizen_id, notify = row
-    reason = _credential_reason(credential, current_device, handle_device, now)
+    found = _Found(*rows[0])
+    reason = _credential_reason(found, handle_device, now)
     needs_upgraded = required_level == Level.UPGRADED or scope == Scope.FULL_IDENTITY
-    if reason is None and needs_upgraded and credential.level != Level.UPGRADED:
+    if reason is None and needs_upgraded and found.level != Level.UPGRADED:
         reason = VerifyReason.LEVEL_TOO_LOW
     if reason is None and missing_factor:
         reason = VerifyReason.FACTOR_MISSING
     if reason is None and face is not None:
-        reason = face(session, record.id)
+        reason = face(session, found.record_id)
     if reason is not None:
-        return _Judgement(VerificationResult(VerifyResult.INVALID, reason), credential.id)
+        return _Judgement(VerificationResult(VerifyResult.INVALID, reason), found.credential_id)
     outcome = VerificationResult(
         VerifyResult.VALID,
-        level=Level(credential.level),
-        subject_pseudonym=pseudonym(merchant.pseudonym_salt, record.subject_key or record.id_hash),
-        claims=_claims(settings, record, scope, now),
+        level=Level(found.level),
+        subject_pseudonym=pseudonym(merchant.pseudonym_salt, found.subject_key or found.id_hash),
+        claims=_claims(settings, found, scope, now),
         face_matched=face is not None,
     )
-    return _Judgement(outcome, credential.id, citizen_id, bool(notify))
+    return _Judgement(outcome, found.credential_id, found.citizen_id, bool(found.notify))
 
 
 def verify_presentation(
