@@ -8,16 +8,15 @@ deferred write fails the whole transaction, and the pooled connection comes back
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from psycopg import pq
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
 from storage.pipelined import DEFER, defers_writes, unique_violation
 from storage.roundtrips import counting
+from tests.storage.connection_checks import assert_clean_connection
 
 SCRATCH = MetaData()
 ROWS = Table(
@@ -46,16 +45,6 @@ def _marks(db: Database) -> list[str]:
         return list(session.scalars(select(ROWS.c.mark).order_by(ROWS.c.id)))
 
 
-def _assert_clean_connection(db: Database) -> None:
-    """The next checkout gets an idle connection in the normal mode (PostgreSQL)."""
-    with db.engine.connect() as connection:
-        raw: Any = connection.connection.dbapi_connection
-        if db.dialect == "postgresql":
-            assert raw.autocommit is False
-            assert raw.pgconn.pipeline_status == pq.PipelineStatus.OFF
-            assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
-
-
 def test_reads_and_deferred_writes_commit_together(db: Database) -> None:
     with db.pipelined() as session:
         assert defers_writes(session) == (db.dialect == "postgresql")
@@ -64,7 +53,7 @@ def test_reads_and_deferred_writes_commit_together(db: Database) -> None:
         session.execute(insert(ROWS).values(mark="read-back"))
         assert session.scalar(select(func.count()).select_from(ROWS)) == 3  # its own writes
     assert _marks(db) == ["taken", "after-1", "read-back"]
-    _assert_clean_connection(db)
+    assert_clean_connection(db)
 
 
 def test_a_failing_deferred_write_fails_the_whole_transaction(db: Database) -> None:
@@ -74,7 +63,7 @@ def test_a_failing_deferred_write_fails_the_whole_transaction(db: Database) -> N
     if db.dialect == "postgresql":
         assert unique_violation(raised.value) == "ix_pipelined_scratch_mark"
     assert _marks(db) == ["taken"]
-    _assert_clean_connection(db)
+    assert_clean_connection(db)
     with db.pipelined() as session:  # and the pool goes on working
         session.execute(insert(ROWS).inline(), {"mark": "next"}, execution_options=DEFER)
     assert _marks(db) == ["taken", "next"]
@@ -86,7 +75,7 @@ def test_an_error_in_the_block_rolls_back_what_was_queued(db: Database) -> None:
         session.scalar(select(func.count()).select_from(ROWS))
         raise RuntimeError("the caller gave up")
     assert _marks(db) == ["taken"]
-    _assert_clean_connection(db)
+    assert_clean_connection(db)
 
 
 @pytest.mark.production_pair

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from psycopg import pq
 from sqlalchemy import (
     Column,
     Date,
@@ -36,6 +34,7 @@ from storage.models.base import UtcDateTime
 from storage.pipelined import unique_violation
 from storage.prepared import Prepared
 from storage.roundtrips import counting
+from tests.storage.connection_checks import assert_clean_connection
 
 SCRATCH = MetaData()
 ROWS = Table(
@@ -119,7 +118,7 @@ def test_a_failing_queued_write_fails_everything_with_sqlalchemys_error(db: Data
     with db.pipelined() as session:  # the pool, and the prepared statements, go on working
         WRITE.queue(session, {"mark": "next", "at": AT})
         assert len(READ.rows(session, {"mark": "next"})) == 1
-    _assert_clean_connection(db)
+    assert_clean_connection(db)
 
 
 def test_a_bad_parameter_raises_what_session_execute_raises(db: Database) -> None:
@@ -132,7 +131,7 @@ def test_a_bad_parameter_raises_what_session_execute_raises(db: Database) -> Non
     assert type(prepared.value) is type(plain.value)
     assert isinstance(prepared.value, DBAPIError) == (db.dialect == "postgresql")
     assert str(prepared.value) == str(plain.value)  # the same message, parameters hidden alike
-    _assert_clean_connection(db)
+    assert_clean_connection(db)
 
 
 @pytest.mark.production_pair
@@ -144,13 +143,3 @@ def test_a_read_then_a_queued_write_is_two_round_trips(db: Database, store_kind:
         READ.rows(session, {"mark": "taken"})
         WRITE.queue(session, {"mark": "counted", "at": AT})
     assert seen.postgresql == 2, seen  # BEGIN + SELECT, then INSERT + COMMIT
-
-
-def _assert_clean_connection(db: Database) -> None:
-    """The next checkout gets an idle connection in the normal mode (PostgreSQL)."""
-    with db.engine.connect() as connection:
-        raw: Any = connection.connection.dbapi_connection
-        if db.dialect == "postgresql":
-            assert raw.autocommit is False
-            assert raw.pgconn.pipeline_status == pq.PipelineStatus.OFF
-            assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
