@@ -17,11 +17,11 @@ from apiflask.fields import UploadFile
 from flask import Response, current_app, send_from_directory
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.csv_import import RowRejected
 from bot.demo.service import DEMO_PEOPLE, SAMPLE_FILES, register_self
 from bot.errors import NotFound, WangzhengError
 from bot.extensions import database, settings
 from bot.face.errors import ImageTooLarge
-from bot.identity.importer import RowRejected
 from bot.identity.registry import engine_embedder
 from handlers.auth import citizen_auth, current_citizen
 from handlers.pages import PAGE_SOURCES, html_page

@@ -30,17 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.csv_import import RowOutcome, RowRejected, refuse_repeat
 from bot.errors import WangzhengError
 from bot.face.packs import ensure_pack
-from bot.identity.importer import (
-    ImportReport,
-    RowOutcome,
-    RowRejected,
-    fill_record,
-    parse_fields,
-    photo_bytes,
-    row_digest,
-)
+from bot.identity.importer import ImportReport, fill_record, parse_fields, photo_bytes, row_digest
 from bot.identity.registry import (
     Vector,
     engine_embedder,
@@ -110,9 +103,7 @@ def _prepare(
             rows.append(row)
             try:
                 row.number, row.name, row.expires_on = parse_fields(raw)
-                if row.number in seen:
-                    raise RowRejected("The ID number repeats an earlier row.", code="duplicate_row")
-                seen.add(row.number)
+                refuse_repeat(seen, row.number, "ID number")
                 row.photo = photo_bytes(photos_dir, raw["photo"])
             except RowRejected as exc:
                 row.outcome = RowOutcome(line, "failed", exc.code, exc.message)
@@ -192,8 +183,6 @@ def import_in_batches(
         for row in prepared:
             assert row.outcome is not None  # noqa: S101 - every row was decided above
             report.add(row.outcome)
-            if row.outcome.status in ("created", "updated"):
-                report.photos_embedded += 1
             if progress is not None:
                 progress(row.outcome)
 

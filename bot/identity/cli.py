@@ -15,18 +15,12 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from bot.csv_import import CsvInvalid, RowOutcome
 from bot.extensions import database, settings
 from bot.identity.bulk_import import import_in_batches
 from bot.identity.errors import IdNumberInvalid
 from bot.identity.idnumber import parse_id_number
-from bot.identity.importer import (
-    CsvInvalid,
-    ImportReport,
-    RowOutcome,
-    read_rows,
-    record_ids,
-    reembed,
-)
+from bot.identity.importer import ImportReport, read_rows, record_ids, reembed
 from bot.identity.lost import clear_lost, report_lost, report_older_card_lost
 from bot.identity.registry import Embedder, engine_embedder, find_record
 from bot.identity.takeover import lift_light_enrolment_block

@@ -11,20 +11,18 @@ Invariants:
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.crypto import keyed_hash, seal, seal_text
+from bot.csv_import import RowCounts, RowOutcome, RowRejected, read_csv, refuse_repeat, walk_rows
 from bot.errors import WangzhengError
 from bot.identity.errors import IdNumberInvalid
 from bot.identity.idnumber import parse_id_number
@@ -49,72 +47,28 @@ MAX_NAME_CHARS = 64
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 
 
-class CsvInvalid(WangzhengError):
-    """The CSV file cannot be read as a registry import (header or encoding)."""
-
-    code = "csv_invalid"
-
-
-class RowRejected(WangzhengError):
-    """One CSV row cannot be imported; ``code`` says why."""
-
-    code = "row_rejected"
-
-
-@dataclass(frozen=True)
-class RowOutcome:
-    """What happened to one row: ``created``, ``updated``, ``unchanged`` or ``failed``."""
-
-    line: int
-    status: str
-    reason: str = ""
-    message: str = ""
-
-
 @dataclass
-class ImportReport:
-    """Counts, failures and timing of an import or re-embed run."""
+class ImportReport(RowCounts):
+    """Counts, failures and timing of an import or re-embed run; every row created or updated
+    embedded one photo."""
 
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failures: list[RowOutcome] = field(default_factory=list)
-    photos_embedded: int = 0
-    seconds: float = 0.0
     writer_seconds: float = 0.0  # batch imports: the parent's own reading, sealing and writing
 
     @property
-    def failed(self) -> int:
-        """How many rows failed."""
-        return len(self.failures)
+    def photos_embedded(self) -> int:
+        """Photos embedded: the rows created or updated."""
+        return self.created + self.updated
 
     @property
     def photos_per_second(self) -> float:
         """Photos embedded per second of wall time."""
         return self.photos_embedded / self.seconds if self.seconds > 0 else 0.0
 
-    def add(self, outcome: RowOutcome) -> None:
-        """Count one row's outcome."""
-        if outcome.status == "failed":
-            self.failures.append(outcome)
-        else:
-            setattr(self, outcome.status, getattr(self, outcome.status) + 1)
-
 
 def read_rows(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
-    """The CSV's rows with their line numbers; raises :class:`CsvInvalid` on a bad header."""
-    try:
-        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise CsvInvalid(f"The CSV lacks the column(s): {', '.join(missing)}.")
-            return [
-                (index + 2, {k: (row.get(k) or "").strip() for k in COLUMNS})
-                for index, row in enumerate(reader)
-            ]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise CsvInvalid("The CSV file is not valid UTF-8 CSV.") from exc
+    """The CSV's rows with their line numbers; :class:`~bot.csv_import.CsvInvalid` on a bad
+    header or encoding."""
+    return read_csv(csv_path, COLUMNS)
 
 
 def photo_bytes(photos_dir: Path, name: str) -> bytes:
@@ -256,33 +210,6 @@ def fill_record(
     return record, status
 
 
-def _run(
-    items: Iterable[tuple[int, Any]],
-    step: Callable[[Any], str | None],
-    progress: Callable[[RowOutcome], None] | None,
-) -> ImportReport:
-    """Apply ``step`` to each item: its status counts, ``None`` skips it, and a
-    :class:`RowRejected` becomes a failed row; nothing is raised."""
-    report = ImportReport()
-    started = time.perf_counter()
-    for line, item in items:
-        outcome: RowOutcome
-        try:
-            status = step(item)
-            if status is None:
-                continue
-            outcome = RowOutcome(line, status)
-            if status != "unchanged":
-                report.photos_embedded += 1
-        except RowRejected as exc:
-            outcome = RowOutcome(line, "failed", exc.code, exc.message)
-        report.add(outcome)
-        if progress is not None:
-            progress(outcome)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
 def import_records(
     database: Database,
     settings: Settings,
@@ -295,14 +222,11 @@ def import_records(
     seen: set[str] = set()
 
     def step(row: dict[str, str]) -> str:
-        key = row["id_number"].strip().upper()
-        if key in seen:
-            raise RowRejected("The ID number repeats an earlier row.", code="duplicate_row")
-        seen.add(key)
+        refuse_repeat(seen, row["id_number"].strip().upper(), "ID number")
         with database.transaction() as session:
             return import_row(session, settings, row, photos_dir, embedder)
 
-    return _run(rows, step, progress)
+    return walk_rows(rows, step, ImportReport(), progress)
 
 
 def record_ids(database: Database) -> list[int]:
@@ -332,4 +256,4 @@ def reembed(
             store_embedding(session, record.id, embedder.pack_id, vector)
         return "updated"
 
-    return _run(((record_id, record_id) for record_id in ids), step, progress)
+    return walk_rows(((record_id, record_id) for record_id in ids), step, ImportReport(), progress)

@@ -14,18 +14,16 @@ Invariants:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.errors import WangzhengError
+from bot.csv_import import RowCounts, RowOutcome, RowRejected, read_csv, refuse_repeat, walk_rows
 from bot.vocab import Level
 from storage.db import Database
 from storage.models.base import utcnow
@@ -37,18 +35,6 @@ MAX_AMOUNT_FEN = 100_000_000  # one million yuan
 DEMO_CATALOGUE = Path(__file__).resolve().parent / "demo_catalogue.csv"
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
-
-
-class CatalogueInvalid(WangzhengError):
-    """The catalogue file cannot be read (header or encoding)."""
-
-    code = "csv_invalid"
-
-
-class ItemRejected(WangzhengError):
-    """One catalogue row cannot be imported; ``code`` says why."""
-
-    code = "row_rejected"
 
 
 @dataclass(frozen=True)
@@ -71,38 +57,17 @@ class ItemRow:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass
-class CatalogueReport:
-    """Counts and failures (line, reason code, message) of one import."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failures: list[tuple[int, str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 def read_catalogue(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """The rows with their line numbers; :class:`CatalogueInvalid` on a bad header or encoding."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [name for name in COLUMNS if name not in (reader.fieldnames or [])]
-            if missing:
-                raise CatalogueInvalid(f"The CSV lacks the column(s): {', '.join(missing)}.")
-            return [
-                (index + 2, {name: (row.get(name) or "").strip() for name in COLUMNS})
-                for index, row in enumerate(reader)
-            ]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise CatalogueInvalid("The file is not valid UTF-8 CSV.") from exc
+    """The rows with their line numbers; :class:`~bot.csv_import.CsvInvalid` on a bad header or
+    encoding."""
+    return read_csv(path, COLUMNS)
 
 
 def _fen(raw: str, column: str) -> int | None:
     if not raw:
         return None
     if not _DIGITS.match(raw) or not 0 < int(raw) <= MAX_AMOUNT_FEN:
-        raise ItemRejected(
+        raise RowRejected(
             f"{column} must be a whole number of fen between 1 and {MAX_AMOUNT_FEN}.",
             code="amount_invalid",
         )
@@ -110,27 +75,25 @@ def _fen(raw: str, column: str) -> int | None:
 
 
 def parse_item(row: dict[str, str]) -> ItemRow:
-    """Validate one row or raise :class:`ItemRejected` with the reason code."""
+    """Validate one row or raise :class:`RowRejected` with the reason code."""
     if not _CODE.match(row["code"]):
-        raise ItemRejected("code must be 2-32 of A-Z, 0-9, _ and -.", code="code_invalid")
+        raise RowRejected("code must be 2-32 of A-Z, 0-9, _ and -.", code="code_invalid")
     for column in REQUIRED[1:]:
         value = row[column]
         if not value or len(value) > 120 or not value.isprintable():
-            raise ItemRejected(
-                f"{column} is empty, too long or not printable.", code="text_invalid"
-            )
+            raise RowRejected(f"{column} is empty, too long or not printable.", code="text_invalid")
     fixed = _fen(row["amount_fen"], "amount_fen")
     low, high = _fen(row["min_fen"], "min_fen"), _fen(row["max_fen"], "max_fen")
     if fixed is not None and (low is not None or high is not None):
-        raise ItemRejected(
+        raise RowRejected(
             "Give amount_fen or a min_fen/max_fen range, not both.", code="amount_invalid"
         )
     if fixed is None and (low is None or high is None or low > high):
-        raise ItemRejected("Give amount_fen, or min_fen <= max_fen.", code="amount_invalid")
+        raise RowRejected("Give amount_fen, or min_fen <= max_fen.", code="amount_invalid")
     try:
         level = Level(row["level"] or Level.LIGHT)
     except ValueError:
-        raise ItemRejected(
+        raise RowRejected(
             f"level must be one of {', '.join(Level)}.", code="level_invalid"
         ) from None
     return ItemRow(row["code"], row["name"], row["agency"], row["city"], fixed, low, high, level)
@@ -156,24 +119,15 @@ def upsert_item(session: Session, item: ItemRow) -> str:
 def import_items(
     database: Database,
     rows: Iterable[tuple[int, dict[str, str]]],
-    progress: Callable[[int, str], None] | None = None,
-) -> CatalogueReport:
+    progress: Callable[[RowOutcome], None] | None = None,
+) -> RowCounts:
     """Import every row, one transaction each; failures are collected, never raised."""
-    report, seen = CatalogueReport(), set()
-    started = time.perf_counter()
-    for line, raw in rows:
-        try:
-            item = parse_item(raw)
-            if item.code in seen:
-                raise ItemRejected("The code repeats an earlier row.", code="duplicate_row")
-            seen.add(item.code)
-            with database.transaction() as session:
-                status = upsert_item(session, item)
-            setattr(report, status, getattr(report, status) + 1)
-        except ItemRejected as exc:
-            status = "failed"
-            report.failures.append((line, exc.code, exc.message))
-        if progress is not None:
-            progress(line, status)
-    report.seconds = time.perf_counter() - started
-    return report
+    seen: set[str] = set()
+
+    def step(row: dict[str, str]) -> str:
+        item = parse_item(row)
+        refuse_repeat(seen, item.code, "code")
+        with database.transaction() as session:
+            return upsert_item(session, item)
+
+    return walk_rows(rows, step, RowCounts(), progress)

@@ -13,10 +13,11 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from bot.csv_import import CsvInvalid
 from bot.errors import WangzhengError
 from bot.extensions import clock, database, settings
 from bot.payments.agencies import create_agency
-from bot.payments.catalogue import DEMO_CATALOGUE, CatalogueInvalid, import_items, read_catalogue
+from bot.payments.catalogue import DEMO_CATALOGUE, import_items, read_catalogue
 from bot.payments.gateway import payment_gateway
 from bot.payments.reconcile import reconcile_day
 from bot.payments.refunds import request_refund
@@ -39,16 +40,16 @@ def import_command(csv_path: Path | None) -> None:
     the demo catalogue. Exits 1 when any row failed."""
     try:
         rows = read_catalogue(csv_path or DEMO_CATALOGUE)
-    except CatalogueInvalid as exc:
+    except CsvInvalid as exc:
         raise click.ClickException(exc.message) from exc
     with click.progressbar(length=len(rows), label="importing", file=sys.stderr) as bar:
-        report = import_items(database(), rows, lambda _line, _status: bar.update(1))
-    for line, reason, message in report.failures:
-        click.echo(f"line {line}: {reason}: {message}", err=True)
+        report = import_items(database(), rows, lambda _outcome: bar.update(1))
+    for failure in report.failures:
+        click.echo(f"line {failure.line}: {failure.reason}: {failure.message}", err=True)
     rate = len(rows) / report.seconds if report.seconds > 0 else 0.0
     click.echo(
         f"created={report.created} updated={report.updated} unchanged={report.unchanged} "
-        f"failed={len(report.failures)} seconds={report.seconds:.2f} rows_per_s={rate:.1f}"
+        f"failed={report.failed} seconds={report.seconds:.2f} rows_per_s={rate:.1f}"
     )
     if report.failures:
         raise SystemExit(1)
