@@ -19,7 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
     from bot.cli import register_commands
     from bot.config import PROJECT_ROOT, load_settings
     from bot.devices.soter import set_soter_verifier
-    from bot.extensions import event_bus, init_extensions
+    from bot.extensions import clock, event_bus, init_extensions
     from bot.face import register_face
     from bot.history.log import HistoryLog
     from bot.logs import configure_logging
@@ -53,7 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> APIFlask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.info = {"description": "Wangzheng (網證) electronic identity credential backend."}
     init_extensions(app, settings)
-    HistoryLog(settings).subscribe(event_bus(app))
+    HistoryLog(settings, clock(app)).subscribe(event_bus(app))
     observability.init_app(app)
     security_headers.init_app(app)
     register_error_handlers(app)

@@ -7,6 +7,9 @@ Invariants:
 - A line belongs to exactly one citizen: the holder (by openid) of the credential concerned, or
   the citizen the event names. An event about an account that no longer exists (erased in the
   same transaction) writes nothing.
+- A line's time (``occurred_at``) is read from the injected clock (the app's
+  :class:`bot.clock.Clock`), like every other time-dependent rule, so a test that moves the
+  clock sees it in the history.
 - Details are sealed (:data:`DETAIL_PURPOSE`); they hold device models, levels, reasons, unlock
   methods and the citizen's *own* credential ids, never an ID number, a name, another account's
   credential id, an openid or a device id.
@@ -18,7 +21,9 @@ Invariants:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -47,10 +52,11 @@ TAKEN_OVER = "credential_taken_over"
 
 
 class HistoryLog:
-    """The subscribers, bound to the app's data key."""
+    """The subscribers, bound to the app's data key and clock (seconds since the epoch)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self._settings = settings
+        self._clock = clock
 
     def subscribe(self, bus: EventBus) -> None:
         """Subscribe every lifecycle event the history shows."""
@@ -80,6 +86,7 @@ class HistoryLog:
         session.add(
             CitizenEvent(
                 citizen_id=citizen.id, kind=kind, credential_id=credential_id,
+                occurred_at=dt.datetime.fromtimestamp(self._clock(), dt.UTC),
                 detail_sealed=sealed,
             )
         )  # fmt: skip

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.credentials.service import issue_credential
 from bot.events import UnlockPreferenceChanged, UnlockVerified, record
-from bot.extensions import database, settings
+from bot.extensions import clock, database, settings
 from bot.history.view import HistoryEntry, history_page
 from bot.identity.enrolment import issue_light_credential
 from bot.vocab import Level
@@ -45,6 +46,24 @@ def test_unlock_switches_and_unlocks_are_lines_with_method_and_model(app: Any) -
         ("unlock_disabled", None, {"method": "fingerprint"}),
         ("unlock_verified", "Mate 60", {"method": "fingerprint"}),
         ("unlock_enabled", "Mate 60", {"method": "fingerprint"}),
+    ]
+
+
+def test_a_line_is_timed_by_the_app_clock(app: Any) -> None:
+    """The line's time is the app's (injectable) clock, not the wall clock: pinned ten years
+    ahead, then moved on by 90 seconds, the two lines carry exactly those times."""
+    citizen = _sign_in(app, "o-clock", "dev-clock", "Mate 60")
+    pinned = dt.datetime(2036, 2, 29, 8, 30, tzinfo=dt.UTC)
+    clock(app).set(pinned.timestamp())
+    with database(app).transaction() as session:
+        record(session, UnlockPreferenceChanged(citizen, True, "fingerprint", "Mate 60"))
+    clock(app).advance(90)
+    with database(app).transaction() as session:
+        record(session, UnlockVerified(citizen, "fingerprint", "Mate 60"))
+    lines = [(e.kind, e.at) for e in _lines(app, citizen, "o-clock")]
+    assert lines == [
+        ("unlock_verified", pinned + dt.timedelta(seconds=90)),
+        ("unlock_enabled", pinned),
     ]
 
 
