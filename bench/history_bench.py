@@ -6,7 +6,10 @@ Builds an app on ``--database-url`` (default: SQLite in a temporary directory; g
 citizen with ``--lines`` lifecycle lines (written by the real subscribers, one transaction per
 100 events) and ``--verifications`` verification audit rows of their credential, then times the
 first page (``limit=20``) ``--repeat`` times and one walk over every page at ``limit=100``
-through the Flask test client (authentication included). Last line:
+through the Flask test client (authentication included). The citizen's session and registry
+record are made by the product's own services (``open_session``, ``fill_record``), never by the
+tests' helpers: the session is opened directly, without a device-key proof, which the history
+does not ask for. Last line:
 ``history_bench lines=... verifications=... first_page_p50_ms=... first_page_p95_ms=...
 walk_pages=... walk_ms=...``.
 """
@@ -14,6 +17,7 @@ walk_pages=... walk_ms=...``.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import statistics
 import sys
 import tempfile
@@ -25,15 +29,18 @@ sys.path.insert(0, str(ROOT))
 
 from bot import create_app  # noqa: E402
 from bot.credentials.service import issue_credential  # noqa: E402
+from bot.devices.sessions import open_session  # noqa: E402
 from bot.events import UnlockVerified, record  # noqa: E402
 from bot.extensions import database, settings  # noqa: E402
+from bot.identity.idnumber import make_id_number  # noqa: E402
+from bot.identity.importer import fill_record  # noqa: E402
 from bot.merchants.accounts import create_merchant  # noqa: E402
 from bot.vocab import Level  # noqa: E402
 from storage.models import Base  # noqa: E402
 from storage.models.merchant import Merchant  # noqa: E402
 from storage.models.verification_audit import VerificationAudit  # noqa: E402
-from tests.device_keys import proven_session  # noqa: E402
-from tests.registry_factories import add_record  # noqa: E402
+
+SUBJECT_ID_NUMBER = make_id_number("110101", dt.date(1990, 3, 7), 123)
 
 
 def main() -> None:
@@ -51,11 +58,14 @@ def main() -> None:
     db = database(app)
     Base.metadata.create_all(db.engine)
     with db.transaction() as session:
-        tokens = proven_session(session, openid="o-bench", device_id="dev-bench",
-                                device_model="Bench Phone")  # fmt: skip
-    subject = add_record(app)
+        tokens = open_session(session, openid="o-bench", unionid=None, device_id="dev-bench",
+                              device_model="Bench Phone")  # fmt: skip
+        subject, _ = fill_record(session, settings(app), SUBJECT_ID_NUMBER, "张三明",
+                                 dt.date(2036, 12, 31), b"not-a-photo", "0" * 64,
+                                 record=None)  # fmt: skip
+        session.flush()
     with db.transaction() as session:
-        issued = issue_credential(session, subject_id=subject, level=Level.LIGHT,
+        issued = issue_credential(session, subject_id=subject.id, level=Level.LIGHT,
                                   openid="o-bench", device_id="dev-bench")  # fmt: skip
         create_merchant(session, settings(app), name="Bench Inn", category="hotel",
                         scopes=["result"])  # fmt: skip
