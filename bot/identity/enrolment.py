@@ -246,7 +246,8 @@ def issue_light_credential(
             # Now that this transaction writes: a lost-card report that committed meanwhile
             # (SQLite ignores the row lock above) refuses it; a later one revokes it.
             refuse_if_reported_lost_now(session, subject_id)
-            hold_current_device(session, citizen_id, device_id)
+            if database.dialect != "postgresql":  # PostgreSQL: the lock above holds the phone
+                hold_current_device(session, citizen_id, device_id)
             if previous is not None:
                 _take_over(session, previous, issued.credential_id, citizen_id, now)
     except OperationalError as exc:
@@ -264,12 +265,19 @@ def hold_current_device(session: Session, citizen_id: int, device_id: str) -> No
     """Raise :class:`DeviceNotBound` unless ``device_id`` is still the citizen's current phone,
     holding the citizen's row (``FOR UPDATE``) for the rest of the transaction.
 
-    Called twice by :func:`issue_light_credential`. First, before any write: on PostgreSQL this
-    takes the row lock a sign-in takes first, so an enrolment racing a sign-in on another phone
-    either commits before it (and the sign-in revokes what it issued) or waits and sees the new
-    phone. SQLite ignores the lock, so it is asked again after the writes, when this transaction
-    holds SQLite's write lock and a sign-in can neither have slipped in unseen nor commit before
-    it. Never an active credential on a phone that was signed out.
+    :func:`issue_light_credential` calls it before any write. On PostgreSQL that is enough: it
+    takes the row lock a sign-in's first statement (:func:`bot.devices.sessions.ensure_citizen`)
+    takes, so an enrolment racing a sign-in on another phone either holds the lock first (the
+    sign-in waits, then revokes what this issued) or waits for the sign-in's commit and reads
+    the new phone. Once held, nobody can change the row before this transaction ends, so asking
+    again would read the same phone.
+
+    SQLite ignores ``FOR UPDATE`` and its reads take no write lock, so a sign-in can commit
+    between this read and the first write. There (any backend but PostgreSQL) it is asked a
+    second time after the writes, when this transaction holds SQLite's write lock: a sign-in can
+    then neither have slipped in unseen nor commit before it. Either way, never an active
+    credential on a phone that was signed out (``tests/bot/test_enrol_device_race.py``, on both
+    backends).
     """
     current = session.scalar(
         select(Citizen.current_device_id).where(Citizen.id == citizen_id).with_for_update()

@@ -4,7 +4,9 @@ Each round the citizen, signed in on phone A, finishes an enrolment on A while s
 phone B at the same moment (two threads released together). Whichever commits first: never two
 active credentials, and never an active credential bound to a phone that is no longer the
 citizen's current one (it could never be shown, and its card would linger in the card pack).
-Runs on every backend the suite runs (SQLite, and PostgreSQL when configured).
+Runs on every backend the suite runs (SQLite, and PostgreSQL when configured): each backend
+has its own check in ``bot.identity.enrolment.hold_current_device`` (PostgreSQL the row lock
+before the writes, SQLite the second read after them), and without it this test fails there.
 """
 
 from __future__ import annotations
