@@ -29,7 +29,7 @@ from bot.face.engine import Embedding, FaceEngine
 from bot.face.errors import FaceError
 from bot.identity.registry import record_photo, reference_embedding, store_embedding
 from bot.merchants.errors import MerchantNotFound, ScopeInvalid
-from bot.merchants.verify import FaceCheck
+from bot.merchants.judgement import FaceCheck
 from bot.vocab import Capability, VerifyReason
 from storage.models.merchant import Merchant
 from storage.models.registry_record import RegistryRecord

@@ -24,7 +24,8 @@ from typing import Any
 from bot.config import Settings
 from bot.merchants.accounts import MerchantPrincipal
 from bot.merchants.audit import PendingReplay, mark_taken, record_audit
-from bot.merchants.verify import VerificationResult, verify_presentation
+from bot.merchants.judgement import VerificationResult
+from bot.merchants.verify import verify_presentation
 from bot.vocab import VerifyReason, VerifyResult
 from storage.db import Database
 from storage.ephemeral import EphemeralStore
