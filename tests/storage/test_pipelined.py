@@ -87,3 +87,12 @@ def test_a_read_then_a_deferred_write_is_two_round_trips(db: Database, store_kin
         session.execute(insert(ROWS).inline(), {"mark": "counted"}, execution_options=DEFER)
     assert seen.postgresql == 2, seen  # BEGIN + SELECT, then INSERT + COMMIT
     assert _marks(db) == ["taken", "counted"]
+
+
+def test_an_error_before_any_statement_leaves_the_connection_clean(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.pipelined():
+        raise RuntimeError("the caller gave up before its first read")  # BEGIN was only queued
+    assert_clean_connection(db)
+    with db.pipelined() as session:  # and the next transaction is a transaction of its own
+        session.execute(insert(ROWS).inline(), {"mark": "after"}, execution_options=DEFER)
+    assert _marks(db) == ["taken", "after"]
