@@ -116,23 +116,25 @@ def seed(env: dict[str, str], citizens: int, merchants: int) -> dict[str, Any]:
     from bot.demo.photos import fetch_sample_photos
     from bot.devices.sessions import open_session
     from bot.identity.idnumber import make_id_number
-    from bot.identity.importer import import_records
+    from bot.identity.importer import fill_record, import_records
     from bot.identity.registry import engine_embedder
     from bot.merchants.accounts import create_merchant
-    from tests.registry_factories import add_record
 
     app = create_app()
     settings = app.extensions["wangzheng.settings"]
     emulator = app.extensions["wangzheng.wechat.emulator"]
     names = [f"load-{index}" for index in range(citizens + 1)]  # the last one enrols
+    expires_on = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3650)
     for index, name in enumerate(names[:-1]):
         number = make_id_number("110101", dt.date(1980, 1, 1) + dt.timedelta(days=index), index)
-        subject = add_record(app, id_number=number, name=f"负载{index}")
         openid, device = emulator.openid_for(name), f"load-device-{index}"
         with app.extensions["wangzheng.db"].transaction() as session:
+            subject, _ = fill_record(session, settings, number, f"负载{index}", expires_on,
+                                     b"not-a-photo", "0" * 64, record=None)  # fmt: skip
+            session.flush()
             open_session(session, openid=openid, unionid=None,
                          device_id=device)  # fmt: skip
-            issue_credential(session, subject_id=subject, level="light", openid=openid,
+            issue_credential(session, subject_id=subject.id, level="light", openid=openid,
                              device_id=device)  # fmt: skip
     keys = []
     with app.extensions["wangzheng.db"].transaction() as session:
@@ -209,13 +211,13 @@ def present(base: str, token: str, keys: list[str], http: Any, recorder: Recorde
     return answers
 
 
-_PHONES: dict[str, Any] = {}  # device id -> its install's key pair (tests/device_keys.py)
+_PHONES: dict[str, Any] = {}  # device id -> its install's key pair (testkit/device.py)
 
 
 def log_in(http: Any, recorder: Recorder, base: str, name: str, device: str) -> Any:
     """Log in through the emulator's ``dev:`` code, signing a fresh nonce with the device's
     key as the mini-program does; the tokens, or None."""
-    from tests.device_keys import TestDevice
+    from testkit.device import TestDevice
 
     phone = _PHONES.setdefault(device, TestDevice(device))
     nonce = call(http, recorder, "login_nonce", "POST", f"{base}/api/v1/mp/login/nonce", 201)

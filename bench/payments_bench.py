@@ -132,23 +132,26 @@ def main() -> None:
     from bot.credentials.service import issue_credential
     from bot.devices.sessions import open_session
     from bot.extensions import database, settings
+    from bot.identity.importer import fill_record
     from bot.payments.agencies import create_agency
     from bot.payments.catalogue import DEMO_CATALOGUE, import_items, read_catalogue
-    from tests.registry_factories import add_record
 
     app = create_app()
     import_items(database(app), read_catalogue(DEMO_CATALOGUE))
     with database(app).transaction() as session:
         _agency, agency_key = create_agency(session, settings(app), "广东省教育考试院")
     payers: list[tuple[str, str, str]] = []  # (id number, openid, access token)
+    expires_on = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3650)
     for index in range(PAYERS):
         number = make_id_number("440106", dt.date(1990, 1, 1) + dt.timedelta(days=index), 7)
-        subject = add_record(app, id_number=number)
         openid = f"o-bench-{index}"
         with database(app).transaction() as session:
+            subject, _ = fill_record(session, settings(app), number, "张三明", expires_on,
+                                     b"not-a-photo", "0" * 64, record=None)  # fmt: skip
+            session.flush()
             tokens = open_session(session, openid=openid, unionid=None, device_id=f"d-{index}")
             issue_credential(
-                session, subject_id=subject, level="light", openid=openid, device_id=f"d-{index}"
+                session, subject_id=subject.id, level="light", openid=openid, device_id=f"d-{index}"
             )
         payers.append((number, openid, tokens.access_token))
     server = subprocess.Popen(

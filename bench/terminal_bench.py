@@ -6,6 +6,8 @@ and real photos. Each round of the terminal flow is one whole visit, timed from 
 (argon2id), poll, post the chip data (a 102 x 126 chip photo of Obama) with a live capture (another
 Obama photo) matched against it. Each round of the counter check mints a presentation (not timed)
 and times ``POST /api/v1/verify/face`` with a live photo against the holder's registry reference.
+The citizen signs in through the product's ``sign_in`` with a real device-key proof (minting asks
+for a proven device); the terminal and the phone's key pair come from ``testkit``, never ``tests``.
 Last line:
 ``terminal_bench visit_p50_ms=... visit_p95_ms=... counter_p50_ms=... counter_p95_ms=...``.
 
@@ -29,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bot import create_app  # noqa: E402
 from bot.demo.chip import chip_photo  # noqa: E402
 from bot.demo.photos import fetch_sample_photos  # noqa: E402
-from bot.devices.sessions import open_session  # noqa: E402
+from bot.devices.keys import DeviceProof, new_login_nonce  # noqa: E402
+from bot.devices.rules import sign_in  # noqa: E402
 from bot.face.service import get_engine  # noqa: E402
 from bot.identity.idnumber import make_id_number  # noqa: E402
 from bot.identity.importer import import_records  # noqa: E402
@@ -37,7 +40,8 @@ from bot.identity.registry import engine_embedder  # noqa: E402
 from bot.merchants.accounts import create_merchant  # noqa: E402
 from bot.merchants.counter import set_capabilities  # noqa: E402
 from storage.models import Base  # noqa: E402
-from tests.terminal_support import new_terminal  # noqa: E402
+from testkit.device import TestDevice  # noqa: E402
+from testkit.terminal import new_terminal  # noqa: E402
 
 CACHE = ROOT / ".cache"
 HOLDER, HOLDER_ID = "欧巴马", make_id_number("110101", dt.date(1961, 8, 4), 101)
@@ -75,9 +79,12 @@ def main() -> None:
     chip = chip_photo(engine, (photos / "obama.jpg").read_bytes())
     live = (photos / "obama2.jpg").read_bytes()
     client, terminal = app.test_client(), new_terminal(app)
+    phone, store = TestDevice("bench-phone"), app.extensions["wangzheng.store"]
+    nonce = new_login_nonce(store)
+    proof = DeviceProof(nonce, phone.sign(nonce), phone.public_key_der_b64)
     with database.transaction() as session:
-        tokens = open_session(session, openid="o-bench", unionid=None, session_key="a2V5",
-                              device_id="bench-phone", data_key=settings.data_key)  # fmt: skip
+        tokens = sign_in(session, store, openid="o-bench", unionid=None,
+                         device_id=phone.device_id, proof=proof)  # fmt: skip
         merchant = create_merchant(session, settings, name="Counter", category="government",
                                    scopes=["result"])  # fmt: skip
         set_capabilities(session, merchant.merchant.public_id, "face")

@@ -9,6 +9,9 @@ Rules (``docs/architecture.md``):
   modules: the domain records events, and the adapter subscribes.
 - No first-party import sits inside a function (a hidden cycle), except in the app factory and
   the CLI registry; third-party lazy loads (onnxruntime in ``bot/face``) are allowed.
+- The benchmarks (``bench``) and what they share with the tests (``testkit``) never import
+  ``tests``; the product (``bot``, ``handlers``, ``storage``) imports neither ``testkit`` nor
+  ``bench``.
 """
 
 from __future__ import annotations
@@ -110,23 +113,29 @@ def test_domain_packages_import_no_handlers(graph: grimp.ImportGraph) -> None:
     assert [row for row in offenders if row["importer"] not in COMPOSITION_ROOTS] == []
 
 
+def _imports_in(node: ast.AST, path: Path, roots: set[str] | tuple[str, ...]) -> list[str]:
+    """Every absolute import under ``node`` whose top-level package is one of ``roots``."""
+    found = []
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+            names = [inner.module]
+        elif isinstance(inner, ast.Import):
+            names = [alias.name for alias in inner.names]
+        else:
+            continue
+        found += [
+            f"{path.relative_to(ROOT)}:{inner.lineno} {name}"
+            for name in names
+            if name.split(".")[0] in roots
+        ]
+    return found
+
+
 def _function_level_imports(path: Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        for inner in ast.walk(node):
-            if isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
-                names = [inner.module]
-            elif isinstance(inner, ast.Import):
-                names = [alias.name for alias in inner.names]
-            else:
-                continue
-            found += [
-                f"{path.relative_to(ROOT)}:{inner.lineno} {name}"
-                for name in names
-                if name.split(".")[0] in FIRST_PARTY
-            ]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found += _imports_in(node, path, FIRST_PARTY)
     return found
 
 
@@ -145,3 +154,19 @@ def test_no_first_party_import_inside_a_function() -> None:
 def test_registry_imports_the_face_engine_at_module_level(graph: grimp.ImportGraph) -> None:
     imported = graph.find_modules_directly_imported_by("bot.identity.registry")
     assert any(module.startswith("bot.face") for module in imported)
+
+
+@pytest.mark.parametrize(
+    ("importers", "forbidden"),
+    [(("bench", "testkit"), {"tests"}), (FIRST_PARTY, {"testkit", "bench", "tests"})],
+)
+def test_benchmarks_need_no_tests_and_the_product_neither(
+    importers: tuple[str, ...], forbidden: set[str]
+) -> None:
+    offenders = [
+        line
+        for package in importers
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line in _imports_in(ast.parse(path.read_text(), filename=str(path)), path, forbidden)
+    ]
+    assert offenders == []

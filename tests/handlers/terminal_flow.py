@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.identity.idnumber import make_id_number
+from testkit.terminal import TerminalClient
 from tests.registry_factories import add_record
-from tests.terminal_support import TerminalClient
 
 HOLDER_ID = make_id_number("440304", dt.date(1961, 8, 4), 101)
 HOLDER_NAME = "欧巴马"

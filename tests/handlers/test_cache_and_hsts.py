@@ -13,7 +13,7 @@ import pytest
 
 from bot.security_headers import HSTS
 from bot.wechat.emulator.server import Emulator
-from tests.device_keys import TestDevice
+from testkit.device import TestDevice
 from tests.handlers.verify_helpers import enrolled
 
 PAGES = ["/pass", "/merchant", "/docs", "/no-such-page"]

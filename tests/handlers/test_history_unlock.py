@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.wechat.emulator.server import Emulator
-from tests.device_keys import TestDevice
+from testkit.device import TestDevice
 from tests.handlers.test_history import _enrol, _history, _sign_in
 from tests.handlers.test_soter_unlock import _challenge, _signed, _switch, _unlock
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify

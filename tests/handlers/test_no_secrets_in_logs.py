@@ -14,7 +14,7 @@ import pytest
 
 from bot.extensions import settings
 from bot.wechat.emulator.server import Emulator
-from tests.device_keys import TestDevice
+from testkit.device import TestDevice
 from tests.handlers.verify_helpers import enrolled, fetch_token, verify
 from tests.registry_factories import ADULT_ID
 

@@ -19,8 +19,8 @@ from bot.wechat.emulator.server import Emulator
 from storage.models.credential import Credential
 from storage.models.credential_takeover import CredentialTakeover
 from storage.models.registry_record import RegistryRecord
+from testkit.device import TestDevice
 from tests.bot.face.imaging import FACE_ROOT
-from tests.device_keys import TestDevice
 from tests.handlers.test_enrollments import (
     OBAMA_ID,
     _answer,

@@ -20,6 +20,7 @@ from bot.terminals.sessions import SESSION_TTL_S
 from storage.models.credential import Credential
 from storage.models.credential_password import CredentialPassword
 from storage.models.registry_record import RegistryRecord
+from testkit.terminal import new_terminal
 from tests.bot.face.imaging import FACE_ROOT, to_image, to_jpeg
 from tests.handlers.terminal_flow import (
     CARD_EXPIRY,
@@ -32,7 +33,6 @@ from tests.handlers.terminal_flow import (
     start_visit,
 )
 from tests.registry_factories import issue
-from tests.terminal_support import new_terminal
 
 
 @pytest.fixture

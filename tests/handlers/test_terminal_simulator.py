@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from bot.extensions import settings
+from testkit.photos import CACHE
+from testkit.terminal import TerminalClient
 from tests.bot.face.imaging import FACE_ROOT, to_image
-from tests.photos import CACHE
-from tests.terminal_support import TerminalClient
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tests.photos import ROOT
+from testkit.photos import ROOT
 
 FACE_ROOT = ROOT / ".cache" / "face"
 

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bot.demo.photos import TURN_FRAMES
 from bot.face.engine import FaceEngine
 from bot.face.errors import FaceError
 from bot.face.images import decode_image
 from bot.face.liveness import CHALLENGE_TTL_S, Requester, new_challenge, verify_liveness
 from tests.bot.face.attacks import SOURCES, Attack, Tally, attacks_from, encode, species
-from tests.photos import TURN_FRAMES
 
 pytestmark = pytest.mark.face
 ME = Requester(citizen_id=7, device_id="phone-7")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.photos import photo_paths
+from testkit.photos import photo_paths
 
 pytestmark = pytest.mark.face
 

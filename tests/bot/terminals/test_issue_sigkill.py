@@ -22,6 +22,7 @@ from bot.extensions import settings as app_settings
 from bot.face.service import get_engine
 from storage.models.credential import Credential
 from storage.models.credential_password import CredentialPassword
+from testkit.terminal import new_terminal
 from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.terminal_flow import (
     CARD_EXPIRY,
@@ -33,7 +34,6 @@ from tests.handlers.terminal_flow import (
 )
 from tests.killed_child import run_until_killed
 from tests.registry_factories import issue
-from tests.terminal_support import new_terminal
 
 CHILD = r"""
 import datetime as dt, json, os, signal, sys, time

@@ -1,4 +1,8 @@
-"""Helpers for the terminal tests: a registered terminal and requests signed as it signs them."""
+"""A trusted terminal's side: a registered terminal and requests signed as it signs them.
+
+The terminal tests and ``bench/terminal_bench.py`` drive the terminal API through a Flask test
+client with it; the signature is the product's own (``bot.terminals.signing.sign``).
+"""
 
 from __future__ import annotations
 
