@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bot.config import Settings  # noqa: E402
 from bot.demo.chip import chip_photo  # noqa: E402
 from bot.face.service import get_engine  # noqa: E402
-from testkit.photos import photo_paths, turn_frame_paths  # noqa: E402
+from tests.kit.photos import photo_paths, turn_frame_paths  # noqa: E402
 
 FACE_ROOT = ROOT / ".cache" / "face"
 PEOPLE = {"obama": "obama", "obama2": "obama", "obama3": "obama", "biden": "biden",

@@ -40,7 +40,7 @@ from bot.config import Settings  # noqa: E402
 from bot.face.engine import FaceEngine  # noqa: E402
 from bot.face.images import decode_image, decode_image_reduced  # noqa: E402
 from bot.face.service import get_engine  # noqa: E402
-from testkit.photos import photo_paths  # noqa: E402
+from tests.kit.photos import photo_paths  # noqa: E402
 
 FACE_ROOT = ROOT / ".cache" / "face"
 STAGES = ("decode", "detect", "align", "embed")

@@ -211,13 +211,13 @@ def present(base: str, token: str, keys: list[str], http: Any, recorder: Recorde
     return answers
 
 
-_PHONES: dict[str, Any] = {}  # device id -> its install's key pair (testkit/device.py)
+_PHONES: dict[str, Any] = {}  # device id -> its install's key pair (tests/kit/device.py)
 
 
 def log_in(http: Any, recorder: Recorder, base: str, name: str, device: str) -> Any:
     """Log in through the emulator's ``dev:`` code, signing a fresh nonce with the device's
     key as the mini-program does; the tokens, or None."""
-    from testkit.device import TestDevice
+    from tests.kit.device import TestDevice
 
     phone = _PHONES.setdefault(device, TestDevice(device))
     nonce = call(http, recorder, "login_nonce", "POST", f"{base}/api/v1/mp/login/nonce", 201)

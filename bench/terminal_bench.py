@@ -7,7 +7,8 @@ and real photos. Each round of the terminal flow is one whole visit, timed from 
 Obama photo) matched against it. Each round of the counter check mints a presentation (not timed)
 and times ``POST /api/v1/verify/face`` with a live photo against the holder's registry reference.
 The citizen signs in through the product's ``sign_in`` with a real device-key proof (minting asks
-for a proven device); the terminal and the phone's key pair come from ``testkit``, never ``tests``.
+for a proven device); the terminal and the phone's key pair come from ``tests.kit``, never the
+rest of ``tests``.
 Last line:
 ``terminal_bench visit_p50_ms=... visit_p95_ms=... counter_p50_ms=... counter_p95_ms=...``.
 
@@ -40,8 +41,8 @@ from bot.identity.registry import engine_embedder  # noqa: E402
 from bot.merchants.accounts import create_merchant  # noqa: E402
 from bot.merchants.counter import set_capabilities  # noqa: E402
 from storage.models import Base  # noqa: E402
-from testkit.device import TestDevice  # noqa: E402
-from testkit.terminal import new_terminal  # noqa: E402
+from tests.kit.device import TestDevice  # noqa: E402
+from tests.kit.terminal import new_terminal  # noqa: E402
 
 CACHE = ROOT / ".cache"
 HOLDER, HOLDER_ID = "欧巴马", make_id_number("110101", dt.date(1961, 8, 4), 101)

@@ -1,6 +1,6 @@
 """Sessions the fixtures open directly, as a sign-in that proved the device's key would.
 
-The install's key pair itself (``TestDevice``) lives in ``testkit.device``, shared with the
+The install's key pair itself (``TestDevice``) lives in ``tests.kit.device``, shared with the
 benchmarks.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from testkit.device import TestDevice
+from tests.kit.device import TestDevice
 
 
 def proven_session(session: Any, *, openid: str, device_id: str, **kwargs: Any) -> Any:

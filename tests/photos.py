@@ -1,5 +1,5 @@
 """Real test photos as fixtures; where they come from and where they are cached is
-``testkit.photos`` (shared with the face benchmarks). The root conftest loads the ``photos`` and
+``tests.kit.photos`` (shared with the face benchmarks). The root conftest loads the ``photos`` and
 ``turn_frames`` fixtures for every test (``pytest_plugins``).
 """
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from testkit.photos import photo_paths, turn_frame_paths
+from tests.kit.photos import photo_paths, turn_frame_paths
 
 
 @pytest.fixture(scope="session")

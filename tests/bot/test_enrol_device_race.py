@@ -25,7 +25,7 @@ from bot.identity.errors import EnrolmentInProgress
 from bot.vocab import CredentialStatus
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
-from testkit.device import TestDevice
+from tests.kit.device import TestDevice
 from tests.registry_factories import add_record
 
 ROUNDS = 20

@@ -23,7 +23,7 @@ from bot.vocab import CredentialStatus
 from storage.models.app_session import AppSession
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
-from testkit.device import TestDevice
+from tests.kit.device import TestDevice
 from tests.registry_factories import add_record, issue
 
 ROUNDS = 50

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.identity.idnumber import make_id_number
-from testkit.terminal import TerminalClient
+from tests.kit.terminal import TerminalClient
 from tests.registry_factories import add_record
 
 HOLDER_ID = make_id_number("440304", dt.date(1961, 8, 4), 101)

@@ -13,8 +13,8 @@ import pytest
 
 from bot.security_headers import HSTS
 from bot.wechat.emulator.server import Emulator
-from testkit.device import TestDevice
 from tests.handlers.verify_helpers import enrolled
+from tests.kit.device import TestDevice
 
 PAGES = ["/pass", "/merchant", "/docs", "/no-such-page"]
 HTML = {"Accept": "text/html"}

@@ -19,7 +19,7 @@ from bot.wechat.emulator.server import Emulator
 from storage.models.app_session import AppSession
 from storage.models.credential import Credential
 from storage.models.device_key import DeviceKey
-from testkit.device import TestDevice
+from tests.kit.device import TestDevice
 from tests.registry_factories import add_record, issue
 
 LOGIN = "/api/v1/mp/login"

@@ -18,8 +18,8 @@ from bot.wechat.emulator.server import Emulator
 from storage.models.citizen import Citizen
 from storage.models.citizen_event import CitizenEvent
 from storage.models.lost_card_report import LostCardReport
-from testkit.device import TestDevice
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
+from tests.kit.device import TestDevice
 from tests.registry_factories import ADULT_ID, add_record
 
 LOGIN = "/api/v1/mp/login"

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.wechat.emulator.server import Emulator
-from testkit.device import TestDevice
 from tests.handlers.test_history import _enrol, _history, _sign_in
 from tests.handlers.test_soter_unlock import _challenge, _signed, _switch, _unlock
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
+from tests.kit.device import TestDevice
 from tests.registry_factories import add_record
 
 

@@ -16,13 +16,13 @@ from storage.models.app_session import AppSession
 from storage.models.citizen import Citizen
 from storage.models.credential import Credential
 from storage.models.outbox import OutboxMessage
-from testkit.device import TestDevice
+from tests.kit.device import TestDevice
 from tests.registry_factories import add_record
 
 LOGIN = "/api/v1/mp/login"
 CODE_PATH = "/sns/jscode2session"
 DEVICE = {"device_id": "device-aaaa-1", "model": "iPhone 15"}
-PHONE = TestDevice(DEVICE["device_id"])  # the install's key pair (testkit/device.py)
+PHONE = TestDevice(DEVICE["device_id"])  # the install's key pair (tests/kit/device.py)
 
 
 def _body(client: Any, code: str, phone: TestDevice = PHONE) -> dict[str, Any]:

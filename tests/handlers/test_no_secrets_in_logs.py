@@ -14,8 +14,8 @@ import pytest
 
 from bot.extensions import settings
 from bot.wechat.emulator.server import Emulator
-from testkit.device import TestDevice
 from tests.handlers.verify_helpers import enrolled, fetch_token, verify
+from tests.kit.device import TestDevice
 from tests.registry_factories import ADULT_ID
 
 

@@ -12,8 +12,8 @@ from werkzeug.test import encode_multipart
 
 from bot.demo.service import DEMO_PEOPLE
 from bot.extensions import settings
-from testkit.photos import CACHE
 from tests.bot.face.imaging import FACE_ROOT, blank
+from tests.kit.photos import CACHE
 from tests.registry_factories import add_record, issue
 
 

@@ -26,11 +26,11 @@ from bot.credentials.service import active_credential, issue_credential
 from bot.extensions import database, settings
 from bot.vocab import Level
 from storage.models.credential import Credential
-from testkit.photos import CACHE
 from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.pass_qr_support import assert_scans_valid
 from tests.handlers.test_scanner_browser import chromium, write_y4m
 from tests.handlers.verify_helpers import merchant_key
+from tests.kit.photos import CACHE
 
 pytestmark = [pytest.mark.browser, pytest.mark.face]
 

@@ -19,7 +19,6 @@ from bot.wechat.emulator.server import Emulator
 from storage.models.credential import Credential
 from storage.models.credential_takeover import CredentialTakeover
 from storage.models.registry_record import RegistryRecord
-from testkit.device import TestDevice
 from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.test_enrollments import (
     OBAMA_ID,
@@ -27,6 +26,7 @@ from tests.handlers.test_enrollments import (
     registry,  # noqa: F401 - fixture
 )
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
+from tests.kit.device import TestDevice
 from tests.wechat_support import (  # noqa: F401 - fixtures
     emulator,
     running_emulator,

@@ -20,7 +20,6 @@ from bot.terminals.sessions import SESSION_TTL_S
 from storage.models.credential import Credential
 from storage.models.credential_password import CredentialPassword
 from storage.models.registry_record import RegistryRecord
-from testkit.terminal import new_terminal
 from tests.bot.face.imaging import FACE_ROOT, to_image, to_jpeg
 from tests.handlers.terminal_flow import (
     CARD_EXPIRY,
@@ -32,6 +31,7 @@ from tests.handlers.terminal_flow import (
     set_password,
     start_visit,
 )
+from tests.kit.terminal import new_terminal
 from tests.registry_factories import issue
 
 

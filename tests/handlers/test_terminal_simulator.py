@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from bot.extensions import settings
-from testkit.photos import CACHE
-from testkit.terminal import TerminalClient
 from tests.bot.face.imaging import FACE_ROOT, to_image
+from tests.kit.photos import CACHE
+from tests.kit.terminal import TerminalClient
 
 
 @pytest.fixture

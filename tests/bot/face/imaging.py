@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from testkit.photos import ROOT
+from tests.kit.photos import ROOT
 
 FACE_ROOT = ROOT / ".cache" / "face"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from testkit.photos import photo_paths
+from tests.kit.photos import photo_paths
 
 pytestmark = pytest.mark.face
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from testkit.terminal import TerminalClient
+from tests.kit.terminal import TerminalClient
 
 
 def test_create_list_rotate_disable(app: Any, runner: Any) -> None:

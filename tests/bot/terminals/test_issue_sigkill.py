@@ -22,7 +22,6 @@ from bot.extensions import settings as app_settings
 from bot.face.service import get_engine
 from storage.models.credential import Credential
 from storage.models.credential_password import CredentialPassword
-from testkit.terminal import new_terminal
 from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.terminal_flow import (
     CARD_EXPIRY,
@@ -33,6 +32,7 @@ from tests.handlers.terminal_flow import (
     start_visit,
 )
 from tests.killed_child import run_until_killed
+from tests.kit.terminal import new_terminal
 from tests.registry_factories import issue
 
 CHILD = r"""

@@ -13,7 +13,7 @@ from bot.extensions import clock, database, settings
 from bot.terminals.errors import TerminalAuthInvalid
 from bot.terminals.registry import TerminalPrincipal, set_terminal_enabled, terminal_key
 from bot.terminals.signing import WINDOW_S, SignedRequest, canonical_string, sign, verify_request
-from testkit.terminal import new_terminal
+from tests.kit.terminal import new_terminal
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "terminals.md"
 

@@ -58,7 +58,7 @@ class TestDevice:
     def proof(self, client: Any, *, send_key: bool = True) -> dict[str, str]:
         """A fresh nonce from the server, signed; with the public key unless told not to."""
         response = client.post(NONCE)
-        assert response.status_code == 201, response.get_json()  # noqa: S101 - a test client
+        assert response.status_code == 201, response.get_json()
         nonce = response.get_json()["nonce"]
         proof = {"nonce": nonce, "signature": self.sign(nonce)}
         if send_key:

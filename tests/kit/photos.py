@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.demo.photos import TURN_FRAMES, fetch_sample_photos, fetch_turn_frames, turn_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: tests/kit/photos.py
 CACHE = ROOT / ".cache" / "testdata"
 FR_FILES = {
     "obama": "obama.jpg",
@@ -31,7 +31,7 @@ def photo_paths() -> dict[str, Path]:
     """Name -> path of every sample photo, fetching the sdist if needed."""
     fetch_sample_photos(CACHE)
     spec = importlib.util.find_spec("insightface")
-    assert spec is not None and spec.submodule_search_locations  # noqa: S101 - installed with us
+    assert spec is not None and spec.submodule_search_locations
     images = Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
     paths = {key: CACHE / "face_recognition" / name for key, name in FR_FILES.items()}
     paths.update({key: images / name for key, name in INSIGHTFACE_FILES.items()})
