@@ -1,8 +1,9 @@
 """The citizen's credential, its presentation tokens, and the public JWKS.
 
 Invariants: presentations are minted only for the bound device of an authenticated session
-(``bot.credentials.tokens``) whose login proved the device's key (``bot.devices.keys``);
-responses never contain the ID number or the credential id.
+whose login proved the device's key (``bot.devices.keys``), inside its unlock window when the
+biometric unlock is on (``bot.devices.presentations``); responses never contain the ID number
+or the credential id.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from apiflask import APIBlueprint
 from flask import Response, jsonify
 
 from bot.credentials.keys import ensure_signing_key, public_jwks
-from bot.credentials.tokens import mint_presentation
 from bot.devices.erasure import delete_credential
-from bot.devices.unlock import presentation_amr
+from bot.devices.presentations import present_credential
 from bot.extensions import clock, database, settings, store
 from bot.identity.credential_view import credential_view
 from handlers.auth import citizen_auth, current_citizen, proven_citizen
@@ -128,20 +128,14 @@ def presentation() -> tuple[dict[str, Any], int]:
     carries ``amr`` with the method)."""
     principal = proven_citizen()
     with database().transaction() as session:
-        amr = presentation_amr(
-            session,
-            store(),
-            clock(),
-            citizen_id=principal.citizen_id,
-            device_id=principal.device_id,
-        )
-        minted = mint_presentation(
+        minted = present_credential(
             session,
             store(),
             settings(),
+            clock(),
+            citizen_id=principal.citizen_id,
             openid=principal.openid,
             device_id=principal.device_id,
-            amr=amr,
         )
     return {"token": minted.token, "expires_at": minted.expires_at.isoformat()}, 201
 

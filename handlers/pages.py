@@ -4,7 +4,8 @@ Invariants:
 - The page itself carries no personal data: it is static HTML; its script reads the access
   token from the URL fragment (never sent to the server, never in access logs), keeps it in
   ``sessionStorage`` and fetches the masked view and the QR with a Bearer header.
-- The QR is minted for the session's bound device only (``mint_presentation``), rendered as SVG
+- The QR is minted for the session's bound device only, inside its unlock window when the
+  biometric unlock is on (``bot.devices.presentations.present_credential``), rendered as SVG
   on the server and refreshed by the page every 30 s, before the 60 s token expires.
 """
 
@@ -18,8 +19,7 @@ from flask import Response, render_template
 from pydantic import Field
 
 from bot.credentials.qr import qr_svg
-from bot.credentials.tokens import mint_presentation
-from bot.devices.unlock import presentation_amr
+from bot.devices.presentations import present_credential
 from bot.extensions import clock, database, settings, store
 from bot.security_headers import SELF, allow
 from handlers.auth import citizen_auth, proven_citizen
@@ -78,20 +78,14 @@ def pass_qr() -> tuple[dict[str, Any], int]:
     """``{svg, level, expires_at, refresh_in}``; the token itself is inside the SVG only."""
     principal = proven_citizen()
     with database().transaction() as session:
-        amr = presentation_amr(
-            session,
-            store(),
-            clock(),
-            citizen_id=principal.citizen_id,
-            device_id=principal.device_id,
-        )
-        minted = mint_presentation(
+        minted = present_credential(
             session,
             store(),
             settings(),
+            clock(),
+            citizen_id=principal.citizen_id,
             openid=principal.openid,
             device_id=principal.device_id,
-            amr=amr,
         )
     return {
         "svg": qr_svg(minted.token, minted.level),

@@ -29,6 +29,23 @@ from handlers.schemas import BODY_ERRORS, Out
 
 simulator = APIBlueprint("simulator", __name__, tag="Simulator (development only)")
 
+# The emulators bot.wechat.app mounts in development (app.extensions keys), and the 404 message
+# when this app has none.
+_WECHAT_EMULATOR = "wangzheng.wechat.emulator"
+_PAY_EMULATOR = "wangzheng.wechat.pay_emulator"
+_NOT_EMULATED = {
+    _WECHAT_EMULATOR: "WeChat is not emulated here.",
+    _PAY_EMULATOR: "Payments are not emulated here.",
+}
+
+
+def _emulator(key: str) -> Any:
+    """The emulator this app mounted under ``key``; 404 ``not_found`` when there is none."""
+    emulator = current_app.extensions.get(key)
+    if emulator is None:
+        raise NotFound(_NOT_EMULATED[key])
+    return emulator
+
 
 class SelfRegistration(BaseModel):
     """A name and a reference photo taken at the camera."""
@@ -157,9 +174,7 @@ class ConfirmedOut(Out):
 )
 def confirm_payment(out_trade_no: str) -> dict[str, Any]:
     """The emulated WeChat Pay marks the caller's order paid and POSTs the signed notification."""
-    emulator = current_app.extensions.get("wangzheng.wechat.pay_emulator")
-    if emulator is None:
-        raise NotFound("Payments are not emulated here.")
+    emulator = _emulator(_PAY_EMULATOR)
     try:
         notified = emulator.pay(out_trade_no[:32], current_citizen().openid)
     except (KeyError, ValueError) as exc:
@@ -194,10 +209,7 @@ class SoterOut(Out):
 )
 def soter_authenticate(json_data: SoterIn) -> dict[str, Any]:
     """The user touched the sensor: the emulated TEE signs ``resultJSON`` with the challenge."""
-    emulator = current_app.extensions.get("wangzheng.wechat.emulator")
-    if emulator is None:
-        raise NotFound("WeChat is not emulated here.")
-    signed = emulator.soter.authenticate(
+    signed = _emulator(_WECHAT_EMULATOR).soter.authenticate(
         current_citizen().openid, json_data.challenge, json_data.authMode
     )
     return {

@@ -10,7 +10,6 @@ Screenshots go to ``WANGZHENG_SCREENSHOT_DIR`` (or the test's tmp dir).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,11 @@ from bot.extensions import database
 from storage.models.citizen import Citizen
 from storage.models.citizen_event import CitizenEvent
 from storage.models.credential import Credential
-from tests.handlers.test_scanner_browser import chromium, write_y4m
+from tests.handlers.simulator_support import (
+    enrol_with_samples,
+    sign_in_demo_user,
+    simulator_chromium,
+)
 from tests.handlers.test_simulator_browser import dev_server  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.face]
@@ -77,26 +80,14 @@ def test_history_and_both_deletions_in_the_simulator(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    os.environ.setdefault("SE_OFFLINE", "true")
     base_url, app = dev_server
-    shots = Path(os.environ.get("WANGZHENG_SCREENSHOT_DIR") or tmp_path) / "history"
-    shots.mkdir(parents=True, exist_ok=True)
-    write_y4m("unused", tmp_path / "camera.y4m")
-    driver = chromium(tmp_path / "camera.y4m", tmp_path / "profile")
-    driver.set_window_size(480, 1400)
-    try:
+    with simulator_chromium(tmp_path, "history") as (driver, shots):
+        driver.set_window_size(480, 1400)
         wait = WebDriverWait(driver, 30)
-        driver.get(base_url + "/")
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#people button"))
-        driver.find_element(By.CSS_SELECTOR, "#people button").click()
+        sign_in_demo_user(driver, base_url)
         wait.until(lambda d: d.find_element(By.ID, "s-history").is_displayed())
         wait.until(lambda d: "nothing yet" in d.find_element(By.ID, "sim-history").text)
-        driver.find_element(By.ID, "challenge").click()
-        wait.until(lambda d: "turn" in d.find_element(By.ID, "steps").text)
-        driver.find_element(By.ID, "use-samples").click()
-        wait.until(lambda d: d.find_element(By.ID, "submit").is_enabled())
-        driver.find_element(By.ID, "submit").click()
-        wait.until(lambda d: d.find_element(By.ID, "s-pass").is_displayed())
+        enrol_with_samples(driver)
         wait.until(lambda d: _kinds(d) == ["credential_issued"])
         issued = _newest_text(driver)
         assert "Credential issued (light)" in issued and "browser-simulator" in issued
@@ -160,5 +151,3 @@ def test_history_and_both_deletions_in_the_simulator(
             and "status of 404" not in entry["message"]
         ]
         assert severe == []
-    finally:
-        driver.quit()

@@ -9,7 +9,6 @@ token that a merchant verifies ``valid``; then the same for an upgraded pass.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
@@ -28,7 +27,11 @@ from bot.vocab import Level
 from storage.models.credential import Credential
 from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.pass_qr_support import assert_scans_valid
-from tests.handlers.test_scanner_browser import chromium, write_y4m
+from tests.handlers.simulator_support import (
+    enrol_with_samples,
+    sign_in_demo_user,
+    simulator_chromium,
+)
 from tests.handlers.verify_helpers import merchant_key
 from tests.kit.photos import CACHE
 
@@ -92,26 +95,13 @@ def test_simulator_light_flow_ends_on_a_pass_that_scans(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    os.environ.setdefault("SE_OFFLINE", "true")
     base_url, app = dev_server
     key = merchant_key(app, name="如家酒店")
-    shots = Path(os.environ.get("WANGZHENG_SCREENSHOT_DIR") or tmp_path) / "simulator"
-    shots.mkdir(parents=True, exist_ok=True)
-    write_y4m("unused", tmp_path / "camera.y4m")
-    driver = chromium(tmp_path / "camera.y4m", tmp_path / "profile")
-    try:
+    with simulator_chromium(tmp_path, "simulator") as (driver, shots):
         wait = WebDriverWait(driver, 30)
         started = time.perf_counter()
-        driver.get(base_url + "/")
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#people button"))
-        driver.find_element(By.CSS_SELECTOR, "#people button").click()
-        wait.until(lambda d: d.find_element(By.ID, "s-enrol").is_displayed())
-        driver.find_element(By.ID, "challenge").click()
-        wait.until(lambda d: "turn" in d.find_element(By.ID, "steps").text)
-        driver.find_element(By.ID, "use-samples").click()
-        wait.until(lambda d: d.find_element(By.ID, "submit").is_enabled())
-        driver.find_element(By.ID, "submit").click()
-        wait.until(lambda d: d.find_element(By.ID, "s-pass").is_displayed())
+        sign_in_demo_user(driver, base_url)
+        enrol_with_samples(driver)
         assert "light" in driver.find_element(By.ID, "enrol-result").text
         driver.get(driver.find_element(By.ID, "pass-link").get_attribute("href"))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qr svg"))
@@ -125,5 +115,3 @@ def test_simulator_light_flow_ends_on_a_pass_that_scans(
         assert_scans_valid(driver, app.test_client(), key, "upgraded", shots)
         logs = driver.get_log("browser")
         assert not [entry for entry in logs if entry.get("level") == "SEVERE"], logs
-    finally:
-        driver.quit()

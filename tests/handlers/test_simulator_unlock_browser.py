@@ -10,7 +10,6 @@ merchant verifies ``valid``.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,11 @@ from urllib.parse import unquote
 import pytest
 
 from tests.handlers.pass_qr_support import PHONES, decode, emulate, screenshot
-from tests.handlers.test_scanner_browser import chromium, write_y4m
+from tests.handlers.simulator_support import (
+    enrol_with_samples,
+    sign_in_demo_user,
+    simulator_chromium,
+)
 from tests.handlers.test_simulator_browser import dev_server  # noqa: F401 - the fixture
 from tests.handlers.verify_helpers import merchant_key, split, verify
 
@@ -33,26 +36,13 @@ def test_unlock_with_fingerprint_before_the_pass_shows(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    os.environ.setdefault("SE_OFFLINE", "true")
     base_url, app = dev_server
     client = app.test_client()
     key = merchant_key(app, name="如家酒店")
-    shots = Path(os.environ.get("WANGZHENG_SCREENSHOT_DIR") or tmp_path) / "simulator-unlock"
-    shots.mkdir(parents=True, exist_ok=True)
-    write_y4m("unused", tmp_path / "camera.y4m")
-    driver = chromium(tmp_path / "camera.y4m", tmp_path / "profile")
-    try:
+    with simulator_chromium(tmp_path, "simulator-unlock") as (driver, shots):
         wait = WebDriverWait(driver, 30)
-        driver.get(base_url + "/")
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#people button"))
-        driver.find_element(By.CSS_SELECTOR, "#people button").click()
-        wait.until(lambda d: d.find_element(By.ID, "s-enrol").is_displayed())
-        driver.find_element(By.ID, "challenge").click()
-        wait.until(lambda d: "turn" in d.find_element(By.ID, "steps").text)
-        driver.find_element(By.ID, "use-samples").click()
-        wait.until(lambda d: d.find_element(By.ID, "submit").is_enabled())
-        driver.find_element(By.ID, "submit").click()
-        wait.until(lambda d: d.find_element(By.ID, "s-pass").is_displayed())
+        sign_in_demo_user(driver, base_url)
+        enrol_with_samples(driver)
 
         # Switch the unlock on: the unlock step appears, and the pass is refused until it is done.
         assert not driver.find_element(By.ID, "unlock-pref").is_selected()
@@ -101,5 +91,3 @@ def test_unlock_with_fingerprint_before_the_pass_shows(
         severe = [entry for entry in logs if entry.get("level") == "SEVERE"]
         assert [entry for entry in severe if expected not in entry["message"]] == [], logs
         assert len(severe) == 1, logs
-    finally:
-        driver.quit()
