@@ -91,6 +91,7 @@ class PayStack:
 def pay_stack(app_config: dict[str, Any]) -> Iterator[PayStack]:
     """Serve the Pay emulator and (later) the app; point the settings at both."""
     emulator = PayEmulator(DEV_MCH_ID, DEV_APP_ID, DEV_APIV3_KEY)
+    emulator.notify_timeout_s = 30.0  # as the tests' other loopback calls: a stall is not a hang
     emulator_server, late = serve(emulator), LateApp()
     app_server = serve(late)
     app_config.update(
