@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from werkzeug.wrappers import Request
 
 from bot.wechat.emulator.payloads import (
+    BEIJING,
     EmuOrder,
     EmuRefund,
     PayError,
@@ -173,7 +174,9 @@ def _trade_bill(
         day = dt.date.fromisoformat(params.get("bill_date", ""))
     except ValueError:
         raise PayError(400, "PARAM_ERROR", "bill_date 格式错误") from None
-    if day >= dt.datetime.fromtimestamp(emulator.now(), dt.UTC).date() + dt.timedelta(days=1):
+    # Bill days are Beijing days (as the bill's lines): between 16:00 and 24:00 UTC, Beijing's
+    # today is UTC's tomorrow. A day after Beijing's today has no bill yet.
+    if day > dt.datetime.fromtimestamp(emulator.now(), BEIJING).date():
         raise PayError(400, "NO_STATEMENT_EXIST", "账单尚未生成")
     token = secrets.token_urlsafe(16)
     with emulator._lock:

@@ -4,6 +4,7 @@ certificates and refuses what WeChat Pay refuses; it never pays by itself."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Iterator
 
@@ -13,9 +14,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from wechatpayv3.utils import build_authorization, load_private_key
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from bot.wechat.emulator import RunningEmulator, serve
 from bot.wechat.emulator.pay import PayEmulator
+from bot.wechat.emulator.payloads import BEIJING, PayError
+from bot.wechat.emulator.payroutes import route
 from bot.wechat.emulator.paysign import load_public_key, new_rsa_key, private_pem, rsa_verify
 
 MCH, APP, APIV3 = "1900000109", "wx0de7e1000000emu1", "WangzhengDevEmulatorApiV3Key0001"
@@ -120,3 +125,23 @@ def test_an_order_is_paid_only_by_its_payer_and_only_once(
     )
     assert query.json()["trade_state"] == "SUCCESS"
     assert query.json()["amount"]["total"] == 16000
+
+
+@pytest.mark.parametrize("utc_hour", [3, 17])  # Beijing's today is UTC's today, then UTC's tomorrow
+def test_the_trade_bill_is_by_beijing_day(utc_hour: int, merchant_pem: str) -> None:
+    moment = dt.datetime(2026, 11, 27, utc_hour, tzinfo=dt.UTC)
+    emulator = PayEmulator(MCH, APP, APIV3, SERIAL, merchant_pem, clock=moment.timestamp)
+    beijing_today = moment.astimezone(BEIJING).date()
+    path = "/v3/bill/tradebill"
+
+    def ask(day: dt.date) -> tuple[int, str, str]:
+        request = Request(
+            EnvironBuilder(path=path, query_string={"bill_date": str(day)}).get_environ()
+        )
+        return route(emulator, request, path, {"bill_date": day.isoformat()}, "")
+
+    status, body, _ = ask(beijing_today)
+    assert status == 200 and "download_url" in json.loads(body)
+    with pytest.raises(PayError) as refused:
+        ask(beijing_today + dt.timedelta(days=1))
+    assert (refused.value.status, refused.value.code) == (400, "NO_STATEMENT_EXIST")
