@@ -203,6 +203,12 @@ def client(port: int, kind: str, key: str, tokens: list[str], seconds: float, pa
         started = time.perf_counter()
         if kind == "healthz":
             conn.request("GET", "/healthz")
+        elif kind == "floor":
+            conn.request(
+                "POST", "/floor", body=json.dumps({"token": tokens[index % len(tokens)]}),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+            )  # fmt: skip
+            index += 1
         else:
             if index >= len(tokens):
                 break
@@ -215,7 +221,7 @@ def client(port: int, kind: str, key: str, tokens: list[str], seconds: float, pa
         response = conn.getresponse()
         payload = response.read()
         latencies.append(time.perf_counter() - started)
-        if response.status != 200 or (kind == "verify" and b'"valid"' not in payload):
+        if response.status != 200 or (kind != "healthz" and b'"valid"' not in payload):
             errors += 1
     out.put((latencies, errors))
 
@@ -294,6 +300,41 @@ def essential_phase(app: Any, url: str) -> dict[str, float]:
     return {"rps": done / SECONDS, "count": done}
 
 
+def floor_phase(app: Any, url: str, key: str) -> dict[str, float]:
+    """Peak throughput of ``bench/verify_floor_app.py`` (the essential work in a minimal Flask
+    view) on its own gunicorn, with the app's worker class, workers and threads."""
+    from bot.credentials.keys import public_jwks
+
+    verify_essential.prepare(url)
+    with app.extensions["wangzheng.db"].transaction() as session:
+        jwk = json.dumps(public_jwks(session)["keys"][0])
+    port = free_port()
+    env = {
+        **os.environ, "FLOOR_DATABASE_URL": url, "FLOOR_REDIS_URL": REDIS, "FLOOR_JWK": jwk,
+        "FLOOR_KEY": key, "FLOOR_CREDENTIALS": str(verify_seed.CREDENTIALS),
+    }  # fmt: skip
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-k", "gthread", "-w", WORKERS,
+         "--threads", THREADS, "-b", f"127.0.0.1:{port}", "verify_floor_app:app"],
+        cwd=BENCH, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                probe.request("GET", "/")
+                probe.getresponse()
+                break
+            except OSError:
+                time.sleep(0.1)
+        tokens = mint(app, 50)
+        run_phase(port, "floor", key, tokens, 1.0)  # warm-up
+        return run_phase(port, "floor", key, tokens, SECONDS, master=server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 def round_trips(app: Any, key: str, samples: int = 20) -> tuple[float, str]:
     """Average round trips of one verify (warm caches), counted at the wire in this process."""
     spec = importlib.util.spec_from_file_location(
@@ -359,12 +400,15 @@ def main() -> None:
         if sealer is not None:
             os.killpg(sealer.pid, signal.SIGTERM)
             sealer.wait(timeout=30)
+    floor = floor_phase(app, url, key)
     trips, split = round_trips(app, key)
     load = os.getloadavg()
     print(f"machine: nproc={os.cpu_count()} load={load[0]:.1f},{load[1]:.1f},{load[2]:.1f} "
           f"workers={WORKERS} threads={THREADS} clients={CLIENTS} app={ROOT} "
           f"data: {verify_seed.shape()} sealer={'on' if sealer else 'none'}")  # fmt: skip
-    for name, phase in (("bare peak", bare), ("verify peak", peak), ("verify @50%", paced)):
+    phases = (("bare peak", bare), ("floor peak", floor), ("verify peak", peak),
+              ("verify @50%", paced))  # fmt: skip
+    for name, phase in phases:
         print(
             f"{name:13s} rps={phase['rps']:8.1f} p50_ms={phase['p50_ms']:6.2f} "
             f"p99_ms={phase['p99_ms']:6.2f} n={phase['count']:.0f} errors={phase['errors']:.0f} "
@@ -377,7 +421,9 @@ def main() -> None:
         f"verify_bench rps={peak['rps']:.1f} ratio_to_bare={peak['rps'] / bare['rps']:.2f} "
         f"ratio_to_essential={peak['rps'] / essential['rps']:.2f} round_trips={trips:g} "
         f"p99_ms={paced['p99_ms']:.2f} p99_at_rps={paced['rps']:.1f} "
-        f"cpu_ratio_to_bare={bare['cpu_ms'] / peak['cpu_ms']:.2f} load1={load[0]:.1f}"
+        f"cpu_ratio_to_bare={bare['cpu_ms'] / peak['cpu_ms']:.2f} "
+        f"floor_ratio_to_bare={floor['rps'] / bare['rps']:.2f} "
+        f"ratio_to_floor={peak['rps'] / floor['rps']:.2f} load1={load[0]:.1f}"
     )
 
 

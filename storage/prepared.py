@@ -93,11 +93,12 @@ class Prepared:
 
     def rows(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The statement's rows (a read; synced before returning)."""
-        pipeline = pipeline_of(session)
-        if pipeline is None:
+        pipelined = pipeline_of(session)
+        if pipelined is None:
             return [tuple(row) for row in session.execute(self.statement, dict(params))]
+        dbapi, pipeline = pipelined
         compiled = self._for(session.get_bind().dialect, params)
-        raw = _execute(session, compiled, params)
+        raw = _execute(dbapi, compiled, params)
         try:
             pipeline.sync()
             return [compiled.row(row) for row in raw.fetchall()]
@@ -106,17 +107,15 @@ class Prepared:
 
     def queue(self, session: Session, params: Mapping[str, Any]) -> None:
         """Run the statement (a write whose result nobody reads); queued when pipelined."""
-        if pipeline_of(session) is None:
+        pipelined = pipeline_of(session)
+        if pipelined is None:
             session.execute(self.statement, dict(params))
             return
-        _execute(session, self._for(session.get_bind().dialect, params), params)
+        _execute(pipelined[0], self._for(session.get_bind().dialect, params), params)
 
 
-def _execute(session: Session, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-    """Send (queue) the compiled text on the session's psycopg connection, prepared."""
-    dbapi = session.connection().connection.dbapi_connection
-    if dbapi is None:  # pragma: no cover - a session's live connection always has one
-        raise exc.InvalidRequestError("no DBAPI connection")
+def _execute(dbapi: Any, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+    """Send (queue) the compiled text on the pipelined psycopg connection ``dbapi``, prepared."""
     try:
         values = compiled.parameters(params)
     except Exception as error:  # a bind processor refused a value, as in Session.execute

@@ -134,11 +134,8 @@ def peek_handle(token: object) -> str | None:
     """The unverified ``cid`` of a well-formed token, or None; see the module invariants."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
         return None
-    try:
-        payload = json.loads(base64url_decode(token.split(".")[1]))
-    except (ValueError, TypeError, binascii.Error):
-        return None
-    cid = payload.get("cid") if isinstance(payload, dict) else None
+    payload = _segment_json(token, 1)
+    cid = payload.get("cid") if payload is not None else None
     return cid if isinstance(cid, str) and 0 < len(cid) <= 64 else None
 
 
@@ -155,6 +152,19 @@ def resolve_handle(
     return credential_id, device_id
 
 
+def _segment_json(token: str, index: int) -> dict[str, Any] | None:
+    """Segment ``index`` of a three-segment token decoded as a JSON object (strict unpadded
+    base64url), unverified; None if it is not one."""
+    segment = token.split(".", 2)[index]
+    if not BASE64URL_SEGMENT.fullmatch(segment):
+        return None
+    try:
+        value = json.loads(base64url_decode(segment))
+    except (ValueError, TypeError, binascii.Error):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _header(token: str) -> dict[str, Any]:
     """The unverified header (only to pick the algorithm and key), or ``malformed``.
 
@@ -166,14 +176,8 @@ def _header(token: str) -> dict[str, Any]:
         raise PresentationRejected(VerifyReason.MALFORMED)
     if token.count(".") != 2:
         raise PresentationRejected(VerifyReason.MALFORMED)
-    segment = token.partition(".")[0]
-    if not BASE64URL_SEGMENT.fullmatch(segment):
-        raise PresentationRejected(VerifyReason.MALFORMED)
-    try:
-        header = json.loads(base64url_decode(segment))
-    except (ValueError, binascii.Error) as exc:
-        raise PresentationRejected(VerifyReason.MALFORMED) from exc
-    if not isinstance(header, dict):
+    header = _segment_json(token, 0)
+    if header is None:
         raise PresentationRejected(VerifyReason.MALFORMED)
     return header
 

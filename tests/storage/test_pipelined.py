@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
@@ -96,3 +96,36 @@ def test_an_error_before_any_statement_leaves_the_connection_clean(db: Database)
     with db.pipelined() as session:  # and the next transaction is a transaction of its own
         session.execute(insert(ROWS).inline(), {"mark": "after"}, execution_options=DEFER)
     assert _marks(db) == ["taken", "after"]
+
+
+def _new_connections(db: Database) -> list[object]:
+    """A list that grows by one for each connection the pool opens from now on."""
+    opened: list[object] = []
+    event.listen(db.engine, "connect", lambda dbapi, _record: opened.append(dbapi))
+    return opened
+
+
+def test_an_empty_block_commits_without_dropping_its_connection(db: Database) -> None:
+    with db.pipelined() as session:  # warm: the pool holds an open connection
+        session.scalar(select(func.count()).select_from(ROWS))
+    opened = _new_connections(db)
+    with db.pipelined():
+        pass  # BEGIN was queued, nothing ran through the session: it must still end
+    assert opened == []  # the connection was reused, not dropped and reopened
+    assert_clean_connection(db)
+    with db.pipelined() as session:
+        session.execute(insert(ROWS).inline(), {"mark": "after"}, execution_options=DEFER)
+    assert _marks(db) == ["taken", "after"]
+    assert opened == []
+
+
+def test_a_failed_commit_rolls_back_and_keeps_its_connection(db: Database) -> None:
+    with db.pipelined() as session:
+        session.scalar(select(func.count()).select_from(ROWS))
+    opened = _new_connections(db)
+    with pytest.raises(IntegrityError), db.pipelined() as session:
+        session.scalar(select(func.count()).select_from(ROWS))
+        session.execute(insert(ROWS).inline(), {"mark": "taken"}, execution_options=DEFER)
+    assert_clean_connection(db)  # rolled back on the server, autocommit off again
+    assert opened == []
+    assert _marks(db) == ["taken"]
