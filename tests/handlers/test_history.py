@@ -13,43 +13,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.extensions import database
-from bot.identity.enrolment import issue_light_credential
 from bot.wechat.emulator.server import Emulator
 from storage.models.citizen import Citizen
 from storage.models.citizen_event import CitizenEvent
 from storage.models.lost_card_report import LostCardReport
+from tests.handlers.citizen_steps import HISTORY, auth, enrol_light, history_page, sign_in
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
 from tests.kit.device import TestDevice
 from tests.registry_factories import ADULT_ID, add_record
-
-LOGIN = "/api/v1/mp/login"
-HISTORY = "/api/v1/me/history"
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _sign_in(client: Any, code: str, phone: TestDevice) -> str:
-    response = client.post(LOGIN, json=phone.login_body(client, code))
-    assert response.status_code == 200, response.get_json()
-    return str(response.get_json()["access_token"])
-
-
-def _enrol(app: Any, openid: str, device_id: str, subject: int) -> str:
-    with database(app).transaction() as session:
-        citizen_id = session.scalars(select(Citizen.id).where(Citizen.openid == openid)).one()
-    issued = issue_light_credential(
-        database(app), citizen_id=citizen_id, openid=openid, device_id=device_id,
-        subject_id=subject, card_pack=False,
-    )  # fmt: skip
-    return issued.credential_id
-
-
-def _history(client: Any, token: str, **query: Any) -> Any:
-    response = client.get(HISTORY, headers=_auth(token), query_string=query)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def _sequence(app: Any, client: Any, emulator: Emulator) -> dict[str, Any]:
@@ -58,15 +29,15 @@ def _sequence(app: Any, client: Any, emulator: Emulator) -> dict[str, Any]:
     phone_b = TestDevice("hist-phone-b", model="Pixel 8")
     openid = emulator.openid_for("hana")
     subject = add_record(app)
-    token_a = _sign_in(client, "dev:hana", phone_a)
-    first = _enrol(app, openid, phone_a.device_id, subject)
+    token_a = sign_in(client, "dev:hana", phone_a)
+    first = enrol_light(app, openid, phone_a.device_id, subject)
     key = merchant_key(app, name="Lakeside Hotel", scopes=["result", "name_masked"])
     status, body = verify(client, key, fetch_token(client, token_a), scope="name_masked")
     assert (status, body["result"]) == (200, "valid")
-    token_b = _sign_in(client, "dev:hana", phone_b)
-    second = _enrol(app, openid, phone_b.device_id, subject)
-    third = _enrol(app, openid, phone_b.device_id, subject)
-    lost = client.post("/api/v1/me/report-lost", headers=_auth(token_b))
+    token_b = sign_in(client, "dev:hana", phone_b)
+    second = enrol_light(app, openid, phone_b.device_id, subject)
+    third = enrol_light(app, openid, phone_b.device_id, subject)
+    lost = client.post("/api/v1/me/report-lost", headers=auth(token_b))
     assert lost.get_json() == {"newly_reported": True, "revoked": 1}
     return {"token_a": token_a, "token_b": token_b, "ids": (first, second, third)}
 
@@ -76,7 +47,7 @@ def test_the_history_tells_the_whole_sequence_newest_first(
 ) -> None:
     done = _sequence(wechat_app, wechat_client, emulator)
     first, second, third = done["ids"]
-    page = _history(wechat_client, done["token_b"])
+    page = history_page(wechat_client, done["token_b"])
     assert page["next_cursor"] is None
     lines = [
         (line["kind"], line["device_model"], line.get("credential_id"), line.get("reason"))
@@ -121,12 +92,12 @@ def test_pages_walk_the_same_lines_and_cursors_cannot_be_forged_or_borrowed(
 ) -> None:
     done = _sequence(wechat_app, wechat_client, emulator)
     token = done["token_b"]
-    whole = _history(wechat_client, token)["entries"]
+    whole = history_page(wechat_client, token)["entries"]
     walked: list[dict[str, Any]] = []
     cursor: str | None = None
     cursors = []
     while True:
-        page = _history(wechat_client, token, limit=3, **({"cursor": cursor} if cursor else {}))
+        page = history_page(wechat_client, token, limit=3, **({"cursor": cursor} if cursor else {}))
         assert len(page["entries"]) <= 3
         walked += page["entries"]
         cursor = page["next_cursor"]
@@ -136,19 +107,19 @@ def test_pages_walk_the_same_lines_and_cursors_cannot_be_forged_or_borrowed(
     assert walked == whole and len(cursors) == 2
 
     # Another account: its own (empty) history, and my cursor is refused, not honoured.
-    stranger = _sign_in(wechat_client, "dev:ivan", TestDevice("hist-phone-c", model="Mate 60"))
-    assert _history(wechat_client, stranger) == {"entries": [], "next_cursor": None}
+    stranger = sign_in(wechat_client, "dev:ivan", TestDevice("hist-phone-c", model="Mate 60"))
+    assert history_page(wechat_client, stranger) == {"entries": [], "next_cursor": None}
     borrowed = wechat_client.get(
-        HISTORY, headers=_auth(stranger), query_string={"cursor": cursors[0]}
+        HISTORY, headers=auth(stranger), query_string={"cursor": cursors[0]}
     )
     assert (borrowed.status_code, borrowed.get_json()["error"]["code"]) == (400, "cursor_invalid")
     # An edited position (a later time, to reach back) fails its MAC.
     packed, mac = cursors[0].split(".")
     for forged in (packed[:-2] + "AA." + mac, packed + "." + "0" * 32, "garbage", "%%%.x"):
-        refused = wechat_client.get(HISTORY, headers=_auth(token), query_string={"cursor": forged})
+        refused = wechat_client.get(HISTORY, headers=auth(token), query_string={"cursor": forged})
         assert refused.status_code == 400, forged
         assert refused.get_json()["error"]["code"] == "cursor_invalid"
-    too_many = wechat_client.get(HISTORY, headers=_auth(token), query_string={"limit": 101})
+    too_many = wechat_client.get(HISTORY, headers=auth(token), query_string={"limit": 101})
     assert too_many.status_code == 400
     assert wechat_client.get(HISTORY).status_code == 401
 
@@ -157,26 +128,26 @@ def test_deleting_the_credential_is_a_line_and_erasure_removes_the_history(
     wechat_app: Any, wechat_client: Any, emulator: Emulator
 ) -> None:
     phone = TestDevice("hist-phone-d", model="iPhone 13")
-    token = _sign_in(wechat_client, "dev:juno", phone)
+    token = sign_in(wechat_client, "dev:juno", phone)
     openid = emulator.openid_for("juno")
-    credential = _enrol(wechat_app, openid, phone.device_id, add_record(wechat_app))
-    other = _sign_in(wechat_client, "dev:kato", TestDevice("hist-phone-e", model="Mate 60"))
-    _enrol(wechat_app, emulator.openid_for("kato"), "hist-phone-e",
+    credential = enrol_light(wechat_app, openid, phone.device_id, add_record(wechat_app))
+    other = sign_in(wechat_client, "dev:kato", TestDevice("hist-phone-e", model="Mate 60"))
+    enrol_light(wechat_app, emulator.openid_for("kato"), "hist-phone-e",
            add_record(wechat_app, id_number="11010519491231002X"))  # fmt: skip
 
-    deleted = wechat_client.delete("/api/v1/credentials/current", headers=_auth(token))
+    deleted = wechat_client.delete("/api/v1/credentials/current", headers=auth(token))
     assert deleted.get_json() == {"ended": True}
-    newest = _history(wechat_client, token)["entries"][0]
+    newest = history_page(wechat_client, token)["entries"][0]
     assert (newest["kind"], newest["reason"], newest["credential_id"]) == (
         "credential_ended", "deleted_by_holder", credential,
     )  # fmt: skip
     assert newest["device_model"] == "iPhone 13"
-    wechat_client.delete("/api/v1/credentials/current", headers=_auth(token))  # idempotent
-    assert len(_history(wechat_client, token)["entries"]) == 2
+    wechat_client.delete("/api/v1/credentials/current", headers=auth(token))  # idempotent
+    assert len(history_page(wechat_client, token)["entries"]) == 2
 
     with database(wechat_app).transaction() as session:
         juno = session.scalars(select(Citizen.id).where(Citizen.openid == openid)).one()
-    assert wechat_client.delete("/api/v1/me", headers=_auth(token)).status_code == 200
+    assert wechat_client.delete("/api/v1/me", headers=auth(token)).status_code == 200
     with database(wechat_app).transaction() as session:
         left = session.scalar(
             select(func.count()).select_from(CitizenEvent).where(CitizenEvent.citizen_id == juno)
@@ -184,7 +155,7 @@ def test_deleting_the_credential_is_a_line_and_erasure_removes_the_history(
         total = session.scalar(select(func.count()).select_from(CitizenEvent))
     assert left == 0
     assert total == 1  # the other citizen's issuance stays
-    assert [line["kind"] for line in _history(wechat_client, other)["entries"]] == [
+    assert [line["kind"] for line in history_page(wechat_client, other)["entries"]] == [
         "credential_issued"
     ]
 
@@ -193,9 +164,9 @@ def test_the_authority_report_and_clearing_are_audited_and_idempotent(
     wechat_app: Any, wechat_client: Any, emulator: Emulator
 ) -> None:
     phone = TestDevice("hist-phone-f", model="iPhone 14")
-    token = _sign_in(wechat_client, "dev:lena", phone)
+    token = sign_in(wechat_client, "dev:lena", phone)
     subject = add_record(wechat_app)
-    _enrol(wechat_app, emulator.openid_for("lena"), phone.device_id, subject)
+    enrol_light(wechat_app, emulator.openid_for("lena"), phone.device_id, subject)
     runner = wechat_app.test_cli_runner()
     outputs = [
         runner.invoke(args=["registry", command], input=ADULT_ID + "\n").output
@@ -214,7 +185,7 @@ def test_the_authority_report_and_clearing_are_audited_and_idempotent(
         (subject, "authority", "clear", True, 0),
         (subject, "authority", "clear", False, 0),
     ]
-    lines = _history(wechat_client, token)["entries"]
+    lines = history_page(wechat_client, token)["entries"]
     assert [(line["kind"], line.get("actor")) for line in lines[:2]] == [
         ("card_reported_lost", "authority"),
         ("credential_ended", None),

@@ -22,54 +22,30 @@ from bot.extensions import clock, database, event_bus, settings
 from bot.terminals.passwords import hash_password
 from bot.wechat.emulator.server import Emulator
 from storage.models.credential_password import CredentialPassword
+from tests.handlers.citizen_steps import (
+    OPENID,
+    PREFS,
+    auth,
+    post_unlock,
+    soter_signed,
+    switch_unlock,
+    unlock_challenge,
+)
 from tests.handlers.verify_helpers import enrolled, merchant_key, split, verify
 
-OPENID = "o-test-citizen"
 VERIFY_SIGNATURE = "/cgi-bin/soter/verify_signature"
 PRESENT = "/api/v1/credentials/current/presentations"
-PREFS = "/api/v1/me/preferences"
-
-
-def _auth(access_token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {access_token}"}
-
-
-def _challenge(client: Any, access_token: str) -> str:
-    response = client.post("/api/v1/me/unlock/challenge", headers=_auth(access_token))
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["challenge"])
-
-
-def _signed(
-    emulator: Emulator, challenge: str, openid: str = OPENID, mode: str = "fingerPrint"
-) -> dict[str, str]:
-    """What wx.startSoterAuthentication hands the mini-program, as the request body."""
-    result = emulator.soter.authenticate(openid, challenge, mode)
-    return {
-        "resultJSON": result.result_json,
-        "resultJSONSignature": result.result_json_signature,
-        "authMode": result.auth_mode,
-    }
-
-
-def _unlock(client: Any, access_token: str, body: dict[str, Any]) -> Any:
-    return client.post("/api/v1/me/unlock", json=body, headers=_auth(access_token))
 
 
 def _code(response: Any) -> tuple[int, str]:
     return response.status_code, response.get_json()["error"]["code"]
 
 
-def _switch(client: Any, access_token: str, unlock_with: str) -> Any:
-    body = {"notify_on_verification": False, "unlock_with": unlock_with}
-    return client.put(PREFS, json=body, headers=_auth(access_token))
-
-
 @pytest.fixture
 def citizen(wechat_app: Any, login: Any) -> Any:
     """An enrolled citizen on device-1 with the fingerprint unlock switched on."""
     enrolled_citizen = enrolled(wechat_app, login)
-    switched = _switch(wechat_app.test_client(), enrolled_citizen.access_token, "fingerprint")
+    switched = switch_unlock(wechat_app.test_client(), enrolled_citizen.access_token, "fingerprint")
     assert switched.status_code == 200 and switched.get_json()["unlock_with"] == "fingerprint"
     return enrolled_citizen
 
@@ -91,17 +67,17 @@ def test_unlock_then_tokens_carry_amr_and_verify(
         event_bus(wechat_app).subscribe(kind, lambda _session, event: seen.append(event))
     holder = enrolled(wechat_app, login)
     token = holder.access_token
-    assert wechat_client.get(PREFS, headers=_auth(token)).get_json()["unlock_with"] == "off"
-    assert _switch(wechat_client, token, "fingerprint").status_code == 200
+    assert wechat_client.get(PREFS, headers=auth(token)).get_json()["unlock_with"] == "off"
+    assert switch_unlock(wechat_client, token, "fingerprint").status_code == 200
     for path in (PRESENT, "/api/v1/credentials/current/qr"):
-        refused = wechat_client.post(path, headers=_auth(token))
+        refused = wechat_client.post(path, headers=auth(token))
         assert _code(refused) == (403, "unlock_required"), path
         assert refused.get_json()["error"]["details"] == {"method": "fingerprint"}
 
-    challenge = _challenge(wechat_client, token)
-    body = _signed(emulator, challenge)
+    challenge = unlock_challenge(wechat_client, token)
+    body = soter_signed(emulator, challenge)
     assert json.loads(body["resultJSON"])["raw"] == challenge  # WeChat's field for it
-    unlocked = _unlock(wechat_client, token, body)
+    unlocked = post_unlock(wechat_client, token, body)
     assert unlocked.status_code == 200, unlocked.get_json()
     assert unlocked.get_json()["method"] == "fingerprint" and unlocked.get_json()["amr"] == "fpt"
     (call,) = emulator.calls_to(VERIFY_SIGNATURE)
@@ -111,15 +87,14 @@ def test_unlock_then_tokens_carry_amr_and_verify(
         "json_signature": body["resultJSONSignature"],
     }
 
-    minted = wechat_client.post(PRESENT, headers=_auth(token))
+    minted = wechat_client.post(PRESENT, headers=auth(token))
     assert minted.status_code == 201, minted.get_json()
     presentation = minted.get_json()["token"]
     assert split(presentation)[1]["amr"] == ["fpt"]
     status, verdict = verify(wechat_client, merchant_key(wechat_app), presentation)
     assert status == 200 and verdict["result"] == "valid", verdict
     assert (
-        wechat_client.post("/api/v1/credentials/current/qr", headers=_auth(token)).status_code
-        == 201
+        wechat_client.post("/api/v1/credentials/current/qr", headers=auth(token)).status_code == 201
     )
 
     assert [type(event).__name__ for event in seen] == ["UnlockPreferenceChanged", "UnlockVerified"]
@@ -133,7 +108,7 @@ def test_preference_off_mints_as_before_without_amr(
     wechat_app: Any, wechat_client: Any, login: Any
 ) -> None:
     holder = enrolled(wechat_app, login)
-    minted = wechat_client.post(PRESENT, headers=_auth(holder.access_token))
+    minted = wechat_client.post(PRESENT, headers=auth(holder.access_token))
     assert minted.status_code == 201
     assert "amr" not in split(minted.get_json()["token"])[1]
 
@@ -143,36 +118,36 @@ def test_a_bad_or_moved_signature_is_refused(
 ) -> None:
     token = citizen.access_token
     # One bit of the signature flipped.
-    body = _signed(emulator, _challenge(wechat_client, token))
+    body = soter_signed(emulator, unlock_challenge(wechat_client, token))
     raw = bytearray(base64.b64decode(body["resultJSONSignature"]))
     raw[10] ^= 0x01
     flipped = {**body, "resultJSONSignature": base64.b64encode(bytes(raw)).decode()}
-    assert _code(_unlock(wechat_client, token, flipped)) == (403, "soter_signature_invalid")
+    assert _code(post_unlock(wechat_client, token, flipped)) == (403, "soter_signature_invalid")
     # The signed JSON changed after signing (the TEE's counter rewound), signature kept.
-    body = _signed(emulator, _challenge(wechat_client, token))
+    body = soter_signed(emulator, unlock_challenge(wechat_client, token))
     edited = json.loads(body["resultJSON"])
     edited["counter"] = 0
     moved = {**body, "resultJSON": json.dumps(edited, separators=(",", ":"))}
-    assert _code(_unlock(wechat_client, token, moved)) == (403, "soter_signature_invalid")
+    assert _code(post_unlock(wechat_client, token, moved)) == (403, "soter_signature_invalid")
     # Signed by another WeChat user's SOTER key (their phone, our challenge).
-    other = _signed(emulator, _challenge(wechat_client, token), openid="o-mallory")
-    assert _code(_unlock(wechat_client, token, other)) == (403, "soter_signature_invalid")
+    other = soter_signed(emulator, unlock_challenge(wechat_client, token), openid="o-mallory")
+    assert _code(post_unlock(wechat_client, token, other)) == (403, "soter_signature_invalid")
     # Not base64 at all, and a resultJSON that is not SOTER's JSON.
-    body = _signed(emulator, _challenge(wechat_client, token))
+    body = soter_signed(emulator, unlock_challenge(wechat_client, token))
     garbage = {**body, "resultJSONSignature": "not*base64"}
-    assert _code(_unlock(wechat_client, token, garbage)) == (403, "soter_signature_invalid")
-    not_json = {**body, "resultJSON": "raw=" + _challenge(wechat_client, token)}
-    assert _code(_unlock(wechat_client, token, not_json)) == (400, "soter_result_invalid")
-    assert _code(wechat_client.post(PRESENT, headers=_auth(token))) == (403, "unlock_required")
+    assert _code(post_unlock(wechat_client, token, garbage)) == (403, "soter_signature_invalid")
+    not_json = {**body, "resultJSON": "raw=" + unlock_challenge(wechat_client, token)}
+    assert _code(post_unlock(wechat_client, token, not_json)) == (400, "soter_result_invalid")
+    assert _code(wechat_client.post(PRESENT, headers=auth(token))) == (403, "unlock_required")
     assert len(emulator.calls_to(VERIFY_SIGNATURE)) == 4  # each one judged by WeChat
 
 
 def test_a_reused_challenge_is_refused(
     wechat_client: Any, emulator: Emulator, citizen: Any
 ) -> None:
-    body = _signed(emulator, _challenge(wechat_client, citizen.access_token))
-    assert _unlock(wechat_client, citizen.access_token, body).status_code == 200
-    replay = _unlock(wechat_client, citizen.access_token, body)
+    body = soter_signed(emulator, unlock_challenge(wechat_client, citizen.access_token))
+    assert post_unlock(wechat_client, citizen.access_token, body).status_code == 200
+    replay = post_unlock(wechat_client, citizen.access_token, body)
     assert _code(replay) == (409, "unlock_challenge_used")
     assert len(emulator.calls_to(VERIFY_SIGNATURE)) == 1  # refused before asking WeChat
 
@@ -180,8 +155,8 @@ def test_a_reused_challenge_is_refused(
 def test_a_challenge_we_never_issued_is_unknown(
     wechat_client: Any, emulator: Emulator, citizen: Any
 ) -> None:
-    body = _signed(emulator, "a-challenge-of-my-own-making")
-    assert _code(_unlock(wechat_client, citizen.access_token, body)) == (
+    body = soter_signed(emulator, "a-challenge-of-my-own-making")
+    assert _code(post_unlock(wechat_client, citizen.access_token, body)) == (
         400,
         "unlock_challenge_unknown",
     )
@@ -193,12 +168,12 @@ def test_a_stale_challenge_is_refused(
 ) -> None:
     ttl = settings(wechat_app).unlock_challenge_ttl_s
     token = citizen.access_token
-    fresh = _challenge(wechat_client, token)
-    stale = _challenge(wechat_client, token)
+    fresh = unlock_challenge(wechat_client, token)
+    stale = unlock_challenge(wechat_client, token)
     pinned.advance(ttl - 1)
-    assert _unlock(wechat_client, token, _signed(emulator, fresh)).status_code == 200
+    assert post_unlock(wechat_client, token, soter_signed(emulator, fresh)).status_code == 200
     pinned.advance(1)
-    assert _code(_unlock(wechat_client, token, _signed(emulator, stale))) == (
+    assert _code(post_unlock(wechat_client, token, soter_signed(emulator, stale))) == (
         400,
         "unlock_challenge_expired",
     )
@@ -208,10 +183,11 @@ def test_a_challenge_of_another_session_is_refused_and_not_burnt(
     wechat_app: Any, wechat_client: Any, emulator: Emulator, citizen: Any, login: Any
 ) -> None:
     other_session = login(OPENID, "device-1").access_token  # same citizen and phone, new login
-    challenge = _challenge(wechat_client, citizen.access_token)
-    body = _signed(emulator, challenge)
-    assert _code(_unlock(wechat_client, other_session, body)) == (400, "unlock_challenge_unknown")
-    assert _unlock(wechat_client, citizen.access_token, body).status_code == 200
+    challenge = unlock_challenge(wechat_client, citizen.access_token)
+    body = soter_signed(emulator, challenge)
+    refused = post_unlock(wechat_client, other_session, body)
+    assert _code(refused) == (400, "unlock_challenge_unknown")
+    assert post_unlock(wechat_client, citizen.access_token, body).status_code == 200
 
 
 def test_the_window_closes(
@@ -220,15 +196,15 @@ def test_the_window_closes(
     window = settings(wechat_app).unlock_window_s
     token = citizen.access_token
     assert (
-        _unlock(
-            wechat_client, token, _signed(emulator, _challenge(wechat_client, token))
+        post_unlock(
+            wechat_client, token, soter_signed(emulator, unlock_challenge(wechat_client, token))
         ).status_code
         == 200
     )
     pinned.advance(window - 1)
-    assert wechat_client.post(PRESENT, headers=_auth(token)).status_code == 201
+    assert wechat_client.post(PRESENT, headers=auth(token)).status_code == 201
     pinned.advance(1)
-    assert _code(wechat_client.post(PRESENT, headers=_auth(token))) == (403, "unlock_required")
+    assert _code(wechat_client.post(PRESENT, headers=auth(token))) == (403, "unlock_required")
 
 
 def test_the_window_belongs_to_the_device(
@@ -236,35 +212,35 @@ def test_the_window_belongs_to_the_device(
 ) -> None:
     token = citizen.access_token
     assert (
-        _unlock(
-            wechat_client, token, _signed(emulator, _challenge(wechat_client, token))
+        post_unlock(
+            wechat_client, token, soter_signed(emulator, unlock_challenge(wechat_client, token))
         ).status_code
         == 200
     )
-    assert wechat_client.post(PRESENT, headers=_auth(token)).status_code == 201
+    assert wechat_client.post(PRESENT, headers=auth(token)).status_code == 201
     # The same account signs in on another phone: the window of device-1 does not carry over.
     phone_b = login(OPENID, "device-2").access_token
-    assert _code(wechat_client.post(PRESENT, headers=_auth(phone_b))) == (403, "unlock_required")
+    assert _code(wechat_client.post(PRESENT, headers=auth(phone_b))) == (403, "unlock_required")
 
 
 def test_switching_off_needs_an_unlock_and_the_method_must_match(
     wechat_client: Any, emulator: Emulator, citizen: Any
 ) -> None:
     token = citizen.access_token
-    assert _code(_switch(wechat_client, token, "off")) == (403, "unlock_required")
-    assert _code(_switch(wechat_client, token, "face")) == (403, "unlock_required")
-    face = _signed(emulator, _challenge(wechat_client, token), mode="facial")
-    assert _code(_unlock(wechat_client, token, face)) == (403, "unlock_method_mismatch")
+    assert _code(switch_unlock(wechat_client, token, "off")) == (403, "unlock_required")
+    assert _code(switch_unlock(wechat_client, token, "face")) == (403, "unlock_required")
+    face = soter_signed(emulator, unlock_challenge(wechat_client, token), mode="facial")
+    assert _code(post_unlock(wechat_client, token, face)) == (403, "unlock_method_mismatch")
     assert (
-        _unlock(
-            wechat_client, token, _signed(emulator, _challenge(wechat_client, token))
+        post_unlock(
+            wechat_client, token, soter_signed(emulator, unlock_challenge(wechat_client, token))
         ).status_code
         == 200
     )
-    switched = _switch(wechat_client, token, "off")
+    switched = switch_unlock(wechat_client, token, "off")
     assert switched.status_code == 200 and switched.get_json()["unlock_with"] == "off"
     kept = wechat_client.put(
-        PREFS, json={"notify_on_verification": True}, headers=_auth(token)
+        PREFS, json={"notify_on_verification": True}, headers=auth(token)
     ).get_json()
     assert kept == {"notify_on_verification": True, "unlock_with": "off"}
 
@@ -274,10 +250,10 @@ def test_face_unlock_carries_amr_face(
 ) -> None:
     holder = enrolled(wechat_app, login)
     token = holder.access_token
-    assert _switch(wechat_client, token, "face").status_code == 200
-    face = _signed(emulator, _challenge(wechat_client, token), mode="facial")
-    assert _unlock(wechat_client, token, face).get_json()["amr"] == "face"
-    minted = wechat_client.post(PRESENT, headers=_auth(token)).get_json()["token"]
+    assert switch_unlock(wechat_client, token, "face").status_code == 200
+    face = soter_signed(emulator, unlock_challenge(wechat_client, token), mode="facial")
+    assert post_unlock(wechat_client, token, face).get_json()["amr"] == "face"
+    minted = wechat_client.post(PRESENT, headers=auth(token)).get_json()["token"]
     assert split(minted)[1]["amr"] == ["face"]
 
 
@@ -285,21 +261,21 @@ def test_wechat_down_is_503_and_the_result_can_be_sent_again(
     wechat_client: Any, emulator: Emulator, citizen: Any
 ) -> None:
     token = citizen.access_token
-    body = _signed(emulator, _challenge(wechat_client, token))
+    body = soter_signed(emulator, unlock_challenge(wechat_client, token))
     emulator.fail(VERIFY_SIGNATURE, -1, times=1)
-    down = _unlock(wechat_client, token, body)
+    down = post_unlock(wechat_client, token, body)
     assert _code(down) == (503, "wechat_unavailable")
     assert down.headers["Retry-After"] == "1"
-    assert _unlock(wechat_client, token, body).status_code == 200
+    assert post_unlock(wechat_client, token, body).status_code == 200
 
 
 def test_fifty_parallel_submissions_of_one_unlock_succeed_once(
     wechat_app: Any, wechat_client: Any, emulator: Emulator, citizen: Any
 ) -> None:
-    body = _signed(emulator, _challenge(wechat_client, citizen.access_token))
+    body = soter_signed(emulator, unlock_challenge(wechat_client, citizen.access_token))
 
     def submit(_: int) -> int:
-        return int(_unlock(wechat_app.test_client(), citizen.access_token, body).status_code)
+        return int(post_unlock(wechat_app.test_client(), citizen.access_token, body).status_code)
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(submit, range(50)))
@@ -319,18 +295,18 @@ def test_a_password_presentation_needs_the_unlock_too_and_carries_both_factors(
             )
         )
     token = holder.access_token
-    assert _switch(wechat_client, token, "fingerprint").status_code == 200
+    assert switch_unlock(wechat_client, token, "fingerprint").status_code == 200
     path = "/api/v1/credentials/current/password-presentations"
     body = {"password": "27364159"}
-    refused = wechat_client.post(path, json=body, headers=_auth(token))
+    refused = wechat_client.post(path, json=body, headers=auth(token))
     assert _code(refused) == (403, "unlock_required")
     assert (
-        _unlock(
-            wechat_client, token, _signed(emulator, _challenge(wechat_client, token))
+        post_unlock(
+            wechat_client, token, soter_signed(emulator, unlock_challenge(wechat_client, token))
         ).status_code
         == 200
     )
-    minted = wechat_client.post(path, json=body, headers=_auth(token))
+    minted = wechat_client.post(path, json=body, headers=auth(token))
     assert minted.status_code == 201, minted.get_json()
     presentation = minted.get_json()["token"]
     assert split(presentation)[1]["amr"] == ["pwd", "fpt"]
@@ -347,20 +323,20 @@ def test_a_merchant_can_require_the_biometric_factor(
     holder = enrolled(wechat_app, login)
     token = holder.access_token
     key = merchant_key(wechat_app, category="government", scopes=["result"])
-    plain = wechat_client.post(PRESENT, headers=_auth(token)).get_json()["token"]
+    plain = wechat_client.post(PRESENT, headers=auth(token)).get_json()["token"]
     status, verdict = verify(wechat_client, key, plain, required_factors=["biometric"])
     assert (status, verdict) == (200, {"result": "invalid", "reason": "factor_missing"})
     # Unlocked without the preference on: the token says so truthfully, and passes.
     assert (
-        _unlock(
-            wechat_client, token, _signed(emulator, _challenge(wechat_client, token))
+        post_unlock(
+            wechat_client, token, soter_signed(emulator, unlock_challenge(wechat_client, token))
         ).status_code
         == 200
     )
-    unlocked = wechat_client.post(PRESENT, headers=_auth(token)).get_json()["token"]
+    unlocked = wechat_client.post(PRESENT, headers=auth(token)).get_json()["token"]
     assert split(unlocked)[1]["amr"] == ["fpt"]
     status, verdict = verify(wechat_client, key, unlocked, required_factors=["biometric"])
     assert status == 200 and verdict["result"] == "valid", verdict
-    both = wechat_client.post(PRESENT, headers=_auth(token)).get_json()["token"]
+    both = wechat_client.post(PRESENT, headers=auth(token)).get_json()["token"]
     status, verdict = verify(wechat_client, key, both, required_factors=["biometric", "password"])
     assert (status, verdict) == (200, {"result": "invalid", "reason": "factor_missing"})
