@@ -12,7 +12,10 @@ the test databases. In one run, each phase with the same number of keep-alive cl
    random one of the seeded citizens, with the audit sealer (``flask audit seal --every 1``)
    running beside it when the app has one;
 4. verify paced at half of its peak, for p50/p99 latency;
-5. round trips of one verify, counted at the wire in-process (``storage/roundtrips.py``).
+5. ``floor``: peak throughput of the essential work inside a minimal Flask view
+   (``bench/verify_floor_app.py``) on its own gunicorn with the same worker class, workers and
+   threads: the best ``ratio_to_bare`` this stack reaches for this work on this machine;
+6. round trips of one verify, counted at the wire in-process (``storage/roundtrips.py``).
 
 Environment: ``BENCH_PG`` (server URL, default postgresql://postgres@127.0.0.1:5432),
 ``BENCH_REDIS`` (default redis://127.0.0.1:6379/14), ``BENCH_SECONDS`` (8), ``BENCH_CLIENTS`` (8),
@@ -20,7 +23,7 @@ Environment: ``BENCH_PG`` (server URL, default postgresql://postgres@127.0.0.1:5
 (200), ``BENCH_APP_ROOT`` (the checkout whose app gunicorn serves; default this one, so an older
 commit can be measured with the same bench). Last line:
 ``verify_bench rps=... ratio_to_bare=... ratio_to_essential=... round_trips=... p99_ms=...
-p99_at_rps=... cpu_ratio_to_bare=... load1=...``.
+p99_at_rps=... cpu_ratio_to_bare=... floor_ratio_to_bare=... ratio_to_floor=... load1=...``.
 
 ``cpu_ratio_to_bare`` is the server's CPU time per ``/healthz`` over its CPU time per verify
 (gunicorn master and workers, read from /proc, reaped workers included): what ``ratio_to_bare``
