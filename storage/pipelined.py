@@ -103,8 +103,8 @@ def pipelined_session(engine: Engine, session_factory: sessionmaker[Session]) ->
         raw = connection.connection.dbapi_connection
         if raw is None:  # pragma: no cover - a freshly checked-out connection always has one
             raise exc.InvalidRequestError("no DBAPI connection")
-        # Set on psycopg itself, not through SQLAlchemy's isolation level (which would set and
-        # reset it through the dialect on every checkout, a tenth of this block's CPU time).
+        # Set on psycopg itself, not as SQLAlchemy's isolation level (which goes through the
+        # dialect at checkout and again at checkin); :func:`_release` turns it off again.
         raw.autocommit = True
         mode = raw.pipeline()
         connection.info[_PIPELINE] = (mode, mode.__enter__())
