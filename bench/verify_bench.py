@@ -288,14 +288,19 @@ def wait_ready(port: int) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def essential_phase(app: Any, url: str) -> dict[str, float]:
-    """The essential work in one plain loop per gunicorn worker; its summed rate."""
+def public_jwk(app: Any) -> str:
+    """The app's current presentation-signing public key, as a JWK (JSON)."""
     from bot.credentials.keys import public_jwks
 
+    with app.extensions["wangzheng.db"].transaction() as session:
+        return json.dumps(public_jwks(session)["keys"][0])
+
+
+def essential_phase(app: Any, url: str) -> dict[str, float]:
+    """The essential work in one plain loop per gunicorn worker; its summed rate."""
     verify_essential.prepare(url)
     token = mint(app, 1)[0]
-    with app.extensions["wangzheng.db"].transaction() as session:
-        jwk = json.dumps(public_jwks(session)["keys"][0])
+    jwk = public_jwk(app)
     arguments = [
         (url, REDIS, token, jwk, verify_seed.CREDENTIALS, SECONDS) for _ in range(int(WORKERS))
     ]
@@ -306,11 +311,8 @@ def essential_phase(app: Any, url: str) -> dict[str, float]:
 def floor_phase(app: Any, url: str, key: str) -> dict[str, float]:
     """Peak throughput of ``bench/verify_floor_app.py`` (the essential work in a minimal Flask
     view) on its own gunicorn, with the app's worker class, workers and threads."""
-    from bot.credentials.keys import public_jwks
-
     verify_essential.prepare(url)
-    with app.extensions["wangzheng.db"].transaction() as session:
-        jwk = json.dumps(public_jwks(session)["keys"][0])
+    jwk = public_jwk(app)
     port = free_port()
     env = {
         **os.environ, "FLOOR_DATABASE_URL": url, "FLOOR_REDIS_URL": REDIS, "FLOOR_JWK": jwk,
@@ -322,14 +324,7 @@ def floor_phase(app: Any, url: str, key: str) -> dict[str, float]:
         cwd=BENCH, env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        for _ in range(100):
-            try:
-                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                probe.request("GET", "/")
-                probe.getresponse()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(port)
         tokens = mint(app, 50)
         run_phase(port, "floor", key, tokens, 1.0)  # warm-up
         return run_phase(port, "floor", key, tokens, SECONDS, master=server.pid)

@@ -1,10 +1,11 @@
 """The essential work of a verification inside a minimal Flask view (used by
 ``bench/verify_bench.py``, phase ``floor``). Not part of the service.
 
-``POST /floor`` with ``Authorization: Bearer <key>`` and ``{"token": ...}``: the key compared
-in constant time, one ES256 check of the token (PyJWT, allow-list and key as verify uses them),
-one Redis ``SET NX`` of a fresh mark, one indexed SELECT of a credential's status columns and one
-INSERT that commits on its own: 3 round trips, as verify makes. Plain Flask, one psycopg
+``GET /healthz`` answers 200 once a worker runs (the bench's start-up probe). ``POST /floor``
+with ``Authorization: Bearer <key>`` and ``{"token": ...}``: the key compared in constant time,
+one ES256 check of the token (PyJWT, allow-list and key as verify uses them), one Redis
+``SET NX`` of a fresh mark, one indexed SELECT of a credential's status columns and one INSERT
+that commits on its own: 3 round trips, as verify makes. Plain Flask, one psycopg
 connection per thread, no ORM, no schema validation, no audit MAC, no events, no logging.
 
 Served by gunicorn with the same worker class, workers and threads as the app, its req/s over
@@ -42,6 +43,12 @@ def _connection() -> psycopg.Connection[Any]:
     if conn is None:
         conn = _local.conn = psycopg.connect(os.environ["FLOOR_DATABASE_URL"], autocommit=True)
     return conn
+
+
+@app.get("/healthz")
+def healthz() -> Any:
+    """Ready (for the bench's start-up probe, as on the app)."""
+    return jsonify(status="ok")
 
 
 @app.post("/floor")

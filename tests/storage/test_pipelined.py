@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from storage.db import Database
 from storage.pipelined import DEFER, defers_writes, unique_violation
 from storage.roundtrips import counting
-from tests.storage.connection_checks import assert_clean_connection
+from tests.storage.connection_checks import assert_clean_connection, scratch_database
 
 SCRATCH = MetaData()
 ROWS = Table(
@@ -30,14 +30,8 @@ ROWS = Table(
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    SCRATCH.drop_all(database.engine)
-    SCRATCH.create_all(database.engine)
-    with database.transaction() as session:
-        session.execute(insert(ROWS).values(mark="taken"))
-    yield database
-    SCRATCH.drop_all(database.engine)
-    database.dispose()
+    with scratch_database(database_url, SCRATCH, insert(ROWS).values(mark="taken")) as database:
+        yield database
 
 
 def _marks(db: Database) -> list[str]:

@@ -34,7 +34,7 @@ from storage.models.base import UtcDateTime
 from storage.pipelined import unique_violation
 from storage.prepared import Prepared
 from storage.roundtrips import counting
-from tests.storage.connection_checks import assert_clean_connection
+from tests.storage.connection_checks import assert_clean_connection, scratch_database
 
 SCRATCH = MetaData()
 ROWS = Table(
@@ -58,16 +58,9 @@ WRITE = Prepared(insert(ROWS).inline())
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    SCRATCH.drop_all(database.engine)
-    SCRATCH.create_all(database.engine)
-    with database.transaction() as session:
-        session.execute(
-            insert(ROWS).values(mark="taken", at=AT, day=dt.date(1990, 1, 2), blob=b"\x00\xff")
-        )
-    yield database
-    SCRATCH.drop_all(database.engine)
-    database.dispose()
+    first = insert(ROWS).values(mark="taken", at=AT, day=dt.date(1990, 1, 2), blob=b"\x00\xff")
+    with scratch_database(database_url, SCRATCH, first) as database:
+        yield database
 
 
 def test_rows_equal_what_sqlalchemy_reads_on_both_paths(db: Database) -> None:
