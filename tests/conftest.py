@@ -29,12 +29,18 @@ from tests.device_keys import proven_session
 # WANGZHENG_ENV unset means production; the suite runs in testing mode, whatever the shell says.
 os.environ["WANGZHENG_ENV"] = "testing"
 # Shared fixtures: real photos (session-wide) and the WeChat emulator with an app wired to it;
-# tests.openapi_check checks every answer of every test against /openapi.json (autouse).
+# tests.openapi_check checks every answer of every test against /openapi.json (autouse); the
+# browser tests' live servers, the counter check's holder and key, the enrolment registry, and
+# the configuration tests' clean environment.
 pytest_plugins = [
     "tests.photos",
     "tests.wechat_support",
     "tests.payments_support",
     "tests.openapi_check",
+    "tests.handlers.browser_support",
+    "tests.handlers.counter_support",
+    "tests.handlers.enrol_steps",
+    "tests.bot.config_env",
 ]
 
 PG_URL = os.environ.get("WANGZHENG_TEST_DATABASE_URL", "")

@@ -10,45 +10,12 @@ import re
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 from bot.config import PREFIX, PROJECT_ROOT, ConfigError, Settings, load_settings
-
-STRONG = base64.b64encode(b"k" * 32).decode()
-SetEnv = Callable[[Mapping[str, str]], None]
-
-
-@pytest.fixture
-def environ(monkeypatch: pytest.MonkeyPatch) -> SetEnv:
-    """An environment with no ``WANGZHENG_*`` variable but those the test sets."""
-    for name in list(os.environ):
-        if name.startswith(PREFIX):
-            monkeypatch.delenv(name)
-
-    def _set(values: Mapping[str, str]) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-
-    return _set
-
-
-def _production_env(**changes: str) -> dict[str, str]:
-    env = {
-        "WANGZHENG_ENV": "production",
-        "WANGZHENG_ADMIN_KEY": "a" * 40,
-        "WANGZHENG_DATA_KEY": STRONG,
-        "WANGZHENG_HASH_KEY": STRONG,
-        "WANGZHENG_MERCHANT_KEY_PEPPER": STRONG,
-        "WANGZHENG_AUDIT_KEY": STRONG,
-        "WANGZHENG_WECHAT_APP_ID": "wx0123456789abcdef",
-        "WANGZHENG_WECHAT_APP_SECRET": "secret-from-the-wechat-console",
-        "WANGZHENG_WECHAT_TOKEN": "callback-token",
-    }
-    env.update(changes)
-    return {k: v for k, v in env.items() if v}
+from tests.bot.config_env import SetEnv, production_env
 
 
 def test_development_generates_secrets_once(environ: SetEnv, tmp_path: Path) -> None:
@@ -64,7 +31,7 @@ def test_development_generates_secrets_once(environ: SetEnv, tmp_path: Path) -> 
 
 
 def test_production_with_all_secrets_loads(environ: SetEnv) -> None:
-    environ(_production_env())
+    environ(production_env())
     settings = load_settings()
     assert settings.is_production and settings.data_key == b"k" * 32
 
@@ -74,7 +41,7 @@ def test_unset_env_means_production(environ: SetEnv, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="required in production"):
         load_settings()
     assert not (tmp_path / "secrets.json").exists()
-    environ({k: v for k, v in _production_env().items() if k != "WANGZHENG_ENV"})
+    environ({k: v for k, v in production_env().items() if k != "WANGZHENG_ENV"})
     assert load_settings().is_production
 
 
@@ -83,7 +50,7 @@ def test_unset_env_means_production(environ: SetEnv, tmp_path: Path) -> None:
     ["DATA_KEY", "HASH_KEY", "ADMIN_KEY", "MERCHANT_KEY_PEPPER", "AUDIT_KEY", "WECHAT_APP_SECRET"],
 )
 def test_production_refuses_missing_secret(environ: SetEnv, name: str) -> None:
-    environ(_production_env(**{f"WANGZHENG_{name}": ""}))
+    environ(production_env(**{f"WANGZHENG_{name}": ""}))
     with pytest.raises(ConfigError, match=f"WANGZHENG_{name}"):
         load_settings()
 
@@ -97,7 +64,7 @@ def test_production_refuses_missing_secret(environ: SetEnv, name: str) -> None:
     ],
 )
 def test_production_refuses_weak_secret(environ: SetEnv, name: str, value: str) -> None:
-    environ(_production_env(**{f"WANGZHENG_{name}": value}))
+    environ(production_env(**{f"WANGZHENG_{name}": value}))
     with pytest.raises(ConfigError, match=f"WANGZHENG_{name}") as caught:
         load_settings()
     # A mistyped secret never reaches a log, not even through a chained exception.
@@ -113,7 +80,7 @@ def test_secret_key_is_gone() -> None:
 
 @pytest.mark.parametrize("base", ["http://127.0.0.1:9000", "https://localhost/emulator"])
 def test_production_refuses_emulator_api_base(environ: SetEnv, base: str) -> None:
-    environ(_production_env(WANGZHENG_WECHAT_API_BASE=base))
+    environ(production_env(WANGZHENG_WECHAT_API_BASE=base))
     with pytest.raises(ConfigError, match="WANGZHENG_WECHAT_API_BASE"):
         load_settings()
 

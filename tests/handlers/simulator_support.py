@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.handlers.test_scanner_browser import chromium, write_y4m
+from tests.handlers.browser_support import chromium, write_y4m
 
 STEP_TIMEOUT_S = 30
 

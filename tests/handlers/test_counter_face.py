@@ -10,9 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.extensions import database
-from bot.extensions import settings as app_settings
-from bot.face.service import get_engine
-from bot.identity.registry import store_embedding
 from storage.models.verification_audit import VerificationAudit
 from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.verify_helpers import Citizen, enrolled, fetch_token, merchant_key, verify
@@ -24,27 +21,6 @@ pytestmark = pytest.mark.face
 def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     """The shared face pack."""
     return {**app_config, "face_model_root": FACE_ROOT}
-
-
-@pytest.fixture
-def holder(app: Any, login: Any, photos: dict[str, bytes]) -> Citizen:
-    """An upgraded holder whose registry reference is Obama's photo."""
-    citizen = enrolled(app, login, level="upgraded")
-    engine = get_engine(app_settings(app))
-    reference = engine.analyse(photos["obama"], purpose="reference").embedding
-    with database(app).transaction() as session:
-        store_embedding(session, citizen.subject_id, engine.pack_id, reference)
-    return citizen
-
-
-@pytest.fixture
-def counter_key(app: Any, runner: Any) -> str:
-    """A government counter's key, granted the face capability through the CLI."""
-    key_merchant = merchant_key(app, name="District hall", category="government")
-    listed = runner.invoke(args=["merchants", "list"]).output.split()
-    granted = runner.invoke(args=["merchants", "capabilities", listed[0], "face"])
-    assert granted.exit_code == 0 and "capabilities=face" in granted.output
-    return key_merchant
 
 
 def _counter(client: Any, key: str, token: str, photo: bytes, **fields: str) -> Any:

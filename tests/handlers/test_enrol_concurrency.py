@@ -25,15 +25,14 @@ from bot.identity.idnumber import make_id_number
 from bot.identity.registry import find_record, reference_embedding
 from storage.models.credential import Credential
 from tests.bot.face.imaging import FACE_ROOT
-from tests.handlers.test_enrollments import (
+from tests.handlers.enrol_steps import (
     BIDEN_ID,
     BIDEN_NAME,
     OBAMA_ID,
     OBAMA_NAME,
-    _auth,
-    _enrol,
-    _frames_for,
-    registry,  # noqa: F401 - fixture
+    bearer,
+    enrol,
+    frames_for,
 )
 
 pytestmark = pytest.mark.face
@@ -77,17 +76,17 @@ def _prepared_attempt(
     """Log in, take a challenge and return a job that answers it from its own test client."""
     client = app.test_client()
     tokens = login(openid, f"phone-{openid}")
-    challenge = client.post("/api/v1/liveness/challenges", headers=_auth(tokens))
+    challenge = client.post("/api/v1/liveness/challenges", headers=bearer(tokens))
     assert challenge.status_code == 201, challenge.json
-    frames = _frames_for(challenge.json["steps"], turn_frames)
+    frames = frames_for(challenge.json["steps"], turn_frames)
     challenge_id = challenge.json["challenge_id"]
-    return lambda: _enrol(client, tokens, frames, challenge_id=challenge_id, **kw)
+    return lambda: enrol(client, tokens, frames, challenge_id=challenge_id, **kw)
 
 
 def test_fifty_parallel_guesses_get_exactly_the_limit_of_face_comparisons(
     app: Any,
     login: Any,
-    registry: None,  # noqa: F811 - fixture
+    registry: None,
     turn_frames: dict[int, bytes],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -181,7 +180,7 @@ def test_several_accounts_enrolling_one_person_at_once_get_201_or_409_never_500(
     app: Any,
     db: Any,
     login: Any,
-    registry: None,  # noqa: F811 - fixture
+    registry: None,
     turn_frames: dict[int, bytes],
 ) -> None:
     """Without a per-subject guard all four insert together and the unique index turns three

@@ -25,7 +25,6 @@ from tests.handlers.simulator_support import (
     sign_in_demo_user,
     simulator_chromium,
 )
-from tests.handlers.test_simulator_browser import dev_server  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.face]
 
@@ -74,7 +73,7 @@ def _confirm(driver: Any, wait: Any, button: str, shots: Path, name: str) -> Non
 
 
 def test_history_and_both_deletions_in_the_simulator(
-    dev_server: tuple[str, Any],  # noqa: F811 - the imported fixture
+    dev_server: tuple[str, Any],
     tmp_path: Path,
 ) -> None:
     from selenium.webdriver.common.by import By

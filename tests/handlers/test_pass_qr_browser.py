@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.handlers.browser_support import chromium, write_y4m
 from tests.handlers.pass_qr_support import assert_scans_valid
-from tests.handlers.test_scanner_browser import chromium, live_server, write_y4m
 from tests.handlers.verify_helpers import enrolled, merchant_key
 
 pytestmark = pytest.mark.browser
-__all__ = ["live_server"]  # the fixture, shared with the scanner test
 
 
 @pytest.mark.parametrize("level", ["light", "upgraded"])

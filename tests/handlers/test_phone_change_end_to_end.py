@@ -26,7 +26,7 @@ from werkzeug.test import encode_multipart
 from bot.wechat.config import DEV_TEMPLATES
 from bot.wechat.emulator.server import Emulator
 from tests.bot.face.imaging import FACE_ROOT
-from tests.handlers.test_enrollments import OBAMA_ID, OBAMA_NAME
+from tests.handlers.enrol_steps import OBAMA_ID, OBAMA_NAME
 from tests.handlers.verify_helpers import merchant_key, verify
 from tests.kit.device import TestDevice
 

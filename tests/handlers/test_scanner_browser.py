@@ -7,70 +7,17 @@ first scan must show "valid", the second scan of the same QR "replayed".
 
 from __future__ import annotations
 
-import io
 import os
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import segno
-from PIL import Image
-from werkzeug.serving import make_server
 
+from tests.handlers.browser_support import chromium, write_y4m
 from tests.handlers.verify_helpers import enrolled, fetch_token, merchant_key
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("WANGZHENG_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("WANGZHENG_CHROMEDRIVER", "/usr/bin/chromedriver")
-WIDTH, HEIGHT = 640, 480
-
-
-def write_y4m(token: str, path: Path, frames: int = 5) -> None:
-    """A still Y4M (4:2:0) video of the token's QR, black on white, centred."""
-    buffer = io.BytesIO()
-    segno.make(token, error="m", micro=False).save(buffer, kind="png", scale=5, border=4)
-    qr = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    canvas = Image.new("RGB", (WIDTH, HEIGHT), "white")
-    canvas.paste(qr, ((WIDTH - qr.width) // 2, (HEIGHT - qr.height) // 2))
-    y, cb, cr = canvas.convert("YCbCr").split()
-    half = (WIDTH // 2, HEIGHT // 2)
-    frame = y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
-    with path.open("wb") as handle:
-        handle.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            handle.write(b"FRAME\n" + frame)
-
-
-@pytest.fixture
-def live_server(app: Any) -> Iterator[str]:
-    """The test app on a real socket, in a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-def chromium(video: Path, profile: Path) -> Any:
-    """Headless Chromium driven by chromedriver, with the fake camera."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 
 
 def test_scanner_shows_valid_then_replayed(

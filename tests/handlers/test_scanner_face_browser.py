@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 import segno
 
-from tests.handlers.test_counter_face import counter_key, holder
-from tests.handlers.test_scanner_browser import chromium, live_server, write_y4m
+from tests.handlers.browser_support import chromium, write_y4m
 from tests.handlers.verify_helpers import Citizen, fetch_token
 from tests.kit.photos import photo_paths
 
 pytestmark = [pytest.mark.browser, pytest.mark.face]
-__all__ = ["counter_key", "holder", "live_server"]
 
 
 @pytest.fixture

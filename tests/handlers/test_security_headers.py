@@ -15,9 +15,7 @@ import pytest
 
 from bot.config import PROJECT_ROOT
 from bot.security_headers import ALWAYS, allow
-from tests.handlers.test_scanner_browser import chromium, live_server, write_y4m
-
-__all__ = ["live_server"]  # the fixture, shared with the scanner test
+from tests.handlers.browser_support import chromium, write_y4m
 
 HTML = {"Accept": "text/html"}
 TEMPLATES = sorted((PROJECT_ROOT / "templates").glob("*.html"))

@@ -9,23 +9,17 @@ token that a merchant verifies ``valid``; then the same for an upgraded pass.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from bot.credentials.service import active_credential, issue_credential
-from bot.extensions import database, settings
+from bot.extensions import database
 from bot.vocab import Level
 from storage.models.credential import Credential
-from tests.bot.face.imaging import FACE_ROOT
 from tests.handlers.pass_qr_support import assert_scans_valid
 from tests.handlers.simulator_support import (
     enrol_with_samples,
@@ -33,37 +27,8 @@ from tests.handlers.simulator_support import (
     simulator_chromium,
 )
 from tests.handlers.verify_helpers import merchant_key
-from tests.kit.photos import CACHE
 
 pytestmark = [pytest.mark.browser, pytest.mark.face]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def dev_server(make_app: Any, photos: dict[str, bytes]) -> Iterator[tuple[str, Any]]:
-    """A development-mode app with the demo registry, served on a free loopback port."""
-    port = _free_port()
-    app = make_app(
-        env="development",
-        bind=f"127.0.0.1:{port}",
-        face_model_root=FACE_ROOT,
-        face_liveness_steps=1,
-    )
-    demo = settings(app).instance_path / "demo"
-    shutil.copytree(CACHE / "face_recognition", demo / "face_recognition")
-    prepared = app.test_cli_runner().invoke(args=["dev", "prepare"])
-    assert prepared.exit_code == 0 and "created=3" in prepared.output, prepared.output
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", app
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 def upgrade_in_place(app: Any) -> None:

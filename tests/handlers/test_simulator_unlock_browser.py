@@ -1,6 +1,6 @@
 """The fingerprint unlock in the browser simulator, in real headless Chromium.
 
-Same development server as ``test_simulator_browser.py`` (WeChat emulator mounted, demo
+The ``dev_server`` of ``tests/handlers/browser_support.py`` (WeChat emulator mounted, demo
 registry): enrol with the sample photos, switch "unlock with fingerprint" on, see the pass
 refused until the unlock, press "Unlock with fingerprint" (the emulator's SOTER key of this
 openid signs the challenge, WeChat's ``soter/verify_signature`` checks it over HTTP), then open
@@ -23,14 +23,13 @@ from tests.handlers.simulator_support import (
     sign_in_demo_user,
     simulator_chromium,
 )
-from tests.handlers.test_simulator_browser import dev_server  # noqa: F401 - the fixture
 from tests.handlers.verify_helpers import merchant_key, split, verify
 
 pytestmark = [pytest.mark.browser, pytest.mark.face]
 
 
 def test_unlock_with_fingerprint_before_the_pass_shows(
-    dev_server: tuple[str, Any],  # noqa: F811 - the imported fixture
+    dev_server: tuple[str, Any],
     tmp_path: Path,
 ) -> None:
     from selenium.webdriver.common.by import By

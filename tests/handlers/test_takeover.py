@@ -20,10 +20,9 @@ from storage.models.credential import Credential
 from storage.models.credential_takeover import CredentialTakeover
 from storage.models.registry_record import RegistryRecord
 from tests.bot.face.imaging import FACE_ROOT
-from tests.handlers.test_enrollments import (
+from tests.handlers.enrol_steps import (
     OBAMA_ID,
-    _answer,
-    registry,  # noqa: F401 - fixture
+    answer_challenge,
 )
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
 from tests.kit.device import TestDevice
@@ -63,7 +62,7 @@ def _login(client: Any, user: str, device: dict[str, str]) -> _Tokens:
     return _Tokens(response.get_json()["access_token"])
 
 
-def _auth(tokens: _Tokens) -> dict[str, str]:
+def bearer(tokens: _Tokens) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.access_token}"}
 
 
@@ -80,20 +79,20 @@ def test_takeover_is_told_to_the_holder_and_not_me_revokes_the_intruder(
     wechat_app: Any,  # noqa: F811
     wechat_client: Any,  # noqa: F811
     emulator: Emulator,  # noqa: F811
-    registry: None,  # noqa: F811
+    registry: None,
     turn_frames: dict[int, bytes],
     runner: Any,
 ) -> None:
     client = wechat_client
     holder = _login(client, "holder", HOLDER_PHONE)
-    assert _answer(client, holder, turn_frames).status_code == 201
+    assert answer_challenge(client, holder, turn_frames).status_code == 201
     holder_openid = emulator.openid_for("holder")
     assert _takeover_messages(emulator, holder_openid) == []
 
     # Someone else, with the person's photos, name and ID number, on their own account.
     intruder = _login(client, "intruder", INTRUDER_PHONE)
     before = dt.datetime.now(dt.UTC)
-    taken = _answer(client, intruder, turn_frames)
+    taken = answer_challenge(client, intruder, turn_frames)
     assert taken.status_code == 201, taken.get_json()
     merchant = merchant_key(wechat_app)
     intruder_token = fetch_token(client, intruder.access_token)
@@ -111,9 +110,9 @@ def test_takeover_is_told_to_the_holder_and_not_me_revokes_the_intruder(
     assert link.path == "pages/dispute/index"
     (takeover_id,) = parse_qs(link.query)["takeover"]
 
-    held = client.get("/api/v1/credentials/current", headers=_auth(holder)).get_json()
+    held = client.get("/api/v1/credentials/current", headers=bearer(holder)).get_json()
     assert (held["status"], held["reason"]) == ("superseded", "reissued_to_other_account")
-    listed = client.get("/api/v1/me/takeovers", headers=_auth(holder)).get_json()["takeovers"]
+    listed = client.get("/api/v1/me/takeovers", headers=bearer(holder)).get_json()["takeovers"]
     assert [(t["takeover_id"], t["device_model"], t["disputed_at"]) for t in listed] == [
         (takeover_id, INTRUDER_PHONE["model"], None)
     ]
@@ -125,7 +124,7 @@ def test_takeover_is_told_to_the_holder_and_not_me_revokes_the_intruder(
     # The intruder cannot dispute it, nor can anyone guess another takeover id.
     for who, which in ((intruder, takeover_id), (holder, "tk_" + "A" * 22)):
         refused = client.post(
-            "/api/v1/me/disputes", json={"takeover_id": which}, headers=_auth(who)
+            "/api/v1/me/disputes", json={"takeover_id": which}, headers=bearer(who)
         )
         assert (refused.status_code, refused.get_json()["error"]["code"]) == (
             404,
@@ -136,16 +135,16 @@ def test_takeover_is_told_to_the_holder_and_not_me_revokes_the_intruder(
 
     # "Not me": the intruder's credential is revoked at once, its tokens fail.
     disputed = client.post(
-        "/api/v1/me/disputes", json={"takeover_id": takeover_id}, headers=_auth(holder)
+        "/api/v1/me/disputes", json={"takeover_id": takeover_id}, headers=bearer(holder)
     )
     assert disputed.status_code == 201, disputed.get_json()
     assert disputed.get_json()["revoked"] == 1
     status, body = verify(client, merchant, intruder_token)
     assert (status, body["result"], body["reason"]) == (200, "invalid", "revoked"), body
-    refused = client.post("/api/v1/credentials/current/presentations", headers=_auth(intruder))
+    refused = client.post("/api/v1/credentials/current/presentations", headers=bearer(intruder))
     assert (refused.status_code, refused.get_json()["error"]["code"]) == (404, "no_credential")
     again = client.post(
-        "/api/v1/me/disputes", json={"takeover_id": takeover_id}, headers=_auth(holder)
+        "/api/v1/me/disputes", json={"takeover_id": takeover_id}, headers=bearer(holder)
     )
     assert again.status_code == 201 and again.get_json()["revoked"] == 0
 
@@ -169,7 +168,7 @@ def test_takeover_is_told_to_the_holder_and_not_me_revokes_the_intruder(
     ]
 
 
-def test_clear_dispute_of_an_unknown_or_unblocked_person(runner: Any, registry: None) -> None:  # noqa: F811
+def test_clear_dispute_of_an_unknown_or_unblocked_person(runner: Any, registry: None) -> None:
     unknown = runner.invoke(args=["registry", "clear-dispute", "11010119900307123X"])
     assert unknown.exit_code != 0
     invalid = runner.invoke(args=["registry", "clear-dispute", "not-an-id"])

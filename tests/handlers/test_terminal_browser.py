@@ -22,13 +22,11 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from tests.handlers.browser_support import chromium, write_y4m
 from tests.handlers.pass_qr_support import assert_scans_valid
-from tests.handlers.test_scanner_browser import chromium, write_y4m
-from tests.handlers.test_simulator_browser import dev_server
 from tests.handlers.verify_helpers import merchant_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.face]
-__all__ = ["dev_server"]
 PASSWORD = "27364159"
 
 

@@ -12,7 +12,7 @@ from bot.extensions import database
 from bot.wechat.config import DEV_APP_ID, DEV_TOKEN
 from bot.wechat.emulator import WebhookSender, event_xml
 from storage.models.card_event import CardEvent
-from tests.bot.wechat.test_crypto_vectors import (
+from tests.bot.wechat.crypto_vectors import (
     AES_KEY,
     APP_ID,
     ENCRYPT,

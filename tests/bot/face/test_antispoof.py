@@ -60,7 +60,7 @@ def pad_pack(root: Path, threshold: float | None) -> Path:
     return directory
 
 
-def _answer(store: Any, engine: FaceEngine, frames: list[bytes]) -> Any:
+def answer_challenge(store: Any, engine: FaceEngine, frames: list[bytes]) -> Any:
     challenge = new_challenge(store, steps=1, requester=ME)
     key = f"face:challenge:{challenge.id}"
     record = json.loads(store.get(key))
@@ -93,10 +93,10 @@ def test_a_pack_pad_model_runs_on_every_frame(
     score = engine.antispoof.live_score(image, sample)
     assert score == pytest.approx(float(sample.aligned.mean()) / 255, abs=1e-3)
     if accepted:
-        assert _answer(store, engine, frames).steps == ("left",)
+        assert answer_challenge(store, engine, frames).steps == ("left",)
     else:
         with pytest.raises(PresentationAttackSuspected) as caught:
-            _answer(store, engine, frames)
+            answer_challenge(store, engine, frames)
         assert caught.value.code == "presentation_attack_suspected"
         assert caught.value.status == 422 and caught.value.details == {"frame": 0}
 
@@ -125,7 +125,7 @@ def app_config(app_config: dict[str, Any], tmp_path_factory: Any) -> dict[str, A
 def test_enrolment_runs_the_pack_pad_model(
     client: Any, login: Any, runner: Any, tmp_path: Path, turn_frames: dict[int, bytes]
 ) -> None:
-    from tests.handlers.test_enrollments import OBAMA_ID, OBAMA_NAME, _auth, _enrol
+    from tests.handlers.enrol_steps import OBAMA_ID, OBAMA_NAME, bearer, enrol
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -138,10 +138,10 @@ def test_enrolment_runs_the_pack_pad_model(
     )
     assert "created=1" in imported.output, imported.output
     tokens = login("o-pad", "phone-pad")
-    challenge = client.post("/api/v1/liveness/challenges", headers=_auth(tokens)).json
+    challenge = client.post("/api/v1/liveness/challenges", headers=bearer(tokens)).json
     numbers = (342, 360) if challenge["steps"] == ["left"] else (51, 18)
     frames = [turn_frames[n] for n in numbers]
-    response = _enrol(client, tokens, frames, challenge_id=challenge["challenge_id"])
+    response = enrol(client, tokens, frames, challenge_id=challenge["challenge_id"])
     assert response.status_code == 422, response.json
     assert response.json["error"]["code"] == "presentation_attack_suspected"
-    assert client.get("/api/v1/credentials/current", headers=_auth(tokens)).status_code == 404
+    assert client.get("/api/v1/credentials/current", headers=bearer(tokens)).status_code == 404

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config import ConfigError, load_settings
-from tests.bot.test_config import SetEnv, _production_env, environ  # noqa: F401 - the fixture
+from tests.bot.config_env import SetEnv, production_env
 
 APIV3 = "Q7w9Ez4RtY2uI8oP3aS6dF1gH5jK0lZx"
 
@@ -37,16 +37,16 @@ def _payments_env(tmp_path: Path, **changes: str) -> dict[str, str]:
         "WANGZHENG_WECHAT_PAY_NOTIFY_URL": "https://id.example.gov.cn/api/v1/payments/notify",
     }
     values.update(changes)
-    return _production_env(**values)
+    return production_env(**values)
 
 
-def test_production_with_every_payment_secret_loads(environ: SetEnv, tmp_path: Path) -> None:  # noqa: F811
+def test_production_with_every_payment_secret_loads(environ: SetEnv, tmp_path: Path) -> None:
     environ(_payments_env(tmp_path))
     assert load_settings().payments_enabled
 
 
-def test_production_without_payments_needs_no_payment_secret(environ: SetEnv) -> None:  # noqa: F811
-    environ(_production_env())
+def test_production_without_payments_needs_no_payment_secret(environ: SetEnv) -> None:
+    environ(production_env())
     assert not load_settings().payments_enabled
 
 
@@ -66,7 +66,7 @@ def test_production_without_payments_needs_no_payment_secret(environ: SetEnv) ->
     ],
 )
 def test_production_refuses_a_missing_or_weak_payment_setting(
-    environ: SetEnv,  # noqa: F811
+    environ: SetEnv,
     tmp_path: Path,
     name: str,
     value: str,
@@ -83,7 +83,7 @@ def test_production_refuses_a_missing_or_weak_payment_setting(
     assert APIV3 not in str(raised.value)
 
 
-def test_a_small_rsa_key_is_refused(environ: SetEnv, tmp_path: Path) -> None:  # noqa: F811
+def test_a_small_rsa_key_is_refused(environ: SetEnv, tmp_path: Path) -> None:
     small = _key_file(tmp_path, 1024)
     environ(_payments_env(tmp_path, WANGZHENG_WECHAT_PAY_PRIVATE_KEY_FILE=small))
     with pytest.raises(ConfigError, match="2048"):
