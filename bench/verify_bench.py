@@ -15,7 +15,10 @@ the test databases. In one run, each phase with the same number of keep-alive cl
 5. ``floor``: peak throughput of the essential work inside a minimal Flask view
    (``bench/verify_floor_app.py``) on its own gunicorn with the same worker class, workers and
    threads: the best ``ratio_to_bare`` this stack reaches for this work on this machine;
-6. round trips of one verify, counted at the wire in-process (``storage/roundtrips.py``).
+6. ``stack floor``: the same work, served the same way, written on the mandated stack
+   (``bench/verify_stack_floor_app.py``: APIFlask with pydantic models and its token auth, the
+   app's pipelined SQLAlchemy session and prepared statements) with none of verify's own logic;
+7. round trips of one verify, counted at the wire in-process (``storage/roundtrips.py``).
 
 Environment: ``BENCH_PG`` (server URL, default postgresql://postgres@127.0.0.1:5432),
 ``BENCH_REDIS`` (default redis://127.0.0.1:6379/14), ``BENCH_SECONDS`` (8), ``BENCH_CLIENTS`` (8),
@@ -23,7 +26,11 @@ Environment: ``BENCH_PG`` (server URL, default postgresql://postgres@127.0.0.1:5
 (200), ``BENCH_APP_ROOT`` (the checkout whose app gunicorn serves; default this one, so an older
 commit can be measured with the same bench). Last line:
 ``verify_bench rps=... ratio_to_bare=... ratio_to_essential=... round_trips=... p99_ms=...
-p99_at_rps=... cpu_ratio_to_bare=... floor_ratio_to_bare=... ratio_to_floor=... load1=...``.
+p99_at_rps=... cpu_ratio_to_bare=... floor_ratio_to_bare=... ratio_to_floor=...
+stack_floor_ratio_to_bare=... stack_floor_cpu_ratio_to_bare=... ratio_to_stack_floor=...
+load1=...``. An earlier line, ``sealer cpu_ms_per_verify=...``, gives the audit sealer's CPU
+per verify during the verify peak (a process of its own beside gunicorn, so not in the
+server's CPU).
 
 ``cpu_ratio_to_bare`` is the server's CPU time per ``/healthz`` over its CPU time per verify
 (gunicorn master and workers, read from /proc, reaped workers included): what ``ratio_to_bare``
@@ -308,9 +315,10 @@ def essential_phase(app: Any, url: str) -> dict[str, float]:
     return {"rps": done / SECONDS, "count": done}
 
 
-def floor_phase(app: Any, url: str, key: str) -> dict[str, float]:
-    """Peak throughput of ``bench/verify_floor_app.py`` (the essential work in a minimal Flask
-    view) on its own gunicorn, with the app's worker class, workers and threads."""
+def floor_phase(app: Any, url: str, key: str, module: str) -> dict[str, float]:
+    """Peak throughput of ``bench/<module>.py`` (the essential work in a minimal view:
+    ``verify_floor_app`` on plain Flask, ``verify_stack_floor_app`` on the mandated stack) on
+    its own gunicorn, with the app's worker class, workers and threads."""
     verify_essential.prepare(url)
     jwk = public_jwk(app)
     port = free_port()
@@ -320,7 +328,7 @@ def floor_phase(app: Any, url: str, key: str) -> dict[str, float]:
     }  # fmt: skip
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-k", "gthread", "-w", WORKERS,
-         "--threads", THREADS, "-b", f"127.0.0.1:{port}", "verify_floor_app:app"],
+         "--threads", THREADS, "-b", f"127.0.0.1:{port}", f"{module}:app"],
         cwd=BENCH, env=env, start_new_session=True,
     )  # fmt: skip
     try:
@@ -386,7 +394,10 @@ def main() -> None:
         bare = run_phase(port, "healthz", key, [], SECONDS, master=server.pid)
         essential = essential_phase(app, url)
         budget = int(max(essential["rps"], 500) * SECONDS * 1.2)
+        sealer_cpu = server_cpu_s(sealer.pid) if sealer else 0.0
         peak = run_phase(port, "verify", key, mint(app, budget), SECONDS, master=server.pid)
+        if sealer is not None:
+            sealer_cpu = server_cpu_s(sealer.pid) - sealer_cpu
         half_rate = peak["rps"] / 2
         paced = run_phase(
             port, "verify", key, mint(app, int(half_rate * SECONDS * 1.5) + CLIENTS),
@@ -398,20 +409,23 @@ def main() -> None:
         if sealer is not None:
             os.killpg(sealer.pid, signal.SIGTERM)
             sealer.wait(timeout=30)
-    floor = floor_phase(app, url, key)
+    floor = floor_phase(app, url, key, "verify_floor_app")
+    stack_floor = floor_phase(app, url, key, "verify_stack_floor_app")
     trips, split = round_trips(app, key)
     load = os.getloadavg()
     print(f"machine: nproc={os.cpu_count()} load={load[0]:.1f},{load[1]:.1f},{load[2]:.1f} "
           f"workers={WORKERS} threads={THREADS} clients={CLIENTS} app={ROOT} "
           f"data: {verify_seed.shape()} sealer={'on' if sealer else 'none'}")  # fmt: skip
-    phases = (("bare peak", bare), ("floor peak", floor), ("verify peak", peak),
-              ("verify @50%", paced))  # fmt: skip
+    phases = (("bare peak", bare), ("floor peak", floor), ("stack floor", stack_floor),
+              ("verify peak", peak), ("verify @50%", paced))  # fmt: skip
     for name, phase in phases:
         print(
             f"{name:13s} rps={phase['rps']:8.1f} p50_ms={phase['p50_ms']:6.2f} "
             f"p99_ms={phase['p99_ms']:6.2f} n={phase['count']:.0f} errors={phase['errors']:.0f} "
             f"server_cpu_ms_per_request={phase['cpu_ms']:.2f}"
         )
+    print(f"sealer        cpu_ms_per_verify={sealer_cpu / max(peak['count'], 1) * 1000:.2f} "
+          "(flask audit seal, beside gunicorn, during verify peak)")  # fmt: skip
     print(f"essential     rps={essential['rps']:8.1f} n={essential['count']:.0f} "
           f"({WORKERS} plain processes)")  # fmt: skip
     print(f"round trips per verify: {trips:g} ({split})")
@@ -421,7 +435,10 @@ def main() -> None:
         f"p99_ms={paced['p99_ms']:.2f} p99_at_rps={paced['rps']:.1f} "
         f"cpu_ratio_to_bare={bare['cpu_ms'] / peak['cpu_ms']:.2f} "
         f"floor_ratio_to_bare={floor['rps'] / bare['rps']:.2f} "
-        f"ratio_to_floor={peak['rps'] / floor['rps']:.2f} load1={load[0]:.1f}"
+        f"ratio_to_floor={peak['rps'] / floor['rps']:.2f} "
+        f"stack_floor_ratio_to_bare={stack_floor['rps'] / bare['rps']:.2f} "
+        f"stack_floor_cpu_ratio_to_bare={bare['cpu_ms'] / stack_floor['cpu_ms']:.2f} "
+        f"ratio_to_stack_floor={peak['rps'] / stack_floor['rps']:.2f} load1={load[0]:.1f}"
     )
 
 
