@@ -11,7 +11,8 @@ the test databases. In one run, each phase with the same number of keep-alive cl
 3. ``verify``: peak verify throughput, every request a fresh, valid, single-use token of a
    random one of the seeded citizens, with the audit sealer (``flask audit seal --every 1``)
    running beside it when the app has one;
-4. verify paced at half of its peak, for p50/p99 latency;
+4. verify at half of its peak, for p50/p99 latency: open-loop, each client's requests a Poisson
+   process (see :func:`client`), latency counted from the scheduled send time;
 5. ``floor``: peak throughput of the essential work inside a minimal Flask view
    (``bench/verify_floor_app.py``) on its own gunicorn with the same worker class, workers and
    threads: the best ``ratio_to_bare`` this stack reaches for this work on this machine;
@@ -24,7 +25,9 @@ Environment: ``BENCH_PG`` (server URL, default postgresql://postgres@127.0.0.1:5
 ``BENCH_REDIS`` (default redis://127.0.0.1:6379/14), ``BENCH_SECONDS`` (8), ``BENCH_CLIENTS`` (8),
 ``BENCH_WORKERS`` (2), ``BENCH_THREADS`` (4), ``BENCH_CREDENTIALS`` (100000), ``BENCH_PHOTO_KB``
 (200), ``BENCH_APP_ROOT`` (the checkout whose app gunicorn serves; default this one, so an older
-commit can be measured with the same bench). Last line:
+commit can be measured with the same bench). Tokens are minted before their phase and live
+60 s (``presentation_ttl_s``): with ``BENCH_SECONDS`` above about 20, the verify phases count
+expired tokens as errors. Last line:
 ``verify_bench rps=... ratio_to_bare=... ratio_to_essential=... round_trips=... p99_ms=...
 p99_at_rps=... cpu_ratio_to_bare=... floor_ratio_to_bare=... ratio_to_floor=...
 stack_floor_ratio_to_bare=... stack_floor_cpu_ratio_to_bare=... ratio_to_stack_floor=...
@@ -197,20 +200,37 @@ def wait_for_start(gate: tuple[Any, Any], seconds: float) -> float:
 
 def client(port: int, kind: str, key: str, tokens: list[str], seconds: float, pace: float,
            gate: tuple[Any, Any], out: Any) -> None:  # fmt: skip
-    """One keep-alive client: send until the deadline (or tokens run out), record latencies."""
+    """One keep-alive client: send until the deadline (or tokens run out), record latencies.
+
+    Without ``pace`` it is closed-loop: the next request goes as soon as the last is answered.
+    With ``pace`` (the mean seconds between its requests) it is open-loop: its send times are a
+    Poisson process (exponential gaps from its own random stream, so the clients are independent,
+    as merchants are, not in step), and each latency runs from the scheduled send time, so a
+    request held back by a slow one counts its wait (no coordinated omission).
+    """
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.connect()
+    # As curl, urllib3, Go's net/http and nginx's upstream connections do: http.client sends a
+    # POST's headers and body in two writes, and with Nagle on the body waits for the server's
+    # delayed ACK of the headers (tens of milliseconds) whenever the connection was idle.
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     deadline = wait_for_start(gate, seconds)
+    arrivals = random.Random()  # seeded from the OS: each client process its own stream
     latencies: list[float] = []
     errors = 0
     index = 0
     next_at = time.perf_counter()
     while time.perf_counter() < deadline:
         if pace:
-            next_at += pace
+            next_at += arrivals.expovariate(1 / pace)
+            if next_at >= deadline:
+                break
             delay = next_at - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        started = time.perf_counter()
+            started = next_at
+        else:
+            started = time.perf_counter()
         if kind == "healthz":
             conn.request("GET", "/healthz")
         elif kind == "floor":
@@ -325,6 +345,7 @@ def floor_phase(app: Any, url: str, key: str, module: str) -> dict[str, float]:
     env = {
         **os.environ, "FLOOR_DATABASE_URL": url, "FLOOR_REDIS_URL": REDIS, "FLOOR_JWK": jwk,
         "FLOOR_KEY": key, "FLOOR_CREDENTIALS": str(verify_seed.CREDENTIALS),
+        "FLOOR_APP_ROOT": str(ROOT),
     }  # fmt: skip
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-k", "gthread", "-w", WORKERS,

@@ -18,7 +18,8 @@ cost, the distance to verify what verify's own code costs.
 
 ``GET /healthz`` answers 200 once a worker runs (the bench's start-up probe). Environment as
 for ``bench/verify_floor_app.py``: ``FLOOR_DATABASE_URL``, ``FLOOR_REDIS_URL``, ``FLOOR_JWK``,
-``FLOOR_KEY``, ``FLOOR_CREDENTIALS``.
+``FLOOR_KEY``, ``FLOOR_CREDENTIALS``, and ``FLOOR_APP_ROOT`` (the checkout whose ``storage``
+package is used).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from sqlalchemy import (
     select,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The storage layer of the checkout under measurement (``BENCH_APP_ROOT``), else this one.
+sys.path.insert(0, os.environ.get("FLOOR_APP_ROOT") or str(Path(__file__).resolve().parent.parent))
 
 from storage.db import Database
 from storage.prepared import Prepared

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import socket
 import subprocess
 import sys
@@ -91,3 +92,17 @@ def _healthz_count(base: str) -> float:
     body = requests.get(base + "/metrics", timeout=5).text
     pattern = r'wangzheng_http_requests_total\{[^}]*endpoint="ops\.healthz"[^}]*\} ([0-9.e+]+)'
     return sum(float(value) for value in re.findall(pattern, body))
+
+
+def test_workers_are_recycled_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Off by default (recycling cost CPU and tail latency, docs/benchmarks.md); an operator's
+    ``WANGZHENG_MAX_REQUESTS`` turns it on with 10 % jitter."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.delenv("WANGZHENG_MAX_REQUESTS", raising=False)
+    default = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    assert (default["max_requests"], default["max_requests_jitter"]) == (0, 0)
+    monkeypatch.setenv("WANGZHENG_MAX_REQUESTS", "100000")
+    asked = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    assert (asked["max_requests"], asked["max_requests_jitter"]) == (100000, 10000)
