@@ -198,6 +198,16 @@ def wait_for_start(gate: tuple[Any, Any], seconds: float) -> float:
     return time.perf_counter() + seconds
 
 
+class NoDelayConnection(http.client.HTTPConnection):
+    """``http.client`` with ``TCP_NODELAY`` on every (re)connection, as curl, urllib3, Go's
+    net/http and nginx's upstream connections have it: ``http.client`` writes a POST's headers
+    and body separately, and with Nagle on the body waits for the server's delayed ACK."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def client(port: int, kind: str, key: str, tokens: list[str], seconds: float, pace: float,
            gate: tuple[Any, Any], out: Any) -> None:  # fmt: skip
     """One keep-alive client: send until the deadline (or tokens run out), record latencies.
@@ -208,12 +218,7 @@ def client(port: int, kind: str, key: str, tokens: list[str], seconds: float, pa
     as merchants are, not in step), and each latency runs from the scheduled send time, so a
     request held back by a slow one counts its wait (no coordinated omission).
     """
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.connect()
-    # As curl, urllib3, Go's net/http and nginx's upstream connections do: http.client sends a
-    # POST's headers and body in two writes, and with Nagle on the body waits for the server's
-    # delayed ACK of the headers (tens of milliseconds) whenever the connection was idle.
-    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn = NoDelayConnection("127.0.0.1", port, timeout=10)
     deadline = wait_for_start(gate, seconds)
     arrivals = random.Random()  # seeded from the OS: each client process its own stream
     latencies: list[float] = []
