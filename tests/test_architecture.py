@@ -12,6 +12,9 @@ Rules (``docs/architecture.md``):
 - The benchmarks (``bench``) and what they share with the tests (``tests/kit``) import nothing
   of ``tests`` but ``tests.kit``; the product (``bot``, ``handlers``, ``storage``) imports
   neither ``tests`` nor ``bench``.
+- No test module is imported by another module: what several tests share lives in a module
+  that is not a ``test_*.py`` (``*_support.py``, ``*_steps.py``...), and shared fixtures are
+  pytest plugins registered in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -171,3 +174,43 @@ def test_benchmarks_need_no_tests_and_the_product_neither(
         if package in FIRST_PARTY or not line.split()[-1].startswith("tests.kit")
     ]
     assert offenders == []
+
+
+def _test_modules_imported(source: str, label: str) -> list[str]:
+    """``label:line module`` for each import of a ``tests`` module named ``test_*``."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=label)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [
+            f"{label}:{node.lineno} {name}"
+            for name in names
+            if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_")
+        ]
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    offenders = [
+        line
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for line in _test_modules_imported(path.read_text(), str(path.relative_to(ROOT)))
+    ]
+    assert offenders == []
+
+
+def test_the_test_import_finder_finds_them() -> None:
+    source = (
+        "from tests.handlers.test_ops import x\nfrom tests.handlers import test_ops\n"
+        "import tests.bot.test_config\nfrom tests.handlers import browser_support\n"
+    )
+    found = _test_modules_imported(source, "probe.py")
+    assert found == [
+        "probe.py:1 tests.handlers.test_ops",
+        "probe.py:2 tests.handlers.test_ops",
+        "probe.py:3 tests.bot.test_config",
+    ]
