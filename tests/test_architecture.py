@@ -20,6 +20,7 @@ Rules (``docs/architecture.md``):
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import grimp
@@ -116,22 +117,25 @@ def test_domain_packages_import_no_handlers(graph: grimp.ImportGraph) -> None:
     assert [row for row in offenders if row["importer"] not in COMPOSITION_ROOTS] == []
 
 
-def _imports_in(node: ast.AST, path: Path, roots: set[str] | tuple[str, ...]) -> list[str]:
-    """Every absolute import under ``node`` whose top-level package is one of ``roots``."""
-    found = []
+def _imported(node: ast.AST, members: bool = False) -> Iterator[tuple[int, str]]:
+    """``(line, name)`` of every absolute import under ``node``; with ``members``, also
+    ``module.name`` for each name a ``from`` import takes (it may be a module)."""
     for inner in ast.walk(node):
         if isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
-            names = [inner.module]
+            yield inner.lineno, inner.module
+            if members:
+                yield from ((inner.lineno, f"{inner.module}.{a.name}") for a in inner.names)
         elif isinstance(inner, ast.Import):
-            names = [alias.name for alias in inner.names]
-        else:
-            continue
-        found += [
-            f"{path.relative_to(ROOT)}:{inner.lineno} {name}"
-            for name in names
-            if name.split(".")[0] in roots
-        ]
-    return found
+            yield from ((inner.lineno, alias.name) for alias in inner.names)
+
+
+def _imports_in(node: ast.AST, path: Path, roots: set[str] | tuple[str, ...]) -> list[str]:
+    """Every absolute import under ``node`` whose top-level package is one of ``roots``."""
+    return [
+        f"{path.relative_to(ROOT)}:{line} {name}"
+        for line, name in _imported(node)
+        if name.split(".")[0] in roots
+    ]
 
 
 def _function_level_imports(path: Path) -> list[str]:
@@ -178,20 +182,11 @@ def test_benchmarks_need_no_tests_and_the_product_neither(
 
 def _test_modules_imported(source: str, label: str) -> list[str]:
     """``label:line module`` for each import of a ``tests`` module named ``test_*``."""
-    found = []
-    for node in ast.walk(ast.parse(source, filename=label)):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        else:
-            continue
-        found += [
-            f"{label}:{node.lineno} {name}"
-            for name in names
-            if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_")
-        ]
-    return found
+    return [
+        f"{label}:{line} {name}"
+        for line, name in _imported(ast.parse(source, filename=label), members=True)
+        if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_")
+    ]
 
 
 def test_no_test_module_imports_another() -> None:
