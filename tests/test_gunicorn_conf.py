@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import runpy
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ import requests
 from bot.config import PROJECT_ROOT
 from bot.face.packs import ensure_pack
 from tests.bot.face.imaging import FACE_ROOT
+from tests.faults import free_port
 
 pytestmark = pytest.mark.gunicorn
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -42,7 +36,7 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def test_two_workers_share_one_metrics_view(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     metrics_dir = tmp_path / "metrics"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANGZHENG_")}
     env.update(

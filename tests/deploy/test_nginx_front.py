@@ -29,18 +29,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bot.config import PROJECT_ROOT
+from tests.faults import free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SLOW_CLIENTS = 16
 pytestmark = pytest.mark.skipif(
     not os.path.exists(NGINX), reason="nginx is not installed (.ci/run installs Debian's nginx)"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:
@@ -89,7 +84,7 @@ def _wait(url: str, process: subprocess.Popen[bytes], **kwargs: object) -> None:
 @pytest.fixture
 def gunicorn(tmp_path: Path) -> Iterator[str]:
     """gunicorn with one worker of two threads, on its own SQLite file; yields its address."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANGZHENG_")}
     env.update(
         WANGZHENG_ENV="testing",
@@ -116,7 +111,7 @@ def gunicorn(tmp_path: Path) -> Iterator[str]:
 def _nginx_config(tmp_path: Path, upstream: str) -> tuple[Path, int]:
     """The shipped file with only ports, certificate, pid and log paths moved into tmp_path."""
     cert, key = _certificate(tmp_path)
-    https_port, http_port = _free_port(), _free_port()
+    https_port, http_port = free_port(), free_port()
     text = (PROJECT_ROOT / "deploy" / "nginx.conf").read_text()
     replacements = {
         "server 127.0.0.1:8000;": f"server {upstream};",

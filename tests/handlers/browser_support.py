@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from werkzeug.serving import make_server
 
 from bot.extensions import settings
 from tests.bot.face.imaging import FACE_ROOT
+from tests.faults import free_port
 from tests.kit.photos import CACHE
 
 CHROMIUM = os.environ.get("WANGZHENG_CHROMIUM", "/usr/bin/chromium")
@@ -77,16 +77,10 @@ def chromium(video: Path, profile: Path) -> Any:
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def dev_server(make_app: Any, photos: dict[str, bytes]) -> Iterator[tuple[str, Any]]:
     """A development-mode app with the demo registry, served on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     app = make_app(
         env="development",
         bind=f"127.0.0.1:{port}",

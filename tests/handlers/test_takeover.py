@@ -20,10 +20,7 @@ from storage.models.credential import Credential
 from storage.models.credential_takeover import CredentialTakeover
 from storage.models.registry_record import RegistryRecord
 from tests.bot.face.imaging import FACE_ROOT
-from tests.handlers.enrol_steps import (
-    OBAMA_ID,
-    answer_challenge,
-)
+from tests.handlers.enrol_steps import OBAMA_ID, answer_challenge, bearer
 from tests.handlers.verify_helpers import fetch_token, merchant_key, verify
 from tests.kit.device import TestDevice
 from tests.wechat_support import (  # noqa: F401 - fixtures
@@ -60,10 +57,6 @@ def _login(client: Any, user: str, device: dict[str, str]) -> _Tokens:
     response = client.post("/api/v1/mp/login", json=body)
     assert response.status_code == 200, response.get_json()
     return _Tokens(response.get_json()["access_token"])
-
-
-def bearer(tokens: _Tokens) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens.access_token}"}
 
 
 def _takeover_messages(emulator: Emulator, openid: str) -> list[dict[str, Any]]:  # noqa: F811

@@ -60,7 +60,7 @@ def pad_pack(root: Path, threshold: float | None) -> Path:
     return directory
 
 
-def answer_challenge(store: Any, engine: FaceEngine, frames: list[bytes]) -> Any:
+def _answer(store: Any, engine: FaceEngine, frames: list[bytes]) -> Any:
     challenge = new_challenge(store, steps=1, requester=ME)
     key = f"face:challenge:{challenge.id}"
     record = json.loads(store.get(key))
@@ -93,10 +93,10 @@ def test_a_pack_pad_model_runs_on_every_frame(
     score = engine.antispoof.live_score(image, sample)
     assert score == pytest.approx(float(sample.aligned.mean()) / 255, abs=1e-3)
     if accepted:
-        assert answer_challenge(store, engine, frames).steps == ("left",)
+        assert _answer(store, engine, frames).steps == ("left",)
     else:
         with pytest.raises(PresentationAttackSuspected) as caught:
-            answer_challenge(store, engine, frames)
+            _answer(store, engine, frames)
         assert caught.value.code == "presentation_attack_suspected"
         assert caught.value.status == 422 and caught.value.details == {"frame": 0}
 
